@@ -1,0 +1,166 @@
+"""The one skeleton definition every part of FuseCap reads.
+
+Joint names are the ones animation tools expect (Mixamo/HumanIK style), so a
+BVH written from this skeleton opens in Blender, Maya, MotionBuilder, Unity
+and Unreal without renaming.
+
+Rest pose (T-pose) in the world frame: right-handed, Z up, millimetres. The
+performer faces -Y; their left is +X. Every joint's rest rotation is the
+identity (as in BVH): a joint's local rotation is applied in its parent's
+frame, and a bone's rest direction is the offset of its end joint.
+
+The 13 IMU bones follow the TotalCapture layout. Each bone is
+(start joint, end joint); its orientation is the global rotation of its start
+joint, its direction the unit vector from start to end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+JOINTS: tuple[str, ...] = (
+    "Hips",           # 0  root, pelvis centre
+    "Spine",          # 1  lower back
+    "Chest",          # 2  sternum level
+    "Neck",           # 3  base of the neck
+    "Head",           # 4  base of the skull
+    "HeadTop",        # 5  top of the head (end site)
+    "LeftShoulder",   # 6  sterno-clavicular end of the clavicle
+    "LeftArm",        # 7  shoulder joint
+    "LeftForeArm",    # 8  elbow
+    "LeftHand",       # 9  wrist
+    "RightShoulder",  # 10
+    "RightArm",       # 11
+    "RightForeArm",   # 12
+    "RightHand",      # 13
+    "LeftUpLeg",      # 14 hip joint
+    "LeftLeg",        # 15 knee
+    "LeftFoot",       # 16 ankle
+    "LeftToeBase",    # 17 ball of the foot
+    "RightUpLeg",     # 18
+    "RightLeg",       # 19
+    "RightFoot",      # 20
+    "RightToeBase",   # 21
+)
+
+_PARENT_NAMES: dict[str, str | None] = {
+    "Hips": None,
+    "Spine": "Hips",
+    "Chest": "Spine",
+    "Neck": "Chest",
+    "Head": "Neck",
+    "HeadTop": "Head",
+    "LeftShoulder": "Chest",
+    "LeftArm": "LeftShoulder",
+    "LeftForeArm": "LeftArm",
+    "LeftHand": "LeftForeArm",
+    "RightShoulder": "Chest",
+    "RightArm": "RightShoulder",
+    "RightForeArm": "RightArm",
+    "RightHand": "RightForeArm",
+    "LeftUpLeg": "Hips",
+    "LeftLeg": "LeftUpLeg",
+    "LeftFoot": "LeftLeg",
+    "LeftToeBase": "LeftFoot",
+    "RightUpLeg": "Hips",
+    "RightLeg": "RightUpLeg",
+    "RightFoot": "RightLeg",
+    "RightToeBase": "RightFoot",
+}
+
+NUM_JOINTS = len(JOINTS)
+JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINTS)}
+PARENTS: tuple[int, ...] = tuple(
+    -1 if _PARENT_NAMES[n] is None else JOINT_INDEX[_PARENT_NAMES[n]] for n in JOINTS
+)
+ROOT = JOINT_INDEX["Hips"]
+
+# End sites: joints with no children. They carry a position but their
+# rotation drives nothing.
+END_JOINTS: tuple[int, ...] = tuple(i for i in range(NUM_JOINTS) if i not in PARENTS)
+
+
+def _pairs() -> tuple[tuple[int, int], ...]:
+    out = []
+    for name in JOINTS:
+        if name.startswith("Left"):
+            out.append((JOINT_INDEX[name], JOINT_INDEX["Right" + name[4:]]))
+    return tuple(out)
+
+
+# (left, right) joint index pairs, for mirroring and symmetric metrics.
+LEFT_RIGHT_PAIRS: tuple[tuple[int, int], ...] = _pairs()
+
+
+def mirror_index() -> np.ndarray:
+    """Permutation that swaps every left joint with its right twin."""
+    perm = np.arange(NUM_JOINTS)
+    for left, right in LEFT_RIGHT_PAIRS:
+        perm[left], perm[right] = right, left
+    return perm
+
+
+@dataclass(frozen=True)
+class ImuBone:
+    """A bone an IMU is strapped to: orientation = global rotation of `start`."""
+
+    name: str
+    start: int
+    end: int
+
+
+def _bone(name: str, start: str, end: str) -> ImuBone:
+    return ImuBone(name, JOINT_INDEX[start], JOINT_INDEX[end])
+
+
+# The 13 sensors of the TotalCapture layout, in sensor-id order.
+IMU_BONES: tuple[ImuBone, ...] = (
+    _bone("Pelvis", "Hips", "Spine"),
+    _bone("Sternum", "Chest", "Neck"),
+    _bone("Head", "Head", "HeadTop"),
+    _bone("LeftUpperArm", "LeftArm", "LeftForeArm"),
+    _bone("RightUpperArm", "RightArm", "RightForeArm"),
+    _bone("LeftForeArm", "LeftForeArm", "LeftHand"),
+    _bone("RightForeArm", "RightForeArm", "RightHand"),
+    _bone("LeftThigh", "LeftUpLeg", "LeftLeg"),
+    _bone("RightThigh", "RightUpLeg", "RightLeg"),
+    _bone("LeftShank", "LeftLeg", "LeftFoot"),
+    _bone("RightShank", "RightLeg", "RightFoot"),
+    _bone("LeftFoot", "LeftFoot", "LeftToeBase"),
+    _bone("RightFoot", "RightFoot", "RightToeBase"),
+)
+NUM_IMUS = len(IMU_BONES)
+IMU_INDEX: dict[str, int] = {b.name: i for i, b in enumerate(IMU_BONES)}
+
+# Bones drawn in views and used for bone-length statistics: every (parent, child).
+BONES: tuple[tuple[int, int], ...] = tuple(
+    (p, c) for c, p in enumerate(PARENTS) if p >= 0
+)
+
+
+def children(joint: int) -> tuple[int, ...]:
+    return tuple(c for c, p in enumerate(PARENTS) if p == joint)
+
+
+def topological_order() -> tuple[int, ...]:
+    """Joints ordered so that every parent comes before its children."""
+    order: list[int] = []
+    stack = [ROOT]
+    while stack:
+        j = stack.pop()
+        order.append(j)
+        stack.extend(reversed(children(j)))
+    return tuple(order)
+
+
+def is_left(joint: int) -> bool:
+    return JOINTS[joint].startswith("Left")
+
+
+def is_right(joint: int) -> bool:
+    return JOINTS[joint].startswith("Right")
+
+# Parents precede children in JOINTS, so forward kinematics can run in index order.
+assert all(p < c for c, p in enumerate(PARENTS)), "JOINTS must list parents first"
