@@ -136,8 +136,8 @@ class Camera:
         """Torch twin of :meth:`project`: same maths, on the points' device and dtype."""
         import torch
 
-        R = torch.as_tensor(self.R, dtype=points.dtype, device=points.device)
-        t = torch.as_tensor(self.t, dtype=points.dtype, device=points.device)
+        R = torch.tensor(self.R, dtype=points.dtype, device=points.device)
+        t = torch.tensor(self.t, dtype=points.dtype, device=points.device)
         u, v, _, valid = self._project(points, R, t)
         return torch.stack([u, v], -1), valid
 

@@ -25,9 +25,9 @@ _BASE_OFFSETS: dict[str, tuple[float, float, float]] = {
     "Head": (0.0, -0.005, 0.05),
     "HeadTop": (0.0, 0.0, 0.12),
     "LeftShoulder": (0.02, -0.005, 0.075),
-    "LeftArm": (0.11, 0.01, 0.0),
-    "LeftForeArm": (0.186, 0.0, 0.0),
-    "LeftHand": (0.146, 0.0, 0.0),
+    "LeftArm": (0.08, 0.01, 0.0),
+    "LeftForeArm": (0.17, 0.0, 0.0),
+    "LeftHand": (0.145, 0.0, 0.0),
     "LeftUpLeg": (0.055, 0.0, -0.03),
     "LeftLeg": (0.0, 0.0, -0.245),
     "LeftFoot": (0.0, 0.0, -0.246),
@@ -125,7 +125,7 @@ class Subject:
         return cls(int(seed), float(height), offsets, radii)
 
 
-def test_subjects() -> tuple[Subject, ...]:
+def held_out_subjects() -> tuple[Subject, ...]:
     """The fixed held-out subjects; never used for training."""
     return tuple(Subject.from_seed(s) for s in TEST_SUBJECT_SEEDS)
 
