@@ -18,7 +18,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print("The desktop window is not part of this build yet; run `main.py demo --headless`.",
               file=sys.stderr)
         return 2
-    from core.cli.demo import run_headless_demo
+    from app.cli.demo import run_headless_demo
 
     return run_headless_demo(args)
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "and IMUs) through the capture pipeline.")
     demo.add_argument("--headless", action="store_true",
                       help="no window: print per-frame results and rates")
-    from core.cli.demo import add_demo_arguments
+    from app.cli.demo import add_demo_arguments
 
     add_demo_arguments(demo)
     demo.set_defaults(func=_cmd_demo)

@@ -41,15 +41,17 @@ def forward_kinematics(offsets_mm: np.ndarray, root_mm: np.ndarray, local: Rotat
     T, J = root_mm.shape[0], sk.NUM_JOINTS
     if len(local) != T * J:
         raise ValueError(f"expected {T * J} local rotations, got {len(local)}")
-    glob: list[Rotation] = [None] * J  # type: ignore[list-item]
-    pos = np.zeros((T, J, 3))
+    # Composed as matrices: one batched matmul per joint is ~6x faster than
+    # composing Rotation objects, and FK runs for every training frame.
+    L = local.as_matrix().reshape(T, J, 3, 3)
+    rot = np.empty((T, J, 3, 3))
+    pos = np.empty((T, J, 3))
+    offsets = np.asarray(offsets_mm, np.float64)
     for j, p in enumerate(sk.PARENTS):
-        lj = local[j::J]
         if p < 0:
-            glob[j] = lj
+            rot[:, j] = L[:, j]
             pos[:, j] = root_mm
         else:
-            glob[j] = glob[p] * lj
-            pos[:, j] = pos[:, p] + glob[p].apply(offsets_mm[j])
-    rot = np.stack([g.as_matrix() for g in glob], axis=1)
+            rot[:, j] = rot[:, p] @ L[:, j]
+            pos[:, j] = pos[:, p] + rot[:, p] @ offsets[j]
     return Poses(pos, rot)

@@ -1,0 +1,110 @@
+"""The simulated studio: a performer, a camera rig and 13 IMUs, with ground truth.
+
+It answers "what do the cameras see at time t" and "which IMU samples fall in
+[t0, t1)". Device sources in plugins/simulated wrap it in the same protocols
+real devices implement, so the pipeline cannot tell the difference; the same
+object feeds the training-data generator.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core import skeleton as sk
+from core.camera.rig import CameraRig, standard_studio
+from core.kinematics import Poses
+from core.rotations import to_wxyz
+from core.sim.body import body_primitives
+from core.sim.imu import ImuSamples, SimulatedImus
+from core.sim.imu_config import ImuConfig
+from core.sim.motion import BvhMotion, Performer, ProceduralMotion, load_bvh
+from core.sim.render import render_silhouettes
+from core.sim.silhouette_noise import SilhouetteNoise, apply_noise
+from core.sim.subject import Subject
+from scipy.spatial.transform import Rotation
+
+
+@dataclass(frozen=True)
+class StudioConfig:
+    """seed: draws the subject, motion, IMU offsets and noise unless given apart.
+    rig: the cameras (default: the standard 8-camera studio); image_scale
+    shrinks every camera's image for a cheaper render (0.25: 1920x1080 -> 480x270).
+    motion_bvh: play this BVH clip instead of procedural actions."""
+
+    seed: int = 0
+    subject_seed: int | None = None
+    motion_seed: int | None = None
+    motion_bvh: str | None = None
+    rig: CameraRig | None = None
+    image_scale: float = 0.25
+    camera_fps: float = 30.0
+    imu: ImuConfig = field(default_factory=ImuConfig)
+    noise: SilhouetteNoise | None = None
+    cameras_off: tuple[int, ...] = ()
+    partial_cameras: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Truth:
+    """Ground truth at one time: joints (J, 3) mm and IMU bone orientations (13, 4) wxyz."""
+
+    t_s: float
+    joints_mm: np.ndarray
+    bone_wxyz: np.ndarray
+
+
+class SimulatedStudio:
+    def __init__(self, config: StudioConfig | None = None) -> None:
+        self.config = cfg = config or StudioConfig()
+        full_rig = cfg.rig or standard_studio()
+        self.rig_full = full_rig
+        self.rig = full_rig.scaled(cfg.image_scale) if cfg.image_scale != 1.0 else full_rig
+        self.subject = Subject.from_seed(cfg.seed if cfg.subject_seed is None else cfg.subject_seed)
+        if cfg.motion_bvh:
+            motion = BvhMotion(load_bvh(Path(cfg.motion_bvh)))
+        else:
+            seed = cfg.seed if cfg.motion_seed is None else cfg.motion_seed
+            motion = ProceduralMotion(seed, area=full_rig.area)
+        self.performer = Performer(self.subject, motion)
+        self.imus = SimulatedImus(cfg.seed, cfg.imu)
+        self._lock = threading.Lock()
+        self._cached_t: float | None = None
+        self._cached_masks: list[np.ndarray | None] = []
+
+    def poses(self, times_s: np.ndarray) -> Poses:
+        return self.performer.poses_at(np.atleast_1d(np.asarray(times_s, np.float64)))
+
+    def truth(self, t_s: float) -> Truth:
+        p = self.poses(np.array([t_s]))
+        rot = Rotation.from_matrix(p.rotations[0, [b.start for b in sk.IMU_BONES]])
+        return Truth(float(t_s), p.positions_mm[0].copy(), to_wxyz(rot))
+
+    def silhouettes(self, t_s: float) -> list[np.ndarray | None]:
+        """Every camera's silhouette at t_s (uint8 0/1; None for a camera that is off).
+
+        The last frame is cached so K camera sources asking for the same time
+        render it once; returned arrays are never mutated afterwards."""
+        with self._lock:
+            if self._cached_t != t_s:
+                p = self.poses(np.array([t_s]))
+                body = body_primitives(self.subject, p.positions_mm[0], p.rotations[0])
+                masks = render_silhouettes(body, self.rig, cameras_off=self.config.cameras_off)
+                noise = self.config.noise
+                if noise is not None or self.config.partial_cameras:
+                    frame_index = int(round(t_s * self.config.camera_fps))
+                    rng = np.random.default_rng([self.config.seed, frame_index, 0x51])
+                    masks = apply_noise(masks, noise or SilhouetteNoise(), rng,
+                                        partial=self.config.partial_cameras)
+                for m in masks:
+                    if m is not None:
+                        m.setflags(write=False)
+                self._cached_t, self._cached_masks = t_s, masks
+            return list(self._cached_masks)
+
+    def imu_samples(self, start_s: float, end_s: float) -> ImuSamples:
+        """The samples all 13 sensors produce with start_s <= t < end_s, time-sorted."""
+        return self.imus.synthesize(self.poses, start_s, end_s)

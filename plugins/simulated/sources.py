@@ -1,0 +1,103 @@
+"""The simulated studio as device sources: one camera source per view and one
+IMU hub, speaking the same protocols as real devices (core.devices)."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from core.clock import MonotonicClock, SimulatedClock
+from core.devices import IMAGE_SILHOUETTE, CameraFrame, DeviceError, ImuSample
+from core.sim.studio import SimulatedStudio
+
+
+class SimulatedCamera:
+    """View k of the studio at the studio's frame rate.
+
+    Frame n is taken at time n / fps on the source's clock. A reader that falls
+    behind gets the newest frame (the ones it missed are counted in
+    `dropped`), as from a real camera."""
+
+    def __init__(self, studio: SimulatedStudio, index: int, clock, t0_s: float = 0.0) -> None:
+        self.studio = studio
+        self.index = index
+        self.clock = clock
+        self.name = f"sim:{studio.rig[index].name}"
+        self.dropped = 0
+        self._t0 = t0_s
+        self._next = 0
+        self._open = False
+        self._stop = threading.Event()
+
+    def open(self) -> None:
+        self._open = True
+        self._stop.clear()
+
+    def close(self) -> None:
+        self._open = False
+        self._stop.set()
+
+    def read(self, timeout_s: float = 1.0) -> CameraFrame | None:
+        if not self._open:
+            raise DeviceError(f"{self.name} is not open")
+        if self.index in self.studio.config.cameras_off:
+            return None  # a camera that is off never delivers
+        fps = self.studio.config.camera_fps
+        now = self.clock.now() - self._t0
+        newest = math.floor(now * fps + 1e-9)
+        if newest > self._next:
+            self.dropped += newest - self._next
+            self._next = newest
+        t = self._t0 + self._next / fps
+        if t - self.clock.now() > timeout_s:
+            return None
+        if not self.clock.sleep_until(t, self._stop):
+            return None
+        self._next += 1
+        mask = self.studio.silhouettes(t - self._t0)[self.index]
+        return CameraFrame(self.index, t, mask, IMAGE_SILHOUETTE)
+
+
+class SimulatedImuHub:
+    """All 13 simulated IMUs as one hub: `read` returns the samples taken since
+    the previous call, up to the clock's present."""
+
+    def __init__(self, studio: SimulatedStudio, clock, t0_s: float = 0.0) -> None:
+        self.studio = studio
+        self.clock = clock
+        self.name = "sim:imu-hub"
+        self._t0 = t0_s
+        self._last = 0.0
+        self._open = False
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def read(self, timeout_s: float = 0.1) -> list[ImuSample]:
+        if not self._open:
+            raise DeviceError(f"{self.name} is not open")
+        now = self.clock.now() - self._t0
+        # Samples at exactly `now` are included: the sensors have taken them.
+        end = math.nextafter(now, math.inf)
+        if end <= self._last:
+            return []
+        samples = self.studio.imu_samples(self._last, end).to_device_samples()
+        self._last = end
+        return [ImuSample(s.sensor_id, s.t_s + self._t0, s.quat_wxyz, s.accel_mps2, s.gyro_radps)
+                for s in samples]
+
+
+class SimulatedDevices:
+    """Everything the simulated studio offers: the rig, K camera sources and the IMU hub."""
+
+    def __init__(self, studio: SimulatedStudio, realtime: bool = True) -> None:
+        self.studio = studio
+        self.clock = MonotonicClock() if realtime else SimulatedClock()
+        t0 = self.clock.now()
+        self.t0_s = t0  # device time of studio time 0
+        self.rig = studio.rig
+        self.cameras = [SimulatedCamera(studio, k, self.clock, t0) for k in range(len(studio.rig))]
+        self.imus = [SimulatedImuHub(studio, self.clock, t0)]

@@ -1,0 +1,49 @@
+"""The command line as a user runs it: real subprocesses, real output."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=240):
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_for_app_and_each_subcommand():
+    out = _run("--help")
+    assert out.returncode == 0 and "demo" in out.stdout
+    out = _run("demo", "--help")
+    assert out.returncode == 0 and "--headless" in out.stdout and "--lockstep" in out.stdout
+
+
+def test_no_arguments_says_the_window_is_not_in_this_build():
+    out = _run()
+    assert out.returncode == 2
+    assert "demo --headless" in out.stderr
+
+
+def test_headless_demo_prints_a_line_per_frame_and_a_summary():
+    out = _run("demo", "--headless", "--lockstep", "--seconds", "2", "--fps", "5", "--seed", "3")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if re.match(r"\s*\d+\s+\d+\.\d{3}\s", line)]
+    assert len(rows) == 10
+    times = [float(r.split()[1]) for r in rows]
+    assert times == [round(i / 5, 3) for i in range(10)]  # lockstep: every frame, on the clock
+    for r in rows:
+        fields = r.split()
+        err_mm = float(fields[5])
+        assert err_mm < 150, r  # the centre found is on the performer
+        assert fields[10] == "13/13", r  # every IMU synchronised to the frame
+    assert "10 frames in" in out.stdout
+    assert re.search(r"found in 10/10 frames", out.stdout)
+
+
+def test_demo_rejects_bad_arguments_clearly():
+    out = _run("demo", "--headless", "--resolution", "abc")
+    assert out.returncode == 2 and "resolution must look like" in out.stderr
+    out = _run("demo", "--headless", "--lockstep", "--seconds", "1", "--motion", "/nonexistent.bvh")
+    assert out.returncode == 1 and "cannot start the simulated studio" in out.stderr
