@@ -47,7 +47,7 @@ class Pipeline:
         timings = {"centre": (t1 - t0) * 1e3}
         if centre is None:
             return FrameResult(bundle.index, bundle.t_s, None, None, None, timings)
-        grid = VoxelGrid.around(centre)
+        grid = self.builder.grid_around(centre)
         volume = self.builder.build(list(bundle.silhouettes), grid)
         timings["volume"] = (time.perf_counter() - t1) * 1e3
         return FrameResult(bundle.index, bundle.t_s, centre, grid, volume, timings)

@@ -23,9 +23,13 @@ import numpy as np
 NEAR_MM = 10.0
 
 
-def _distort(x, y, dist8):
-    """OpenCV's radial-tangential model (k1 k2 p1 p2 k3 k4 k5 k6) on normalised coordinates."""
-    k1, k2, p1, p2, k3, k4, k5, k6 = (float(v) for v in dist8)
+def distort(x, y, dist8):
+    """OpenCV's radial-tangential model on normalised coordinates.
+
+    dist8: the eight coefficients k1 k2 p1 p2 k3 k4 k5 k6, each a float or an
+    array that broadcasts with x and y (numpy or torch). Returns the distorted
+    (x, y) and the undistorted squared radius."""
+    k1, k2, p1, p2, k3, k4, k5, k6 = dist8
     r2 = x * x + y * y
     radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
     xy2 = 2 * x * y
@@ -113,7 +117,7 @@ class Camera:
         z = cam[..., 2]
         zs = z.clip(NEAR_MM, None)
         x, y = cam[..., 0] / zs, cam[..., 1] / zs
-        xd, yd, r2 = _distort(x, y, self.dist8)
+        xd, yd, r2 = distort(x, y, [float(v) for v in self.dist8])
         u = self.K[0, 0] * xd + self.K[0, 2]
         v = self.K[1, 1] * yd + self.K[1, 2]
         valid = (z > NEAR_MM) & (r2 < self.max_r2)
