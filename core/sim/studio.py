@@ -23,7 +23,7 @@ from core.sim.imu import ImuSamples, SimulatedImus
 from core.sim.imu_config import ImuConfig
 from core.sim.motion import BvhMotion, Performer, ProceduralMotion, load_bvh
 from core.sim.render import render_silhouettes
-from core.sim.silhouette_noise import SilhouetteNoise, apply_noise
+from core.sim.silhouette_noise import SilhouetteNoise, apply_noise_all, crop_partial
 from core.sim.subject import Subject
 from scipy.spatial.transform import Rotation
 
@@ -93,17 +93,24 @@ class SimulatedStudio:
                 p = self.poses(np.array([t_s]))
                 body = body_primitives(self.subject, p.positions_mm[0], p.rotations[0])
                 masks = render_silhouettes(body, self.rig, cameras_off=self.config.cameras_off)
-                noise = self.config.noise
-                if noise is not None or self.config.partial_cameras:
-                    frame_index = int(round(t_s * self.config.camera_fps))
-                    rng = np.random.default_rng([self.config.seed, frame_index, 0x51])
-                    masks = apply_noise(masks, noise or SilhouetteNoise(), rng,
-                                        partial=self.config.partial_cameras)
+                if self.config.noise is not None or self.config.partial_cameras:
+                    masks = self._imperfect(masks, t_s)
                 for m in masks:
                     if m is not None:
                         m.setflags(write=False)
                 self._cached_t, self._cached_masks = t_s, masks
             return list(self._cached_masks)
+
+    def _imperfect(self, masks: list[np.ndarray | None], t_s: float) -> list[np.ndarray | None]:
+        # Seeded by (studio seed, frame number): the same frame always gets the same noise.
+        frame_index = int(round(t_s * self.config.camera_fps))
+        rng = np.random.default_rng([self.config.seed, frame_index, 0x51])
+        if self.config.noise is not None:
+            masks = apply_noise_all(masks, self.config.noise, rng)
+        for k in self.config.partial_cameras:
+            if masks[k] is not None:
+                masks[k] = crop_partial(masks[k], rng.uniform(0.3, 0.7), rng)
+        return masks
 
     def imu_samples(self, start_s: float, end_s: float) -> ImuSamples:
         """The samples all 13 sensors produce with start_s <= t < end_s, time-sorted."""

@@ -11,6 +11,22 @@ from core.devices import IMAGE_SILHOUETTE, CameraFrame, DeviceError, ImuSample
 from core.sim.studio import SimulatedStudio
 
 
+class Epoch:
+    """Device time of studio time 0, fixed when the first source opens, so the
+    performer starts moving when capture starts, not when the studio was built."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.t0_s: float | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> float:
+        with self._lock:
+            if self.t0_s is None:
+                self.t0_s = self.clock.now()
+            return self.t0_s
+
+
 class SimulatedCamera:
     """View k of the studio at the studio's frame rate.
 
@@ -18,18 +34,20 @@ class SimulatedCamera:
     behind gets the newest frame (the ones it missed are counted in
     `dropped`), as from a real camera."""
 
-    def __init__(self, studio: SimulatedStudio, index: int, clock, t0_s: float = 0.0) -> None:
+    def __init__(self, studio: SimulatedStudio, index: int, epoch: Epoch) -> None:
         self.studio = studio
         self.index = index
-        self.clock = clock
+        self.epoch = epoch
+        self.clock = epoch.clock
         self.name = f"sim:{studio.rig[index].name}"
         self.dropped = 0
-        self._t0 = t0_s
+        self._t0 = 0.0
         self._next = 0
         self._open = False
         self._stop = threading.Event()
 
     def open(self) -> None:
+        self._t0 = self.epoch.start()
         self._open = True
         self._stop.clear()
 
@@ -62,15 +80,17 @@ class SimulatedImuHub:
     """All 13 simulated IMUs as one hub: `read` returns the samples taken since
     the previous call, up to the clock's present."""
 
-    def __init__(self, studio: SimulatedStudio, clock, t0_s: float = 0.0) -> None:
+    def __init__(self, studio: SimulatedStudio, epoch: Epoch) -> None:
         self.studio = studio
-        self.clock = clock
+        self.epoch = epoch
+        self.clock = epoch.clock
         self.name = "sim:imu-hub"
-        self._t0 = t0_s
+        self._t0 = 0.0
         self._last = 0.0
         self._open = False
 
     def open(self) -> None:
+        self._t0 = self.epoch.start()
         self._open = True
 
     def close(self) -> None:
@@ -96,8 +116,12 @@ class SimulatedDevices:
     def __init__(self, studio: SimulatedStudio, realtime: bool = True) -> None:
         self.studio = studio
         self.clock = MonotonicClock() if realtime else SimulatedClock()
-        t0 = self.clock.now()
-        self.t0_s = t0  # device time of studio time 0
+        self.epoch = Epoch(self.clock)
         self.rig = studio.rig
-        self.cameras = [SimulatedCamera(studio, k, self.clock, t0) for k in range(len(studio.rig))]
-        self.imus = [SimulatedImuHub(studio, self.clock, t0)]
+        self.cameras = [SimulatedCamera(studio, k, self.epoch) for k in range(len(studio.rig))]
+        self.imus = [SimulatedImuHub(studio, self.epoch)]
+
+    @property
+    def t0_s(self) -> float:
+        """Device time of studio time 0 (set when capture opens)."""
+        return self.epoch.start()
