@@ -1,0 +1,235 @@
+"""Playing a BVH clip on FuseCap's skeleton.
+
+Joints are matched by name through the shipped name map
+(``resources/bvh_name_map.json``: Mixamo with or without ``mixamorig:``,
+HumanIK/MotionBuilder, CMU in its ASF-derived and Daz/Poser namings,
+Biovision-style Hips/Chest/LeftHip/LeftKnee/LeftShoulder/LeftElbow, 3ds Max
+Biped, side-suffixed Unity names).
+
+Retargeting is by global bone directions. The file's Y-up frame becomes
+FuseCap's Z-up world through C = a +90 degree turn about X ((x, y, z) ->
+(x, -z, y)), so a performer facing +Z in the file faces -Y here. For each of
+our joints j mapped to a clip joint s:
+
+    global_j = C G_s C^-1 * A_j
+
+where G_s is the clip joint's global rotation and A_j the rest-pose
+alignment: the smallest rotation taking our rest bone direction onto the
+clip's rest bone direction (seen in our frame), plus the left-right axis for
+the Hips and the chest. Rest poses that are not T-poses (an A-pose) therefore
+play correctly. Our joints with no mapped source follow their parent.
+
+The Hips' path is the clip's, recentred so the first frame stands over the
+origin, and scaled by the performer to its own leg length
+(:class:`MotionFrames.source_leg_mm`). Between frames rotations are slerped
+and the root interpolated linearly; clips loop or hold their last frame.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from core import skeleton as sk
+from core.rotations import align_vectors
+from core.resources import resource_path
+from core.sim.motion.bvh import BvhClip
+from core.sim.motion.frames import MotionFrames
+from core.sim.subject import Subject
+
+NAME_MAP_PATH = resource_path("bvh_name_map.json")
+ESSENTIAL = ("Hips", "LeftUpLeg", "LeftLeg", "LeftFoot", "RightUpLeg", "RightLeg", "RightFoot")
+_Y_UP_TO_Z_UP = Rotation.from_rotvec([np.pi / 2, 0.0, 0.0])
+# Bone direction of joints with several children: along this child.
+_MAIN_CHILD = {"Hips": "Spine", "Chest": "Neck"}
+# Left-right axis (left joint, right joint) that also fixes these joints' alignment.
+_ACROSS = {"Hips": ("LeftUpLeg", "RightUpLeg"), "Chest": ("LeftArm", "RightArm")}
+# Reference rest skeleton for bone directions (directions do not depend on the subject).
+_OURS = Subject.from_seed(0).rest_positions()
+
+
+def normalise(name: str) -> str:
+    """Joint name as matched: lower case, no namespace prefix, letters and digits only."""
+    n = re.split(r"[:|]", name.strip())[-1].lower()
+    n = re.sub(r"^mixamorig\d*", "", n)
+    return re.sub(r"[^a-z0-9]", "", n)
+
+
+def load_name_map(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The conventions of a name map file (default: the shipped one)."""
+    data = json.loads(Path(path or NAME_MAP_PATH).read_text())
+    conventions = data.get("conventions") if isinstance(data, dict) else None
+    if not isinstance(conventions, list) or not conventions:
+        raise ValueError(f"name map {path or NAME_MAP_PATH} has no 'conventions' list")
+    return conventions
+
+
+def _ancestors(clip: BvhClip, i: int) -> set[int]:
+    out = set()
+    while clip.joints[i].parent >= 0:
+        i = clip.joints[i].parent
+        out.add(i)
+    return out
+
+
+def match_joints(clip: BvhClip, conventions: list[dict[str, Any]]) -> tuple[str, dict[int, int]]:
+    """(convention name, {our joint index: clip joint index}) of the
+    convention that maps the most joints consistently with the hierarchy."""
+    lookup: dict[str, int] = {}
+    for i, name in enumerate(clip.names):
+        lookup.setdefault(normalise(name), i)
+    best: tuple[str, dict[int, int]] = ("", {})
+    for conv in conventions:
+        mapping: dict[int, int] = {}
+        for j, ours in enumerate(sk.JOINTS):
+            for cand in conv.get("joints", {}).get(ours, []):
+                src = lookup.get(normalise(cand))
+                if src is None or src in mapping.values():
+                    continue
+                # The nearest mapped ancestor of ours must map to an ancestor of src.
+                a = sk.PARENTS[j]
+                while a >= 0 and a not in mapping:
+                    a = sk.PARENTS[a]
+                if a >= 0 and mapping[a] not in _ancestors(clip, src):
+                    continue
+                mapping[j] = src
+                break
+        if len(mapping) > len(best[1]):
+            best = (str(conv.get("name", "?")), mapping)
+    return best
+
+
+def _main_line(j: int) -> list[int]:
+    """Our joints below j along its main child, nearest first."""
+    out = []
+    while True:
+        kids = sk.children(j)
+        if not kids:
+            return out
+        main = _MAIN_CHILD.get(sk.JOINTS[j])
+        j = sk.JOINT_INDEX[main] if main else kids[0]
+        out.append(j)
+
+
+class BvhMotion:
+    """A BVH clip as a performer's motion.
+
+    name_map: a path to a name map JSON, or its conventions list (default:
+    the shipped map); unit_scale: millimetres per file unit (default: guessed
+    from the hips height: metres, centimetres or millimetres); loop: repeat
+    the clip (else hold the last frame); recentre: start over the origin.
+    """
+
+    def __init__(self, clip: BvhClip, name_map: str | Path | list | None = None,
+                 unit_scale: float | None = None, loop: bool = True, recentre: bool = True) -> None:
+        conventions = name_map if isinstance(name_map, list) else load_name_map(name_map)
+        self.clip = clip
+        self.loop = loop
+        self.convention, self._src = match_joints(clip, conventions)
+        missing = [n for n in ESSENTIAL if sk.JOINT_INDEX[n] not in self._src]
+        if missing:
+            tried = {n: sorted({c for conv in conventions for c in conv.get("joints", {}).get(n, [])})
+                     for n in missing}
+            raise ValueError(f"BVH clip {clip.source}: no joint found for {', '.join(missing)} "
+                             f"(tried {tried}); the clip's joints are {list(clip.names)[:40]}")
+        rest = clip.rest_positions()
+        self.unit_scale_mm = float(unit_scale) if unit_scale else self._guess_scale(rest)
+        s = self._src
+        leg = lambda a, b: np.linalg.norm(rest[s[sk.JOINT_INDEX[a]]] - rest[s[sk.JOINT_INDEX[b]]])
+        self.source_leg_mm = float(leg("LeftUpLeg", "LeftLeg") + leg("LeftLeg", "LeftFoot")) * self.unit_scale_mm
+        if not self.source_leg_mm > 0:
+            raise ValueError(f"BVH clip {clip.source}: the left leg has zero length")
+        self._local_q, self._root = self._retarget(rest, recentre)
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """Our joint name -> the clip joint playing it."""
+        return {sk.JOINTS[j]: self.clip.names[s] for j, s in sorted(self._src.items())}
+
+    @property
+    def duration_s(self) -> float:
+        """Time of the last frame; a looping clip repeats every duration_s + frame time."""
+        return max(self.clip.num_frames - 1, 0) * self.clip.frame_time_s
+
+    def _guess_scale(self, rest: np.ndarray) -> float:
+        hips = rest[self._src[sk.ROOT]]
+        feet = [self._src[sk.JOINT_INDEX[n]] for n in ("LeftFoot", "RightFoot")]
+        height = float(hips[1] - rest[feet, 1].min())           # Y up, ankles ~ 0.9 m below the hips
+        if height <= 0:
+            height = float(np.linalg.norm(hips - rest[feet[0]]))
+        return 1000.0 if height < 5.0 else 10.0 if height < 400.0 else 1.0
+
+    def _alignment(self, rest_c: np.ndarray, j: int, done: dict[int, Rotation]) -> Rotation:
+        """A_j: our rest bone direction -> the clip's (in our frame)."""
+        s = self._src
+        line = [c for c in _main_line(j) if c in s]
+        if line:
+            ours, theirs = _OURS[line[0]] - _OURS[j], rest_c[s[line[0]]] - rest_c[s[j]]
+        else:
+            kids = [k for k, jt in enumerate(self.clip.joints) if jt.parent == s[j]]
+            end = self.clip.joints[s[j]].end_site
+            if kids:
+                theirs = rest_c[kids[0]] - rest_c[s[j]]
+            elif end is not None:
+                theirs = _Y_UP_TO_Z_UP.apply(end)
+            else:
+                return done.get(sk.PARENTS[j], Rotation.identity())
+            kids_ours = sk.children(j)
+            ours = (_OURS[kids_ours[0]] if kids_ours else 2 * _OURS[j] - _OURS[sk.PARENTS[j]]) - _OURS[j]
+        if np.linalg.norm(theirs) < 1e-9:
+            return done.get(sk.PARENTS[j], Rotation.identity())
+        across = _ACROSS.get(sk.JOINTS[j])
+        if across and all(sk.JOINT_INDEX[n] in s for n in across):
+            # Pelvis and chest carry IMUs: keep their rest frames upright and
+            # facing like the clip's rather than chase small spine tilts.
+            a, b = (sk.JOINT_INDEX[n] for n in across)
+            up = np.array([0.0, 0.0, 1.0])
+            rot, _ = Rotation.align_vectors(np.stack([rest_c[s[a]] - rest_c[s[b]], up]),
+                                            np.stack([_OURS[a] - _OURS[b], up]), weights=[np.inf, 1.0])
+            return rot
+        return align_vectors(ours, theirs)
+
+    def _retarget(self, rest: np.ndarray, recentre: bool) -> tuple[np.ndarray, np.ndarray]:
+        clip, s, C = self.clip, self._src, _Y_UP_TO_Z_UP
+        rest_c = C.apply(rest)
+        glob = clip.global_rotations()
+        F, J = clip.num_frames, sk.NUM_JOINTS
+        ours: list[Rotation] = []
+        align: dict[int, Rotation] = {}
+        for j, p in enumerate(sk.PARENTS):
+            if j in s:
+                align[j] = self._alignment(rest_c, j, align)
+                ours.append(C * glob[s[j]] * C.inv() * align[j])
+            else:
+                ours.append(ours[p])
+        local = np.empty((F, J, 4))
+        for j, p in enumerate(sk.PARENTS):
+            local[:, j] = (ours[j] if p < 0 else ours[p].inv() * ours[j]).as_quat()
+        root = C.apply(clip.positions(s[sk.ROOT], glob)) * self.unit_scale_mm
+        if recentre:
+            root[:, :2] -= root[0, :2]
+        return local, root
+
+    def frames(self, times_s: np.ndarray) -> MotionFrames:
+        """Clip pose at these times (s), slerped between frames. Looping, the
+        last frame blends back into the first over one frame time; holding,
+        times past the end (or before 0) show the last (first) frame."""
+        t = np.asarray(times_s, np.float64).ravel()
+        F, J = self.clip.num_frames, sk.NUM_JOINTS
+        f = t / self.clip.frame_time_s
+        if self.loop:
+            f = np.mod(f, F)
+        f = np.clip(f, 0.0, F - 1 if not self.loop else np.inf)
+        i0 = np.minimum(np.floor(f).astype(int), F - 1)
+        i1 = (i0 + 1) % F if self.loop else np.minimum(i0 + 1, F - 1)
+        a = f - i0
+        r0 = Rotation.from_quat(self._local_q[i0].reshape(-1, 4))
+        r1 = Rotation.from_quat(self._local_q[i1].reshape(-1, 4))
+        step = Rotation.from_rotvec((r0.inv() * r1).as_rotvec() * np.repeat(a, J)[:, None])
+        root = self._root[i0] * (1 - a)[:, None] + self._root[i1] * a[:, None]
+        return MotionFrames(t, r0 * step, root[:, :2], root[:, 2], False, None, self.source_leg_mm)
