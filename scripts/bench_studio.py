@@ -12,7 +12,6 @@ and the 8 x 64^3 volume; and the poses/s of the motion generator in batches
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,22 +19,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import machine_line  # noqa: E402
 
 from core.pipeline import Pipeline  # noqa: E402
 from core.sim.body import body_primitives  # noqa: E402
 from core.sim.render import render_silhouettes  # noqa: E402
 from core.sim.studio import SimulatedStudio, StudioConfig  # noqa: E402
 from core.frames import FrameBundle  # noqa: E402
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
@@ -70,9 +62,9 @@ def main() -> int:
         times["frame total"].append((e - a) * 1e3)
 
     w, h = studio.rig[0].size
-    print(f"machine: {_cpu()}, {len(__import__('os').sched_getaffinity(0))} cores; python {platform.python_version()}")
+    print(machine_line())
     print(f"standard studio, 8 cameras at {w}x{h}, {args.frames} frames at {args.fps:g} fps of simulated time\n")
-    print(f"| stage | median ms | p95 ms |\n|---|---:|---:|")
+    print("| stage | median ms | p95 ms |\n|---|---:|---:|")
     for k, v in times.items():
         print(f"| {k} | {np.nanmedian(v):.2f} | {np.nanpercentile(v, 95):.2f} |")
     total = np.median(times["frame total"])

@@ -23,22 +23,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import cpu_model  # noqa: E402
 
 from core.camera.rig import standard_studio  # noqa: E402
 from core.volume.builder import VolumeBuilder  # noqa: E402
 from core.volume.builder_torch import TorchVolumeBuilder  # noqa: E402
 from core.volume.centre import CentreFinder  # noqa: E402
 from core.volume.grid import VoxelGrid  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def performer_masks(rig, centre_xy, radius=250.0, height=1750.0):

@@ -1,7 +1,6 @@
 """The virtual display the GUI tests stand on: Qt opens a window and vispy
 gets a real OpenGL context (Mesa under Xvfb), and renders what it is told."""
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.gui
