@@ -106,3 +106,13 @@ def test_rig_round_trips_and_rejects_bad_files(tmp_path):
         CameraRig.load(path)
     with pytest.raises(ValueError, match="not a rotation"):
         Camera(np.eye(3), [], np.ones((3, 3)), np.zeros(3), (10, 10))
+
+
+def test_random_rig_lenses_map_every_pixel_to_one_ray():
+    for seed in range(25):
+        for cam in random_rig(seed):
+            w, h = cam.size
+            uv = np.array([[x, y] for x in np.linspace(-0.5, w - 0.5, 7) for y in np.linspace(-0.5, h - 0.5, 7)])
+            back, valid = cam.project(cam.centre + cam.pixel_rays(uv) * 4000.0)
+            assert valid.all()
+            assert np.abs(back - uv).max() < 0.05, (seed, cam.name)

@@ -128,11 +128,6 @@ def test_contains_is_exact_at_the_surface_and_samples_are_inside():
 
 
 # -- renderer against the geometry -------------------------------------------------
-def _round_trip_px(cam, uv):
-    """How far the camera's own pixel_rays/project round trip lands from uv (px)."""
-    back, _ = cam.project(cam.centre + cam.pixel_rays(uv) * 3000.0)
-    return np.abs(back - uv).max(1)
-
 
 @pytest.mark.parametrize("seed", [0, 3, 8])
 def test_interior_points_land_on_silhouette_pixels(seed):
@@ -147,10 +142,6 @@ def test_interior_points_land_on_silhouette_pixels(seed):
         pix = np.round(uv).astype(int)
         ok = valid & (pix[:, 0] >= 0) & (pix[:, 0] < cam.width) & (pix[:, 1] >= 0) & (pix[:, 1] < cam.height)
         pix = pix[ok]
-        # Where the camera model's own undistortion is off (wide random lenses,
-        # image corners), its rays and its projection disagree: not ours to judge.
-        good = _round_trip_px(cam, pix.astype(float)) < 0.3
-        pix = pix[good]
         near = cv2.dilate(mask, np.ones((3, 3), np.uint8))
         assert near[pix[:, 1], pix[:, 0]].all(), cam.name  # within 1 px of the silhouette
         on_mask += int(mask[pix[:, 1], pix[:, 0]].sum())

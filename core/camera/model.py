@@ -38,6 +38,19 @@ def distort(x, y, dist8):
     return xd, yd, r2
 
 
+# OpenCV's default 5 iterations leave pixels near the corners of wide lenses
+# several pixels off; iterate to convergence instead.
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
+
+
+def _undistort(uv: np.ndarray, K: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Pixels (N, 2) -> normalised undistorted coordinates (N, 2)."""
+    pts = np.ascontiguousarray(uv, np.float64).reshape(-1, 1, 2)
+    if dist.size == 0:
+        return cv2.undistortPoints(pts, K, dist).reshape(-1, 2)
+    return cv2.undistortPointsIter(pts, K, dist, None, None, _UNDISTORT_CRITERIA).reshape(-1, 2)
+
+
 @dataclass(frozen=True, eq=False)
 class Camera:
     """One calibrated camera.
@@ -107,7 +120,7 @@ class Camera:
                 [[x, y] for x in np.linspace(-0.5, w - 0.5, 9) for y in np.linspace(-0.5, h - 0.5, 9)
                  if x in (-0.5, w - 0.5) or y in (-0.5, h - 0.5)]
             )
-            und = cv2.undistortPoints(edge.reshape(-1, 1, 2), self.K, self.dist).reshape(-1, 2)
+            und = _undistort(edge, self.K, self.dist)
             self._cache["max_r2"] = float((und**2).sum(1).max()) * 1.44
         return self._cache["max_r2"]
 
@@ -147,8 +160,7 @@ class Camera:
 
     def pixel_rays(self, uv: np.ndarray) -> np.ndarray:
         """Unit world directions (N, 3) of the rays through pixels uv (N, 2)."""
-        uv = np.asarray(uv, np.float64).reshape(-1, 1, 2)
-        norm = cv2.undistortPoints(uv, self.K, self.dist).reshape(-1, 2)
+        norm = _undistort(np.asarray(uv, np.float64), self.K, self.dist)
         d_cam = np.concatenate([norm, np.ones((len(norm), 1))], 1)
         d = d_cam @ self.R  # R.T @ d for each row
         return d / np.linalg.norm(d, axis=1, keepdims=True)

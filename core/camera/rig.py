@@ -119,6 +119,17 @@ def standard_studio(size: tuple[int, int] = (1920, 1080)) -> CameraRig:
 RESOLUTIONS = ((640, 480), (1280, 720), (1280, 1024), (1920, 1080), (2048, 1536))
 
 
+def _rays_invertible(cam: Camera, tol_px: float = 0.05) -> bool:
+    """True if every pixel out to the image corners has one ray that projects
+    back onto it: a lens whose distortion folds over (or cannot be inverted)
+    before the corner is no lens a studio would calibrate, so it is redrawn."""
+    w, h = cam.size
+    xs, ys = np.linspace(-0.5, w - 0.5, 9), np.linspace(-0.5, h - 0.5, 9)
+    uv = np.array([[x, y] for x in xs for y in ys])
+    back, valid = cam.project(cam.centre + cam.pixel_rays(uv) * 3000.0)
+    return bool(valid.all() and np.abs(back - uv).max() < tol_px)
+
+
 def random_rig(seed: int | np.random.Generator, n_cameras: int | None = None,
                area: CaptureArea = CaptureArea()) -> CameraRig:
     """A plausible studio drawn at random: 4-12 cameras spread around the area at
@@ -140,8 +151,12 @@ def random_rig(seed: int | np.random.Generator, n_cameras: int | None = None,
         focal = size[0] / 2 / np.tan(fov / 2)
         pos = centre + [dist_mm * np.cos(az), dist_mm * np.sin(az), height]
         target = centre + [rng.uniform(-500, 500), rng.uniform(-500, 500), rng.uniform(700, 1300)]
-        dist = np.array([rng.uniform(-0.15, 0.05), rng.uniform(-0.02, 0.05),
-                         rng.uniform(-1e-3, 1e-3), rng.uniform(-1e-3, 1e-3), 0.0])
-        cams.append(Camera.look_at(pos, target, focal, size, dist=dist, name=f"cam{k + 1}",
-                                   roll_rad=rng.uniform(-0.05, 0.05)))
+        roll = rng.uniform(-0.05, 0.05)
+        while True:
+            dist = np.array([rng.uniform(-0.15, 0.05), rng.uniform(-0.02, 0.05),
+                             rng.uniform(-1e-3, 1e-3), rng.uniform(-1e-3, 1e-3), 0.0])
+            cam = Camera.look_at(pos, target, focal, size, dist=dist, name=f"cam{k + 1}", roll_rad=roll)
+            if _rays_invertible(cam):
+                break
+        cams.append(cam)
     return CameraRig(tuple(cams), area)
