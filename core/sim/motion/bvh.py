@@ -146,13 +146,7 @@ class _Tokens:
 
     def number(self, what: str) -> float:
         tok, line = self.take(what)
-        try:
-            value = float(tok)
-        except ValueError:
-            raise self.error(line, f"expected {what}, got '{tok}'") from None
-        if not np.isfinite(value):
-            raise self.error(line, f"{what} is not finite: '{tok}'")
-        return value
+        return _as_number(self, tok, line, what)
 
     def rest_of_line(self, line: int) -> list[str]:
         out = []
