@@ -78,10 +78,6 @@ class Subject:
         neck = rng.uniform(0.85, 1.15)
         foot = rng.uniform(0.92, 1.08)
         girth = rng.uniform(0.8, 1.3)
-        return cls._build(seed, height, leg, arm, shoulder, hip, neck, foot, girth, rng)
-
-    @classmethod
-    def _build(cls, seed, height, leg, arm, shoulder, hip, neck, foot, girth, rng) -> "Subject":
         frac = {k: np.array(v, float) for k, v in _BASE_OFFSETS.items()}
         for name in ("LeftLeg", "LeftFoot"):
             frac[name] *= leg

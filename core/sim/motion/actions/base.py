@@ -143,6 +143,14 @@ def put(p: np.ndarray, name: str, values, side: str | None = None, add: bool = F
         p[:, col] = np.asarray(values) * D
 
 
+def put_keyed_arm(p: np.ndarray, keys: dict, side: str) -> None:
+    """Arm forward, down and elbow flexion of `side` from keyframed channels
+    named side + "f", "d", "e" (degrees)."""
+    put(p, "arm_fwd", keys[side + "f"], side)
+    put(p, "arm_down", keys[side + "d"], side)
+    put(p, "elbow_flex", keys[side + "e"], side)
+
+
 def level_gaze(p: np.ndarray, share: float = 0.7) -> None:
     """Tilt neck and head back by `share` of the trunk's forward lean, so the
     performer keeps looking ahead while bending."""

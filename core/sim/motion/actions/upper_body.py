@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.sim.motion.actions.base import (Action, ActionSpec, output, pick_side, put, standing,
+from core.sim.motion.actions.base import (Action, ActionSpec, output, pick_side, put, put_keyed_arm, standing,
                                           uniform)
 from core.sim.motion.curves import Keys, window
 
@@ -89,9 +89,7 @@ class Reach(Action):
         k = Keys(times, ch)(t)
         p = standing(len(t))
         for s in ("L", "R"):
-            put(p, "arm_fwd", k[s + "f"], s)
-            put(p, "arm_down", k[s + "d"], s)
-            put(p, "elbow_flex", k[s + "e"], s)
+            put_keyed_arm(p, k, s)
             put(p, "arm_twist", k[s + "t"], s)
             put(p, "ankle_dorsi", 2 + k["toes"], s)
         put(p, "chest_twist", k["twist"])
@@ -222,9 +220,7 @@ class Punch(Action):
         k = Keys(times, ch)(t)
         p = standing(len(t))
         for s in ("L", "R"):
-            put(p, "arm_fwd", k[s + "f"], s)
-            put(p, "arm_down", k[s + "d"], s)
-            put(p, "elbow_flex", k[s + "e"], s)
+            put_keyed_arm(p, k, s)
             put(p, "knee_flex", 4 + 12 * k["g"], s)
             put(p, "hip_flex", 2 + 8 * k["g"], s)
             put(p, "ankle_dorsi", 2 + 4 * k["g"], s)
