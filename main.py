@@ -3,6 +3,7 @@
     python main.py                  open the desktop app
     python main.py demo --headless  run the simulated studio through the pipeline
                                     and print per-frame results and rates
+    python main.py train RUN        train DeepFuse (resumable)
 
 Every subcommand has --help.
 """
@@ -23,6 +24,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_headless_demo(args)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from app.cli.train import run_train
+
+    return run_train(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fusecap",
@@ -39,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_demo_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
+
+    from app.cli.train import add_train_arguments
+
+    train = sub.add_parser("train", help="train the DeepFuse network on the simulated studio",
+                           description="Train DeepFuse on frames from the simulated studio. A run "
+                           "folder is resumable: run the same command again to continue.")
+    add_train_arguments(train)
+    train.set_defaults(func=_cmd_train)
     return parser
 
 

@@ -132,6 +132,22 @@ IMU_BONES: tuple[ImuBone, ...] = (
     _bone("RightFoot", "RightFoot", "RightToeBase"),
 )
 NUM_IMUS = len(IMU_BONES)
+
+# Each IMU bone's direction (start -> end) in the T-pose, in the body frame
+# of the T-pose (faces -Y, left +X, Z up). A bone's current direction is its
+# start joint's global rotation applied to this vector: the IMU-bone layer
+# casts its cylinders along it, so no subject's bone lengths are needed.
+IMU_BONE_REST_DIRECTIONS = np.array([
+    (0.0, 0.0, 1.0),        # Pelvis: up the spine
+    (0.0, 0.11, 0.994),     # Sternum: chest to neck, leaning slightly back
+    (0.0, 0.0, 1.0),        # Head
+    (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0),   # upper arms, out sideways
+    (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0),   # forearms
+    (0.0, 0.0, -1.0), (0.0, 0.0, -1.0),  # thighs, down
+    (0.0, 0.0, -1.0), (0.0, 0.0, -1.0),  # shanks
+    (0.0, -0.949, -0.316), (0.0, -0.949, -0.316),  # feet, forward and down to the toes
+])
+IMU_BONE_REST_DIRECTIONS /= np.linalg.norm(IMU_BONE_REST_DIRECTIONS, axis=1, keepdims=True)
 IMU_INDEX: dict[str, int] = {b.name: i for i, b in enumerate(IMU_BONES)}
 
 # Bones drawn in views and used for bone-length statistics: every (parent, child).

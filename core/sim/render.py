@@ -69,9 +69,23 @@ class LRUCache:
                 self._data.popitem(last=False)
         return value
 
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self._size = max(int(size), 1)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
 
 _GRIDS = LRUCache(32)
 _RIG_GRIDS = LRUCache(4)
+
+
+def set_cache_capacity(cameras: int, rigs: int) -> None:
+    """How many cameras' ray grids and rigs' stacked grids stay cached. The
+    training-data generator renders a pool of rigs in turn and raises these
+    (a 480x270 camera's grid is 1 MiB) so that no frame recomputes rays."""
+    _GRIDS.resize(cameras)
+    _RIG_GRIDS.resize(rigs)
 
 
 def camera_key(cam: Camera) -> tuple:
