@@ -4,6 +4,7 @@
     python main.py demo --headless  run the simulated studio through the pipeline
                                     and print per-frame results and rates
     python main.py train RUN        train DeepFuse (resumable)
+    python main.py evaluate         score models on the held-out benchmark
 
 Every subcommand has --help.
 """
@@ -30,6 +31,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from app.cli.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fusecap",
@@ -54,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "folder is resumable: run the same command again to continue.")
     add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
+
+    from app.cli.evaluate import add_evaluate_arguments
+
+    evaluate = sub.add_parser("evaluate", help="score models on the held-out benchmark",
+                              description="Score DeepFuse models on the held-out benchmark: unseen "
+                              "subjects, motions and rigs, with full and partial frames.")
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate)
     return parser
 
 

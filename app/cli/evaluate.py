@@ -1,0 +1,118 @@
+"""`main.py evaluate`: the held-out benchmark for one or more models.
+
+Writes, into --out: results.json (every number), table.md (the summary
+table) and, when matplotlib is present, per_joint.png and sequence.png."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", default=None, metavar="[LABEL=]MODEL",
+                   help="lite, full, or a weights file; repeat to compare models (default: lite)")
+    p.add_argument("--quick", action="store_true", help="a small subset (2 sequences of 2 s per rig kind)")
+    p.add_argument("--seconds", type=float, default=None, help="seconds per sequence (default 10)")
+    p.add_argument("--fps", type=float, default=None, help="frames sampled per second (default 5)")
+    p.add_argument("--sequences", type=int, default=None, help="sequences per rig kind (default 8)")
+    p.add_argument("--standard-only", action="store_true", help="only the standard 8-camera studio")
+    p.add_argument("--motion", type=Path, default=None, metavar="CLIP.bvh",
+                   help="play this BVH clip as every sequence's motion")
+    p.add_argument("--out", type=Path, default=None, help="folder for results.json, table.md and plots")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads")
+
+
+def _models(specs: list[str] | None):
+    from core.deepfuse.weights import load_weights, shipped_model_path, SHIPPED
+
+    out = []
+    for spec in specs or ["lite"]:
+        label, _, ref = spec.rpartition("=")
+        path = shipped_model_path(ref) if ref in SHIPPED else Path(ref)
+        model, info = load_weights(path)
+        out.append((label or ref, model, info))
+    return out
+
+
+def table_markdown(summaries: dict[str, dict]) -> str:
+    rows = ["| model | rigs | frames | stage 1 MPJPE | stage 2 MPJPE | stage 2 PA-MPJPE | full | partial |",
+            "|---|---|---|---|---|---|---|---|"]
+    for label, s in summaries.items():
+        g = s["groups"]
+        for kind in ("standard", "random", "all"):
+            if f"{kind}/all" not in g:
+                continue
+            a = g[f"{kind}/all"]
+            full = g.get(f"{kind}/full", {}).get("mpjpe2", float("nan"))
+            part = g.get(f"{kind}/partial", {}).get("mpjpe2", float("nan"))
+            rows.append(f"| {label} | {kind} | {a['frames']} | {a['mpjpe1']:.1f} | {a['mpjpe2']:.1f} | "
+                        f"{a['pa2']:.1f} | {full:.1f} | {part:.1f} |")
+    return "\n".join(rows) + "\n\nErrors in mm; full / partial: stage 2 MPJPE on full and partial frames.\n"
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from app.cli.progress import progress_bar
+    from core.deepfuse.evaluate import QUICK, Benchmark, evaluate_model, summarise
+    from core.deepfuse.weights import ModelFileError
+    from core import skeleton as sk
+
+    try:
+        models = _models(args.model)
+    except (ModelFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bench = QUICK if args.quick else Benchmark()
+    changes = {k: v for k, v in (("seconds", args.seconds), ("fps", args.fps),
+                                 ("sequences_per_kind", args.sequences)) if v is not None}
+    if args.standard_only:
+        changes["random_rigs"] = False
+    if args.motion is not None:
+        if not args.motion.is_file():
+            print(f"error: BVH clip not found: {args.motion}", file=sys.stderr)
+            return 2
+        changes["motion_bvh"] = str(args.motion)
+    bench = replace(bench, **changes)
+    summaries, arrays = {}, {}
+    for label, model, _ in models:
+        with progress_bar(f"evaluating {label}") as report:
+            try:
+                errs = evaluate_model(model, bench, device=args.device, threads=args.threads, progress=report)
+            except ValueError as exc:  # e.g. a BVH clip that does not retarget
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        summaries[label] = summarise(errs)
+        arrays[label] = errs.arrays()
+    table = table_markdown(summaries)
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(
+            {"benchmark": {k: v for k, v in vars(bench).items()}, "models": summaries}, indent=1))
+        (args.out / "table.md").write_text(table)
+        try:
+            from core.deepfuse.plots import plot_per_joint, plot_sequence
+        except ImportError:
+            print("matplotlib missing: no plots", file=sys.stderr)
+            return 0
+        per_joint = {}
+        for label, s in summaries.items():
+            if "per_joint_mm" in s:
+                per_joint[f"{label} stage 1"] = np.array(list(s["per_joint_mm"]["stage1"].values()))
+                per_joint[f"{label} stage 2"] = np.array(list(s["per_joint_mm"]["stage2"].values()))
+        if per_joint:
+            plot_per_joint(list(sk.JOINTS), per_joint, args.out / "per_joint.png", "mean error per joint")
+        label, a = next(iter(arrays.items()))
+        if len(a["sequence"]):
+            first = a["sequence"] == a["sequence"][0]
+            plot_sequence(a["t_s"][first], {"stage 1 (vision)": a["e1"][first].mean(1),
+                                            "stage 2 (fused)": a["e2"][first].mean(1)},
+                          args.out / "sequence.png", f"{label}: MPJPE along {a['sequence'][0]}")
+        print(f"results: {args.out}")
+    return 0
