@@ -14,8 +14,9 @@ renders silhouettes with noise; none of the seeds can be a held-out one
 - IMU noise: per-sensor heading error (drift, calibration) and a small
   random rotation; with probability p_imu_drop one sensor is missing.
 
-The grid is centred where the live centre finder would put it: the hips
-plus a random error of centre_error_mm per axis.
+The grid is centred where the live centre finder would put it (it fits the
+visual hull's extent into the volume): the middle of the joints' bounding
+box plus a random error of centre_error_mm per axis.
 
 Speed: projecting every voxel into every camera costs ~20 ms a camera, too
 much per frame. So each rig of a small pool keeps pixel-index tables for a
@@ -64,7 +65,7 @@ class DataConfig:
     clip_pool: int = 8
     poses_per_clip: int = 12
     clip_seconds: float = 60.0
-    centre_error_mm: float = 70.0
+    centre_error_mm: float = 50.0
     centre_z_mm: tuple[float, float] = (350.0, 1450.0)
     yaw: bool = True
     p_shut: float = 0.2
@@ -168,13 +169,12 @@ class TrainingData:
             pos = (pos - hips) @ yaw.T + hips
             rot = yaw @ rot
         # Place the performer so that the (erroneous) centre estimate lands on the grid centre.
-        err = rng.normal(0.0, cfg.centre_error_mm, 3)
+        centre = 0.5 * (pos.min(axis=0) + pos.max(axis=0)) + rng.normal(0.0, cfg.centre_error_mm, 3)
         ox, oy = slot.origins_xy[gi]
-        centre_xy = (np.array([ox, oy]) + G / 2) * s
         shift = np.zeros(3)
-        shift[:2] = centre_xy - (hips[:2] + err[:2])
+        shift[:2] = (np.array([ox, oy]) + G / 2) * s - centre[:2]
         pos = pos + shift
-        oz = int(np.clip(snap_origin(hips[2] + err[2], G, s), slot.z0, slot.z1))
+        oz = int(np.clip(snap_origin(centre[2], G, s), slot.z0, slot.z1))
         body = body_primitives(subject, pos, rot)
         masks = render_silhouettes(body, slot.rig)
         masks = [apply_noise(m, cfg.noise, rng) for m in masks]
