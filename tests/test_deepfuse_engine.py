@@ -1,0 +1,113 @@
+"""The inference engine: one call from silhouettes, rig and IMU bones to
+world joints, batch 1 and batched, CPU-optimised and CUDA paths, degradation."""
+
+import numpy as np
+import pytest
+import torch
+
+from core import skeleton as sk
+from core.deepfuse.engine import InferenceEngine, bone_inputs, confidence_from_spread
+from core.deepfuse.network import DeepFuseNet, NetConfig
+from core.deepfuse.weights import SHIPPED, shipped_model_path
+from core.sim.studio import SimulatedStudio, StudioConfig
+
+NET = NetConfig(width=24, depth=2)
+
+
+@pytest.fixture(scope="module")
+def studio():
+    return SimulatedStudio(StudioConfig(seed=3))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return DeepFuseNet(NET).eval()
+
+
+def test_bone_inputs_turn_orientations_into_directions_and_flag_missing_sensors():
+    q = np.tile([1.0, 0.0, 0.0, 0.0], (sk.NUM_IMUS, 1))
+    q[4] = np.nan
+    q[7] = [np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)]  # 90 deg about Z
+    dirs, valid = bone_inputs(q)
+    assert valid.sum() == 12 and not valid[4]
+    np.testing.assert_allclose(dirs[0], sk.IMU_BONE_REST_DIRECTIONS[0], atol=1e-6)
+    np.testing.assert_allclose(dirs[4], 0.0)
+    # The thigh points down; turning about Z leaves it pointing down.
+    np.testing.assert_allclose(dirs[7], [0.0, 0.0, -1.0], atol=1e-6)
+    dirs, valid = bone_inputs(None)
+    assert not valid.any()
+
+
+def test_confidence_falls_with_spread():
+    c = confidence_from_spread(np.array([0.0, 100.0, 300.0]))
+    np.testing.assert_allclose(c, [1.0, 0.5, 0.1])
+
+
+def test_the_optimised_cpu_forward_matches_eager_and_batched(studio, model):
+    fast = InferenceEngine(model, studio.rig, device="cpu", optimise=True)
+    slow = InferenceEngine(model, studio.rig, device="cpu", optimise=False)
+    truth = [studio.truth(t) for t in (0.5, 1.0)]
+    frames = [(studio.silhouettes(tr.t_s), tr.bone_wxyz) for tr in truth]
+    a = fast.solve(*frames[0])
+    b = slow.solve(*frames[0])
+    np.testing.assert_allclose(a.joints_mm, b.joints_mm, atol=0.05)
+    np.testing.assert_allclose(a.spread_mm, b.spread_mm, atol=0.05)
+    batch = slow.solve_batch(frames, batch_size=2)
+    np.testing.assert_allclose(batch[0].joints_mm, b.joints_mm, atol=0.05)
+    assert a.joints_mm.shape == (sk.NUM_JOINTS, 3) and a.confidence.shape == (sk.NUM_JOINTS,)
+    assert set(a.timings_ms) == {"volume", "network", "total"}
+    # Joints come out inside the volume the engine built around the found centre.
+    lo = np.asarray(a.grid.origin_index) * a.grid.voxel_mm
+    assert ((a.joints_mm >= lo) & (a.joints_mm <= lo + a.grid.size * a.grid.voxel_mm)).all()
+    assert np.linalg.norm(a.centre_mm - truth[0].joints_mm[sk.ROOT]) < 400
+
+
+def test_lost_cameras_and_sensors_degrade_without_failing(studio, model):
+    engine = InferenceEngine(model, studio.rig, device="cpu", optimise=False)
+    tr = studio.truth(1.0)
+    masks = list(studio.silhouettes(1.0))
+    masks[2] = None
+    bones = tr.bone_wxyz.copy()
+    bones[[3, 9]] = np.nan
+    r = engine.solve(masks, bones)
+    assert r is not None and np.isfinite(r.joints_mm).all()
+    assert engine.solve([None] * len(masks), None) is None
+    with pytest.raises(ValueError, match="one per camera"):
+        engine.solve(masks[:3], bones)
+    out = engine.solve_batch([(masks, bones), ([None] * len(masks), None)])
+    assert out[0] is not None and out[1] is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_cuda_graph_matches_eager_on_the_gpu(studio, model):
+    graph = InferenceEngine(model, studio.rig, device="cuda", precision="fp32", optimise=True)
+    eager = InferenceEngine(model, studio.rig, device="cuda", precision="fp32", optimise=False)
+    tr = studio.truth(0.7)
+    masks = studio.silhouettes(0.7)
+    np.testing.assert_allclose(graph.solve(masks, tr.bone_wxyz).joints_mm,
+                               eager.solve(masks, tr.bone_wxyz).joints_mm, atol=0.05)
+    again = graph.solve(studio.silhouettes(1.3), studio.truth(1.3).bone_wxyz)
+    ref = eager.solve(studio.silhouettes(1.3), studio.truth(1.3).bone_wxyz)
+    np.testing.assert_allclose(again.joints_mm, ref.joints_mm, atol=0.05)
+
+
+@pytest.mark.skipif(not shipped_model_path("lite").exists(), reason="no shipped lite model")
+def test_the_shipped_lite_model_tracks_a_held_out_performer():
+    from core.deepfuse.evaluate import Benchmark, evaluate_model, summarise
+    from core.deepfuse.weights import load_weights
+
+    model, info = load_weights(shipped_model_path("lite"))
+    assert info["frames"] > 0
+    bench = Benchmark(seconds=1.2, fps=5.0, sequences_per_kind=1, random_rigs=False, partial_every=0)
+    s = summarise(evaluate_model(model, bench, device="cpu"))
+    assert s["missed"] == 0 and s["frames"] == 6
+    g = s["groups"]["standard/all"]
+    assert g["mpjpe2"] < 80.0
+    assert g["pa2"] < g["mpjpe2"]
+
+
+def test_shipped_model_names():
+    assert set(SHIPPED) == {"full", "lite"}
+    with pytest.raises(ValueError):
+        shipped_model_path("huge")
