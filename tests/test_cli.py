@@ -49,3 +49,36 @@ def test_demo_rejects_bad_arguments_clearly():
     assert out.returncode == 2 and "resolution must look like" in out.stderr
     out = _run("demo", "--headless", "--lockstep", "--seconds", "1", "--motion", "/nonexistent.bvh")
     assert out.returncode == 1 and "cannot start the simulated studio" in out.stderr
+
+
+def test_train_then_evaluate_from_the_command_line(tmp_path):
+    from tests.test_bvh import _ok_text
+
+    run, weights = tmp_path / "run", tmp_path / "model.pt"
+    out = _run("train", str(run), "--preset", "lite", "--steps", "2", "--batch", "1", "--device", "cpu",
+               "--export", str(weights))
+    assert out.returncode == 0, out.stderr
+    assert "step 2  frames 2" in out.stdout
+    assert (run / "checkpoint.pt").is_file() and (run / "curves.png").stat().st_size > 1000
+    assert weights.is_file()
+    # Running it again resumes a finished run: nothing more to do, same step.
+    again = _run("train", str(run), "--device", "cpu")
+    assert again.returncode == 0 and "complete at step 2; nothing to do" in again.stdout
+    clip = tmp_path / "tpose.bvh"
+    clip.write_text(_ok_text())
+    res = tmp_path / "eval"
+    out = _run("evaluate", "--model", f"mine={weights}", "--quick", "--seconds", "0.4", "--sequences", "1",
+               "--standard-only", "--motion", str(clip), "--out", str(res), "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| mine | standard"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "2" and all(float(c) > 0 for c in cells[3:6])
+    assert {"results.json", "table.md", "per_joint.png", "sequence.png"} <= {p.name for p in res.iterdir()}
+
+
+def test_evaluate_rejects_missing_models_and_clips(tmp_path):
+    out = _run("evaluate", "--model", str(tmp_path / "none.pt"))
+    assert out.returncode == 2 and "model file not found" in out.stderr
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    out = _run("evaluate", "--model", str(tmp_path / "bad.pt"))
+    assert out.returncode == 2 and "not a readable model file" in out.stderr

@@ -96,7 +96,10 @@ def run_train(args: argparse.Namespace) -> int:
         return 2
     finally:
         rep.close()
-    if metrics:
+    if metrics.get("finished"):
+        print(f"{args.run_dir}: the run is complete at step {metrics['step']}; nothing to do "
+              "(start a new folder to train further)")
+    elif metrics:
         print(f"step {metrics['step']}  frames {metrics['frames']}  loss {metrics['loss']:.4f}  "
               f"train MPJPE stage 1 {metrics['mpjpe1_mm']:.1f} mm, stage 2 {metrics['mpjpe2_mm']:.1f} mm  "
               f"({metrics['seconds'] / 60:.1f} min in all)")

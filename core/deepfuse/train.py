@@ -111,7 +111,7 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
 
     cfg is needed for a new run and must be None or equal to the saved one
     when resuming. report(step, total, metrics) is called after every step.
-    Returns the last logged metrics."""
+    Returns the last logged metrics ("finished": True when there was nothing left to do)."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     ckpt_path, cfg_path = run / "checkpoint.pt", run / "config.json"
@@ -137,11 +137,14 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, seconds = int(state["step"]), float(state["seconds"])
+    end = cfg.steps if steps is None else min(cfg.steps, step + steps)
+    curves = run / "curves.csv"
+    if step >= end:  # a finished run: report where it stands
+        last = {k: float(v[-1]) for k, v in read_curves(curves).items()} if curves.exists() else {}
+        return {**last, "step": step, "finished": True}
     # A resumed run continues with a fresh, reproducible data stream (seed, step).
     data = TrainingData(replace(cfg.data, seed=cfg.data.seed * 1_000_003 + step))
-    end = cfg.steps if steps is None else min(cfg.steps, step + steps)
     use_amp = cfg.amp and dev.type == "cuda"
-    curves = run / "curves.csv"
     new_curves = not curves.exists()
     t_start = time.perf_counter()
     acc = {"loss": 0.0, "mpjpe1_mm": 0.0, "mpjpe2_mm": 0.0, "n": 0}
