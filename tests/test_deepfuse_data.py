@@ -86,3 +86,12 @@ def test_collate_pads_cameras_as_absent(frames):
         assert batch.volume[i, k:].sum() == 0
     with pytest.raises(ValueError):
         collate([])
+
+
+def test_worker_processes_render_different_frames():
+    from core.deepfuse.data import batches
+
+    it = batches(SMALL, 2, workers=2)
+    first, second = next(it), next(it)  # one from each worker
+    assert first.volume.shape[0] == second.volume.shape[0] == 2
+    assert not np.array_equal(first.joints_mm.numpy(), second.joints_mm.numpy())

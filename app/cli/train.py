@@ -30,6 +30,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="data stream seed")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes rendering training frames (a GPU needs several; default 0: in this one)")
     p.add_argument("--export", type=Path, default=None, help="also write the model as a weights file here")
 
 
@@ -90,7 +92,8 @@ def run_train(args: argparse.Namespace) -> int:
     rep = _Reporter()
     try:
         metrics = train(args.run_dir, cfg, steps=args.more, device=args.device, report=rep,
-                        max_seconds=None if args.minutes is None else args.minutes * 60)
+                        max_seconds=None if args.minutes is None else args.minutes * 60,
+                        threads=args.threads or None, workers=args.workers)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -49,6 +49,10 @@ class Batch:
     def to(self, device, non_blocking: bool = False) -> "Batch":
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking) for f in fields(self)})
 
+    def pin_memory(self) -> "Batch":
+        """Page-locked copies, so the copy to a GPU can overlap compute (DataLoader calls this)."""
+        return Batch(**{f.name: getattr(self, f.name).pin_memory() for f in fields(self)})
+
     def inputs(self) -> tuple[torch.Tensor, ...]:
         """The network's forward arguments, in order."""
         return self.volume, self.present, self.origin_mm, self.bone_dirs, self.bone_valid

@@ -27,7 +27,7 @@ over every rig_refresh frames, so over a run the rigs are all different.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -202,3 +202,33 @@ class TrainingData:
 
     def batch(self, size: int) -> Batch:
         return collate([self.sample() for _ in range(size)])
+
+
+class TrainingStream(torch.utils.data.IterableDataset):
+    """Endless batches for a torch DataLoader: each worker process runs its
+    own TrainingData with its own seed (cfg.seed, worker id), so N workers
+    render N times the frames a second (a GPU needs several hundred)."""
+
+    def __init__(self, cfg: DataConfig, batch_size: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = 0 if info is None else info.id
+        torch.set_num_threads(1)  # workers render with numpy; leave the cores to them
+        data = TrainingData(replace(self.cfg, seed=self.cfg.seed * 1009 + wid))
+        while True:
+            yield data.batch(self.batch_size)
+
+
+def batches(cfg: DataConfig, batch_size: int, workers: int = 0, pin_memory: bool = False):
+    """An endless iterator of Batches; workers > 0 renders in that many processes."""
+    if workers <= 0:
+        data = TrainingData(cfg)
+        while True:
+            yield data.batch(batch_size)
+    loader = torch.utils.data.DataLoader(TrainingStream(cfg, batch_size), batch_size=None, num_workers=workers,
+                                         pin_memory=pin_memory, prefetch_factor=4, persistent_workers=True)
+    yield from loader

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from core.deepfuse.batch import Batch
-from core.deepfuse.data import DataConfig, TrainingData
+from core.deepfuse.data import DataConfig, batches
 from core.deepfuse.layers import gaussian_heatmaps
 from core.deepfuse.network import DeepFuseNet, NetConfig, NetOutput
 from core.deepfuse.weights import save_weights
@@ -105,12 +105,14 @@ def _atomic_save(obj, path: Path) -> None:
 
 def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None = None,
           device: str | None = None, report: StepReport | None = None,
-          max_seconds: float | None = None) -> dict:
+          max_seconds: float | None = None, threads: int | None = None, workers: int = 0) -> dict:
     """Train (or resume) the run in run_dir until cfg.steps, or `steps` more
     steps, or max_seconds of wall time, whichever comes first.
 
     cfg is needed for a new run and must be None or equal to the saved one
     when resuming. report(step, total, metrics) is called after every step.
+    threads overrides cfg.threads (CPU threads; a machine fact, not the run's).
+    workers: processes rendering training frames (0: render in this one).
     Returns the last logged metrics ("finished": True when there was nothing left to do)."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -125,8 +127,9 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
     else:
         cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if cfg.threads and dev.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+    n_threads = threads or cfg.threads
+    if n_threads and dev.type == "cpu":
+        torch.set_num_threads(n_threads)
     torch.manual_seed(cfg.data.seed)
     model = DeepFuseNet(cfg.net).to(dev)
     opt, sched = _optimiser(model, cfg)
@@ -143,7 +146,8 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         last = {k: float(v[-1]) for k, v in read_curves(curves).items()} if curves.exists() else {}
         return {**last, "step": step, "finished": True}
     # A resumed run continues with a fresh, reproducible data stream (seed, step).
-    data = TrainingData(replace(cfg.data, seed=cfg.data.seed * 1_000_003 + step))
+    stream = batches(replace(cfg.data, seed=cfg.data.seed * 1_000_003 + step), cfg.batch_size,
+                     workers=workers, pin_memory=dev.type == "cuda")
     use_amp = cfg.amp and dev.type == "cuda"
     new_curves = not curves.exists()
     t_start = time.perf_counter()
@@ -155,7 +159,7 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         if new_curves:
             writer.writeheader()
         while step < end:
-            batch = data.batch(cfg.batch_size).to(dev, non_blocking=True)
+            batch = next(stream).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
                 out = model(*batch.inputs())
             loss = loss_fn(out, batch, cfg.net)
