@@ -37,6 +37,8 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulated clock: every frame is processed, as fast as the machine allows")
     p.add_argument("--noise", action="store_true", help="add silhouette noise (edges, holes, blobs)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--model", default="lite",
+                   help="DeepFuse weights for the joint solve: lite (default), full, a file, or none")
 
 
 def run_headless_demo(args: argparse.Namespace) -> int:
@@ -55,7 +57,10 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         return 1
     from core.pipeline import Pipeline
 
-    pipeline = Pipeline(devices.rig)
+    engine, label = _engine(args.model, devices.rig)
+    if engine is False:
+        return 2
+    pipeline = Pipeline(devices.rig, engine or None, _simulated_imu_calibration(devices.studio))
     with progress_bar("preparing camera lookup tables") as report:
         pipeline.prepare(report)
     capture = LockstepCapture(devices.cameras, devices.imus)
@@ -64,14 +69,17 @@ def run_headless_demo(args: argparse.Namespace) -> int:
     print(f"FuseCap demo: simulated studio, {n_cams} cameras at {args.resolution[0]}x{args.resolution[1]}, "
           f"13 IMUs, {args.fps:g} fps, {'lockstep' if args.lockstep else 'real time'}; "
           f"subject {studio.subject.height_mm:.0f} mm tall")
-    print("Joint solve: no DeepFuse weights in this build yet; each line shows the performer centre "
-          "found by the visual hull, the true pelvis (Hips), their distance and how many true joints "
-          "lie inside the 64^3 volume.")
+    print("Each line shows the performer centre found by the visual hull, the true pelvis (Hips), "
+          "their distance and how many true joints lie inside the 64^3 volume" +
+          (f"; then the DeepFuse {label} solve: its time and its mean joint error against the truth "
+           "(MPJPE). IMU calibration: the simulator's own wear offsets and headings." if engine else
+           f". No joint solve: {label}."))
     if not args.quiet:
         print(f"{'frame':>5} {'t [s]':>7}  {'centre x, y, z [mm]':>22}  {'Hips (truth) x, y, z':>22}"
               f"  {'dist':>5} {'in grid':>7}  {'voxels':>7} {'IMU':>5}  {'capture':>7} {'centre':>6} "
-              f"{'volume':>6} [ms]  {'fps':>5}")
-    errors, fits, stage = [], [], {"capture": [], "centre": [], "volume": []}
+              f"{'volume':>6} [ms]  {'fps':>5}" + (f"  {'net ms':>6} {'MPJPE':>6}" if engine else ""))
+    errors, fits, stage = [], [], {"capture": [], "centre": [], "volume": [], "network": []}
+    joint_errors = []
     n_frames = int(round(args.seconds * args.fps))
     capture.open()
     start = time.perf_counter()
@@ -91,6 +99,8 @@ def run_headless_demo(args: argparse.Namespace) -> int:
             now = time.perf_counter()
             fps = 1.0 / max(now - last, 1e-9)
             last = now
+            if result.solve is not None:
+                joint_errors.append(float(np.linalg.norm(result.solve.joints_mm - truth.joints_mm, axis=1).mean()))
             hips = truth.joints_mm[0]
             hips_txt = f"{hips[0]:7.0f} {hips[1]:7.0f} {hips[2]:6.0f}"
             if result.centre_mm is not None:
@@ -104,11 +114,14 @@ def run_headless_demo(args: argparse.Namespace) -> int:
             else:
                 centre_txt, err_txt, grid_txt, voxels = f"{'not found':>22}", "    -", "      -", 0
             if not args.quiet:
+                solve_txt = ""
+                if result.solve is not None:
+                    solve_txt = f"  {result.timings_ms['network']:6.1f} {joint_errors[-1]:6.1f}"
                 print(f"{bundle.index:5d} {bundle.t_s - devices.t0_s:7.3f}  {centre_txt}  {hips_txt}  "
                       f"{err_txt} {grid_txt}  {voxels:7d} "
                       f"{int(bundle.imu_present.sum()):>2}/13  {stage['capture'][-1]:7.1f} "
                       f"{result.timings_ms.get('centre', 0):6.1f} {result.timings_ms.get('volume', 0):6.1f}"
-                      f"       {fps:5.1f}", flush=True)
+                      f"       {fps:5.1f}{solve_txt}", flush=True)
     except KeyboardInterrupt:
         print("stopped")
     finally:
@@ -125,4 +138,47 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print(f"  performer found in {len(errors)}/{done} frames; every true joint inside the "
               f"64^3 grid in {sum(fits)}/{len(fits)}; centre to true Hips: median {np.median(errors):.0f} mm, "
               f"p95 {np.percentile(errors, 95):.0f} mm")
+    if joint_errors:
+        print(f"  joints (DeepFuse {label}) in {len(joint_errors)} frames: MPJPE median "
+              f"{np.median(joint_errors):.1f} mm, p95 {np.percentile(joint_errors, 95):.1f} mm")
     return 0
+
+
+def _engine(spec: str, rig):
+    """(engine, label); (None, why) for no solve; (False, None) after an error was printed."""
+    if spec == "none":
+        return None, "switched off (--model none)"
+    from core.deepfuse.engine import InferenceEngine
+    from core.deepfuse.weights import SHIPPED, ModelFileError, load_weights, shipped_model_path
+
+    path = shipped_model_path(spec) if spec in SHIPPED else spec
+    try:
+        model, _ = load_weights(path)
+    except ModelFileError as exc:
+        if spec in SHIPPED:  # a build without that shipped file still runs the capture pipeline
+            return None, f"no shipped {spec} weights ({exc})"
+        print(f"error: {exc}", file=sys.stderr)
+        return False, None
+    # Two threads: the 2-core CPU the live target is set for; the capture threads are light.
+    return InferenceEngine(model, rig, threads=2), spec
+
+
+def _simulated_imu_calibration(studio):
+    """bundle -> bone orientations, with the simulated sensors' true wear
+    offsets and start headings (what a wear-offset capture measures)."""
+    from core import skeleton as sk
+    from core.rotations import to_wxyz
+    from core.sim.imu import bone_orientations
+
+    imus = studio.imus
+    sid = np.arange(sk.NUM_IMUS)
+
+    def bones(bundle):
+        out = np.full((sk.NUM_IMUS, 4), np.nan)
+        ok = bundle.imu_present
+        if ok.any():
+            out[ok] = to_wxyz(bone_orientations(bundle.imu_wxyz[ok], sid[ok], imus.wear_offsets,
+                                                imus.heading_offsets[sid[ok]]))
+        return out
+
+    return bones

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -226,16 +226,27 @@ class InferenceEngine:
         self.prepare()
         t0 = time.perf_counter()
         got = self._volume(silhouettes)
-        t1 = time.perf_counter()
         if got is None:
             return None
         centre, grid, vol = got
         present = np.array([m is not None for m in silhouettes])
-        inputs = self._inputs([vol], [grid], [present], [bone_inputs(bone_wxyz)])
+        solve = self.solve_volume(centre, grid, vol, present, bone_wxyz)
+        total = (time.perf_counter() - t0) * 1e3
+        net = solve.timings_ms["network"]
+        return replace(solve, timings_ms={"volume": total - net, "network": net, "total": total})
+
+    def solve_volume(self, centre_mm: np.ndarray, grid: VoxelGrid, volume, present: np.ndarray,
+                     bone_wxyz: np.ndarray | None = None) -> Solve:
+        """The network alone, for a volume built elsewhere (the live pipeline
+        builds it): volume (K, G, G, G) 0/1 numpy or tensor on grid; present
+        (K,) bool (False: camera lost)."""
+        self.prepare()
+        t0 = time.perf_counter()
+        vol = volume if isinstance(volume, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(volume))
+        inputs = self._inputs([vol], [grid], [np.asarray(present, bool)], [bone_inputs(bone_wxyz)])
         j2, j1, s2 = self._run(inputs, batch_one=True)
-        t2 = time.perf_counter()
-        timings = {"volume": (t1 - t0) * 1e3, "network": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
-        return self._results(j2, j1, s2, [(centre, grid)], timings)[0]
+        network_ms = (time.perf_counter() - t0) * 1e3
+        return self._results(j2, j1, s2, [(centre_mm, grid)], {"network": network_ms})[0]
 
     def solve_batch(self, frames: Sequence[tuple[Sequence[np.ndarray | None], np.ndarray | None]],
                     batch_size: int = 16, progress: Progress | None = None) -> list[Solve | None]:
