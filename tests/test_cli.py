@@ -42,6 +42,29 @@ def test_headless_demo_prints_a_line_per_frame_and_a_summary():
             assert fields[11] == "13/13", r  # every IMU synchronised to the frame
     assert "10 frames in" in out.stdout
     assert "performer found in 10/10 frames; every true joint inside the 64^3 grid in 10/10" in out.stdout
+    from core.deepfuse.weights import shipped_model_path
+
+    if shipped_model_path("lite").exists():  # the shipped model solves every frame
+        m = re.search(r"joints \(DeepFuse lite\) in 10 frames: MPJPE median ([\d.]+) mm", out.stdout)
+        assert m and float(m.group(1)) < 100.0, out.stdout[-400:]
+    else:
+        assert "No joint solve: no shipped lite weights" in out.stdout
+
+
+def test_demo_solves_with_a_given_weights_file_and_refuses_a_bad_one(tmp_path):
+    import torch
+
+    from core.deepfuse.network import DeepFuseNet, NetConfig
+    from core.deepfuse.weights import save_weights
+
+    torch.manual_seed(0)
+    save_weights(DeepFuseNet(NetConfig(width=24, depth=2)), tmp_path / "m.pt")
+    out = _run("demo", "--headless", "--lockstep", "--seconds", "0.4", "--fps", "5", "--model", str(tmp_path / "m.pt"))
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if re.match(r"\s*\d+\s+\d+\.\d{3}\s", line)]
+    assert len(rows) == 2 and all(len(r) == 18 and float(r[-1]) > 0 for r in rows)
+    out = _run("demo", "--headless", "--lockstep", "--seconds", "0.4", "--model", str(tmp_path / "none.pt"))
+    assert out.returncode == 2 and "model file not found" in out.stderr
 
 
 def test_demo_rejects_bad_arguments_clearly():
