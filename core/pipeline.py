@@ -46,10 +46,15 @@ class Pipeline:
         self.rig = rig
         self.engine = engine
         self.bones = bones
-        self.centre_finder = CentreFinder(rig)
-        if engine is not None:
+        if engine is not None and isinstance(engine.builder, VolumeBuilder):
+            # On the CPU the engine's centre finder and per-rig table serve as the
+            # pipeline's own: one table in memory, built once.
+            self.centre_finder, self.builder = engine.centre_finder, engine.builder
+        elif engine is not None:  # CUDA: the engine builds on the GPU; the pipeline keeps a host copy
+            self.centre_finder = CentreFinder(rig, fit_extent_mm=engine.cfg.grid_size * engine.cfg.voxel_mm)
             self.builder = VolumeBuilder(rig, engine.cfg.grid_size, engine.cfg.voxel_mm)
         else:
+            self.centre_finder = CentreFinder(rig)
             self.builder = VolumeBuilder(rig)
 
     def prepare(self, progress=None) -> None:

@@ -28,13 +28,16 @@ def model():
 def test_bone_inputs_turn_orientations_into_directions_and_flag_missing_sensors():
     q = np.tile([1.0, 0.0, 0.0, 0.0], (sk.NUM_IMUS, 1))
     q[4] = np.nan
-    q[7] = [np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)]  # 90 deg about Z
+    q[3] = [np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4)]  # 90 deg about Z
+    q[7] = [np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0]  # 90 deg about X
     dirs, valid = bone_inputs(q)
     assert valid.sum() == 12 and not valid[4]
     np.testing.assert_allclose(dirs[0], sk.IMU_BONE_REST_DIRECTIONS[0], atol=1e-6)
     np.testing.assert_allclose(dirs[4], 0.0)
-    # The thigh points down; turning about Z leaves it pointing down.
-    np.testing.assert_allclose(dirs[7], [0.0, 0.0, -1.0], atol=1e-6)
+    # The left upper arm points along +X in the T-pose; 90 deg about Z turns it to +Y.
+    np.testing.assert_allclose(dirs[3], [0.0, 1.0, 0.0], atol=1e-6)
+    # The thigh points down (-Z); 90 deg about X swings it to +Y (backwards: the T-pose faces -Y).
+    np.testing.assert_allclose(dirs[7], [0.0, 1.0, 0.0], atol=1e-6)
     dirs, valid = bone_inputs(None)
     assert not valid.any()
 

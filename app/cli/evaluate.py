@@ -54,7 +54,12 @@ def table_markdown(summaries: dict[str, dict]) -> str:
             part = g.get(f"{kind}/partial", {}).get("mpjpe2", float("nan"))
             rows.append(f"| {label} | {kind} | {a['frames']} | {a['mpjpe1']:.1f} | {a['mpjpe2']:.1f} | "
                         f"{a['pa2']:.1f} | {full:.1f} | {part:.1f} |")
-    return "\n".join(rows) + "\n\nErrors in mm; full / partial: stage 2 MPJPE on full and partial frames.\n"
+    notes = ["", "Errors in mm; full / partial: stage 2 MPJPE on full and partial frames."]
+    for label, s in summaries.items():
+        if s["missed"]:
+            groups = ", ".join(f"{n} {g}" for g, n in s["missed_by_group"].items())
+            notes.append(f"{label}: {s['missed']} frames unsolved, no performer found ({groups}).")
+    return "\n".join(rows + notes) + "\n"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

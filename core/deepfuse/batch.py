@@ -13,7 +13,6 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from core import skeleton as sk
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +76,3 @@ def collate(samples: list[Sample]) -> Batch:
                  stack("bone_dirs", np.float32), stack("bone_valid", bool), stack("joints_mm", np.float32),
                  torch.tensor([s.partial for s in samples], dtype=torch.bool))
 
-
-def empty_bones() -> tuple[np.ndarray, np.ndarray]:
-    """Bone inputs for a frame without IMUs: zero directions, none valid."""
-    return np.zeros((sk.NUM_IMUS, 3), np.float32), np.zeros(sk.NUM_IMUS, bool)

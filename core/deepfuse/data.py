@@ -85,7 +85,6 @@ class _RigSlot:
         counts = proj.pixel_counts
         self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.stride = int(counts.sum()) + 1  # the last byte is the off-image sentinel
-        self.sizes = [tuple(int(v) for v in sz) for sz in proj.sizes]
         tab = torch.tensor(proj.table.copy(), dtype=torch.float32)
         c = {n: tab[:, i].reshape(-1, 1, 1, 1) for i, n in enumerate(FIELDS)}
         off = torch.tensor(self.offsets, dtype=torch.float64).reshape(-1, 1, 1, 1)

@@ -23,7 +23,8 @@ PA-MPJPE (after a similarity Procrustes alignment per frame), for stage 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -139,6 +140,7 @@ class FrameErrors:
     pa2: list[np.ndarray] = field(default_factory=list)
     confidence: list[np.ndarray] = field(default_factory=list)
     missed: int = 0
+    missed_groups: list[str] = field(default_factory=list)  # "rig kind/full|partial" of each
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.array(getattr(self, k)) for k in ("sequence", "rig_kind", "partial", "t_s",
@@ -156,8 +158,9 @@ def evaluate_model(model: DeepFuseNet, bench: Benchmark = Benchmark(), device: s
         engine = InferenceEngine(model, studio.rig, device=device, threads=threads, optimise=False)
         solves = engine.solve_batch([(fr.silhouettes, fr.bone_wxyz) for fr in frames], batch_size=batch_size)
         for fr, sol in zip(frames, solves):
-            if sol is None:
+            if sol is None:  # the centre finder saw no performer
                 errs.missed += 1
+                errs.missed_groups.append(f"{seq.rig_kind}/{'partial' if fr.partial else 'full'}")
                 continue
             gt = fr.truth_mm
             errs.sequence.append(seq.name)
@@ -178,7 +181,8 @@ def evaluate_model(model: DeepFuseNet, bench: Benchmark = Benchmark(), device: s
 def summarise(errs: FrameErrors) -> dict:
     """Mean errors (mm) by rig kind x frame kind x stage, and per joint."""
     a = errs.arrays()
-    out: dict = {"frames": int(len(a["e2"])), "missed": errs.missed, "groups": {}}
+    out: dict = {"frames": int(len(a["e2"])), "missed": errs.missed,
+                 "missed_by_group": dict(sorted(Counter(errs.missed_groups).items())), "groups": {}}
     if not len(a["e2"]):
         return out
     kinds = {"standard": a["rig_kind"] == "standard", "random": a["rig_kind"] == "random",
@@ -204,6 +208,3 @@ def summarise(errs: FrameErrors) -> dict:
         out["confidence_error_corr"] = float(np.corrcoef(conf, e)[0, 1])
     return out
 
-
-def with_motion(bench: Benchmark, bvh: str | None) -> Benchmark:
-    return bench if bvh is None else replace(bench, motion_bvh=bvh)

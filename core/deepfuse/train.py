@@ -185,7 +185,7 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
                 fh.flush()
                 acc = {"loss": 0.0, "mpjpe1_mm": 0.0, "mpjpe2_mm": 0.0, "n": 0}
             if report is not None:
-                report(step, end, {"loss": loss_v, **{k: metrics.get(k) for k in ("mpjpe2_mm",)}})
+                report(step, end, {"loss": loss_v, "mpjpe2_mm": metrics.get("mpjpe2_mm")})
             out_of_time = max_seconds is not None and time.perf_counter() - t_start >= max_seconds
             if step % cfg.checkpoint_every == 0 or step == end or out_of_time:
                 _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
