@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything FuseCap needs on a fresh Debian 12 machine with Python 3.11:
 # the system packages for a virtual X display with Mesa GL (GUI tests, vispy),
+# a C++ compiler (the test that builds the IMU hub firmware's packet encoder),
 # a virtual environment in .venv, and the Python packages from pyproject.toml.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES="xvfb xauth libgl1-mesa-dri libglx-mesa0 libegl1 libxcb-cursor0 libxcb-icccm4 \
 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxkbcommon-x11-0 libdbus-1-3 \
-libfontconfig1"
+libfontconfig1 g++"
 
 missing=""
 for p in $APT_PACKAGES; do
