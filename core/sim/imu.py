@@ -59,7 +59,8 @@ from scipy.spatial.transform import Rotation
 from core import skeleton as sk
 from core.devices import ImuSample
 from core.kinematics import Poses
-from core.rotations import from_wxyz, to_wxyz, yaw
+from core.rotations import to_wxyz, yaw
+from core.imu.calibration import bone_orientations
 from core.sim import imu_config as rnd
 from core.sim.imu_config import GRAVITY_MPS2, ImuConfig
 
@@ -332,22 +333,6 @@ def recover_bone_orientations(samples: ImuSamples, wear, heading) -> Rotation:
     ``h[samples.sensor_id]``; the simulator's truth is ``samples.heading_rad``.
     """
     return bone_orientations(samples.quat_wxyz, samples.sensor_id, wear, heading)
-
-
-def bone_orientations(quat_wxyz: np.ndarray, sensor_id: np.ndarray, wear, heading) -> Rotation:
-    """As :func:`recover_bone_orientations`, for quaternions (N, 4) wxyz of sensors `sensor_id` (N,)."""
-    quat_wxyz = np.asarray(quat_wxyz, np.float64).reshape(-1, 4)
-    sensor_id = np.asarray(sensor_id).reshape(-1)
-    if not isinstance(wear, Rotation):
-        wear = from_wxyz(np.asarray(wear, np.float64).reshape(-1, 4))
-    if len(wear) != sk.NUM_IMUS:
-        raise ValueError(f"need {sk.NUM_IMUS} wear offsets, got {len(wear)}")
-    ref = heading if isinstance(heading, Rotation) else yaw(np.asarray(heading, np.float64).reshape(-1))
-    if len(quat_wxyz) == 0:
-        return Rotation.identity(0)
-    if len(ref) != len(quat_wxyz):
-        raise ValueError(f"need one heading per sample ({len(quat_wxyz)}), got {len(ref)}")
-    return ref * from_wxyz(quat_wxyz) * wear[sensor_id].inv()
 
 
 def interleave(parts: Iterable[ImuSamples]) -> ImuSamples:

@@ -22,6 +22,7 @@ from core.sim.body import body_primitives
 from core.sim.imu import ImuSamples, SimulatedImus
 from core.sim.imu_config import ImuConfig
 from core.sim.motion import BvhMotion, Performer, ProceduralMotion, load_bvh
+from core.sim.motion.calibration import CalibrationRoutine
 from core.sim.render import render_silhouettes
 from core.sim.silhouette_noise import SilhouetteNoise, apply_noise_all, crop_partial
 from core.sim.subject import Subject
@@ -46,6 +47,10 @@ class StudioConfig:
     noise: SilhouetteNoise | None = None
     cameras_off: tuple[int, ...] = ()
     partial_cameras: tuple[int, ...] = ()
+    # The IMU calibration routine first (core.sim.motion.calibration): hold
+    # this known pose ("T" or "N"), bow, squat, then the motion. None: no routine.
+    calibration_pose: str | None = None
+    calibration_hold_s: float = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +74,8 @@ class SimulatedStudio:
         else:
             seed = cfg.seed if cfg.motion_seed is None else cfg.motion_seed
             motion = ProceduralMotion(seed, area=full_rig.area)
+        if cfg.calibration_pose is not None:
+            motion = CalibrationRoutine(motion, cfg.calibration_pose, cfg.calibration_hold_s)
         self.performer = Performer(self.subject, motion)
         self.imus = SimulatedImus(cfg.seed, cfg.imu)
         self._lock = threading.Lock()

@@ -1,0 +1,126 @@
+"""The IMU calibration routine as a motion: hold a known pose, move through a
+few calibration moves, then carry on with any other motion.
+
+What the wear-offset capture asks of a performer (core.imu.calibration):
+
+1. hold the known pose (T-pose or N-pose) still for `hold_s` seconds;
+2. bow forward with the head down and the arms reaching forward, come up;
+3. squat with the arms raised, come up;
+4. rock back onto the heels, toes up, arms lowered a little;
+5. then move freely (the wrapped motion takes over).
+
+The moves tilt every bone away from its pose, which is what makes each
+sensor's heading observable (a sensor that only turns about the vertical
+cannot tell its heading apart from its wear offset).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from core import skeleton as sk
+from core.sim.motion.curves import smootherstep
+from core.sim.motion.frames import MotionFrames
+
+J = sk.JOINT_INDEX
+POSES = ("T", "N")
+
+
+def known_pose_locals(pose: str) -> dict[int, np.ndarray]:
+    """Local rotation vectors (rad) of the joints that differ from the T-pose.
+
+    The N-pose lowers the arms to the sides: each upper arm turns 90° about
+    the body's forward-back axis, palms facing the thighs."""
+    if pose not in POSES:
+        raise ValueError(f"known pose is one of {POSES}, got {pose!r}")
+    if pose == "T":
+        return {}
+    return {J["LeftArm"]: np.array([0.0, np.pi / 2, 0.0]), J["RightArm"]: np.array([0.0, -np.pi / 2, 0.0])}
+
+
+def _moves() -> tuple[np.ndarray, list[dict[int, np.ndarray]]]:
+    """Key times (s after the hold) and local rotation vectors at each key (T-pose = {})."""
+    d = np.radians
+    # The bow tips the pelvis forward at the hips (the thighs stay upright) and
+    # leans it to one side: every trunk sensor tilts about two axes.
+    bow = {J["Hips"]: np.array([d(35), d(-12), 0]), J["LeftUpLeg"]: np.array([d(-35), d(12), 0]),
+           J["RightUpLeg"]: np.array([d(-35), d(12), 0]),
+           J["Spine"]: np.array([d(15), 0, 0]), J["Chest"]: np.array([d(10), 0, 0]),
+           J["Neck"]: np.array([d(15), 0, 0]), J["Head"]: np.array([d(25), 0, 0]),
+           J["LeftArm"]: np.array([0, 0, d(-70)]), J["RightArm"]: np.array([0, 0, d(70)]),
+           J["LeftForeArm"]: np.array([0, 0, d(-30)]), J["RightForeArm"]: np.array([0, 0, d(30)]),
+           J["LeftFoot"]: np.array([d(-15), 0, 0]), J["RightFoot"]: np.array([d(-15), 0, 0])}
+    squat = {J["LeftUpLeg"]: np.array([d(-70), 0, d(-10)]), J["RightUpLeg"]: np.array([d(-70), 0, d(10)]),
+             J["LeftLeg"]: np.array([d(90), 0, 0]), J["RightLeg"]: np.array([d(90), 0, 0]),
+             J["LeftFoot"]: np.array([d(-20), 0, 0]), J["RightFoot"]: np.array([d(-20), 0, 0]),
+             J["Spine"]: np.array([d(25), 0, 0]), J["Head"]: np.array([d(-20), d(25), 0]),
+             J["LeftArm"]: np.array([0, d(-60), d(-30)]), J["RightArm"]: np.array([0, d(60), d(30)]),
+             J["LeftForeArm"]: np.array([0, d(-40), 0]), J["RightForeArm"]: np.array([0, d(40), 0])}
+    # Heels down, toes up: the feet tilt the other way from the bow's.
+    toes = {J["LeftFoot"]: np.array([d(35), 0, 0]), J["RightFoot"]: np.array([d(35), 0, 0]),
+            J["LeftArm"]: np.array([0, d(40), 0]), J["RightArm"]: np.array([0, d(-40), 0])}
+    times = np.array([0.0, 1.5, 2.5, 4.0, 5.5, 6.5, 8.0, 9.0, 10.0, 11.0])
+    return times, [{}, bow, bow, {}, squat, squat, {}, toes, toes, {}]
+
+
+MOVES_S = float(_moves()[0][-1])
+
+
+class CalibrationRoutine:
+    """A Motion: the calibration routine at the start, then `then` (shifted so
+    it starts where the routine ends). The performer stands where `then`
+    starts, facing its first heading."""
+
+    def __init__(self, then, pose: str = "T", hold_s: float = 3.0, blend_s: float = 1.0) -> None:
+        self.then = then
+        self.base = known_pose_locals(pose)
+        self.pose = pose
+        self.hold_s = float(hold_s)
+        self.blend_s = float(blend_s)
+        self.key_times, self.keys = _moves()
+        self.duration_s = self.hold_s + MOVES_S + self.blend_s
+
+    def frames(self, times_s: np.ndarray) -> MotionFrames:
+        t = np.asarray(times_s, np.float64).ravel()
+        start = self.hold_s + MOVES_S
+        after = self.then.frames(t - start)
+        first = self.then.frames(np.zeros(1))
+        n, nj = len(t), sk.NUM_JOINTS
+        # The routine's local rotations: the pose plus the interpolated moves.
+        rv = np.zeros((n, nj, 3))
+        for j, v in self.base.items():
+            rv[:, j] = v
+        tm = np.clip(t - self.hold_s, 0.0, MOVES_S)
+        seg = np.clip(np.searchsorted(self.key_times, tm, side="right") - 1, 0, len(self.key_times) - 2)
+        a = smootherstep((tm - self.key_times[seg]) / np.diff(self.key_times)[seg])
+        for k in range(len(self.key_times) - 1):
+            sel = seg == k
+            if not sel.any():
+                continue
+            for j in set(self.keys[k]) | set(self.keys[k + 1]):
+                v0 = self.keys[k].get(j, self.base.get(j, np.zeros(3)))
+                v1 = self.keys[k + 1].get(j, self.base.get(j, np.zeros(3)))
+                rv[sel, j] = v0 + a[sel, None] * (v1 - v0)
+        heading = _yaw(first.local[sk.ROOT])
+        routine = Rotation.from_rotvec(rv.reshape(-1, 3)).as_matrix().reshape(n, nj, 3, 3)
+        routine[:, sk.ROOT] = heading.as_matrix() @ routine[:, sk.ROOT]
+        # Crossfade into the next motion over blend_s.
+        w = smootherstep(np.clip((t - start) / self.blend_s, 0.0, 1.0))
+        nxt = after.local.as_matrix().reshape(n, nj, 3, 3)
+        r0 = Rotation.from_matrix(routine.reshape(-1, 3, 3))
+        r1 = Rotation.from_matrix(nxt.reshape(-1, 3, 3))
+        ww = np.repeat(w, nj)
+        local = r0 * Rotation.from_rotvec(ww[:, None] * (r0.inv() * r1).as_rotvec())
+        root_xy = np.where((t < start)[:, None], first.root_xy_mm[0], after.root_xy_mm)
+        root_z = np.where(t < start, 0.0, after.root_z_mm) if after.grounded else after.root_z_mm
+        shift = after.root_shift_leg
+        if shift is not None:
+            shift = shift * w[:, None]
+        return MotionFrames(t, local, root_xy, root_z, after.grounded, shift, after.source_leg_mm)
+
+
+def _yaw(rot: Rotation) -> Rotation:
+    """The heading part of a rotation (about Z)."""
+    fwd = rot.apply(np.array([0.0, -1.0, 0.0]))
+    return Rotation.from_rotvec([0.0, 0.0, np.arctan2(fwd[0], -fwd[1])])
