@@ -5,6 +5,7 @@
                                     and print per-frame results and rates
     python main.py train RUN        train DeepFuse (resumable)
     python main.py evaluate         score models on the held-out benchmark
+    python main.py board FILE.pdf   print a calibration board at true size
 
 Every subcommand has --help.
 """
@@ -35,6 +36,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from app.cli.evaluate import run_evaluate
 
     return run_evaluate(args)
+
+
+def _cmd_board(args: argparse.Namespace) -> int:
+    from app.cli.board import run_board
+
+    return run_board(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                               "subjects, motions and rigs, with full and partial frames.")
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    from app.cli.board import add_board_arguments
+
+    board = sub.add_parser("board", help="print a calibration board at true size",
+                           description="Write a ChArUco (or chessboard) calibration board as a PDF or "
+                           "PNG at true size, with its definition beside it.")
+    add_board_arguments(board)
+    board.set_defaults(func=_cmd_board)
     return parser
 
 

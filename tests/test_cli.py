@@ -105,3 +105,23 @@ def test_evaluate_rejects_missing_models_and_clips(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     out = _run("evaluate", "--model", str(tmp_path / "bad.pt"))
     assert out.returncode == 2 and "not a readable model file" in out.stderr
+
+
+def test_board_command_writes_a_true_size_board_that_is_detected(tmp_path):
+    out = _run("board", str(tmp_path / "board.png"), "--squares", "6x4", "--square-mm", "30", "--dpi", "150")
+    assert out.returncode == 0, out.stderr
+    assert "200 x 140 mm" in out.stdout  # 6 x 30 + 2 x 10 by 4 x 30 + 2 x 10
+    import json
+
+    import cv2
+
+    from core.calibration.board import BoardDetector, BoardSpec
+
+    spec = BoardSpec.from_dict(json.loads((tmp_path / "board.png.json").read_text()))
+    assert (spec.squares_x, spec.squares_y, spec.square_mm, spec.marker_mm) == (6, 4, 30.0, 22.5)
+    det = BoardDetector(spec).detect(cv2.imread(str(tmp_path / "board.png"), cv2.IMREAD_GRAYSCALE))
+    assert det is not None and len(det) == 15
+    bad = _run("board", str(tmp_path / "b.pdf"), "--squares", "7by5")
+    assert bad.returncode == 2 and "two numbers like 7x5" in bad.stderr
+    bad = _run("board", str(tmp_path / "b.pdf"), "--square-mm", "20", "--marker-mm", "25")
+    assert bad.returncode == 2 and "smaller than the squares" in bad.stderr
