@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_in
 from core.calibration.quality import GOOD, RECALIBRATE, assess, silhouette_consistency
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
-from core.sim.board_view import (board_corners_px, board_pose_facing, floor_pose, render_board_view,
-                                 waved_board_poses)
+from core.sim.board_view import (board_corners_px, board_pose_facing, floor_pose, handheld_board_poses,
+                                 render_board_view, waved_board_poses)
 
 WALL_BOARD = BoardSpec(squares_x=9, squares_y=6, square_mm=40.0, marker_mm=30.0)
 RIG_BOARD = BoardSpec(squares_x=7, squares_y=5, square_mm=120.0, marker_mm=90.0)
@@ -108,15 +107,18 @@ def test_detection_on_an_empty_scene_is_none():
 
 # -- intrinsics ------------------------------------------------------------------
 
-def _intrinsic_views(cam: Camera, n: int, rng: np.random.Generator, region=((150, 100), (1130, 620))):
+def _intrinsic_views(cam: Camera, n: int, rng: np.random.Generator, region=None):
     det = BoardDetector(WALL_BOARD)
-    out = []
-    for _ in range(n):
-        uv = rng.uniform(*region)
-        centre = cam.pixel_rays(uv[None])[0] * rng.uniform(550, 1000)
-        R, t = board_pose_facing(cam.centre, centre, WALL_BOARD, tuple(rng.uniform(-35, 35, 2)), rng.uniform(-30, 30))
-        out.append(det.detect(render_board_view(cam, WALL_BOARD, R, t, rng=rng)))
-    return out
+    if region is None:
+        poses = handheld_board_poses(cam, WALL_BOARD, n, rng)
+    else:  # centres only inside `region` ((u0, v0), (u1, v1))
+        poses = []
+        for _ in range(n):
+            uv = rng.uniform(*region)
+            centre = cam.pixel_rays(uv[None])[0] * rng.uniform(550, 1000)
+            poses.append(board_pose_facing(cam.centre, centre, WALL_BOARD, tuple(rng.uniform(-35, 35, 2)),
+                                           rng.uniform(-30, 30)))
+    return [det.detect(render_board_view(cam, WALL_BOARD, R, t, rng=rng)) for R, t in poses]
 
 
 def test_intrinsics_from_rendered_board_views():

@@ -2,8 +2,6 @@
 and the capture threads on real sources: recorded footage written with
 cv2.VideoWriter, and live MJPEG streams over HTTP that go away and come back."""
 
-import http.server
-import socketserver
 import threading
 import time
 
@@ -16,87 +14,9 @@ from core.capture.threads import ENDED, LOST, RUNNING, STOPPED, CaptureGroup, Ca
 from plugins.cameras.opencv_source import OpenCVCamera
 from plugins.cameras.video_files import VideoFiles
 
-W, H = 64, 48
+from footage import W, H, camera_identity, frame_identity, frame_image, servers_fixture  # noqa: F401
 
-
-def frame_image(i: int, cam: int = 0) -> np.ndarray:
-    """Frame i of camera `cam`: the left half's two blocks hold i in base 16
-    as grey levels, the right half the camera. Flat blocks survive JPEG
-    compression to within a few levels."""
-    img = np.empty((H, W, 3), np.uint8)
-    img[: H // 2, : W // 2] = 20 + 13 * (i % 16)
-    img[H // 2:, : W // 2] = 20 + 13 * (i // 16 % 16)
-    img[:, W // 2:] = 30 + 50 * cam
-    return img
-
-
-def frame_identity(img: np.ndarray) -> int:
-    """Which frame `img` shows (modulo 256)."""
-    low = round((img[4: H // 2 - 4, 4: W // 2 - 4].mean() - 20) / 13)
-    high = round((img[H // 2 + 4: -4, 4: W // 2 - 4].mean() - 20) / 13)
-    return int(high * 16 + low)
-
-
-def camera_identity(img: np.ndarray) -> int:
-    return round((img[8:-8, W // 2 + 4:-4].mean() - 30) / 50)
-
-
-class MjpegServer:
-    """An MJPEG-over-HTTP camera on 127.0.0.1, as IP cameras serve video."""
-
-    def __init__(self, port: int = 0, fps: float = 40.0, cam: int = 0) -> None:
-        self.fps, self.cam, self.sent = fps, cam, 0
-        self.stopping = threading.Event()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                try:
-                    while not outer.stopping.is_set():
-                        jpg = cv2.imencode(".jpg", frame_image(outer.sent, outer.cam))[1].tobytes()
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                                         % len(jpg) + jpg + b"\r\n")
-                        outer.sent += 1
-                        outer.stopping.wait(1 / outer.fps)
-                except OSError:
-                    pass
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            allow_reuse_address = True
-            daemon_threads = False
-            block_on_close = True
-
-        self.server = Server(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/stream.mjpg"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=False)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def servers():
-    made = []
-
-    def make(**kw):
-        made.append(MjpegServer(**kw))
-        return made[-1]
-
-    yield make
-    for s in made:
-        if not s.stopping.is_set():
-            s.stop()
+servers = pytest.fixture(servers_fixture)
 
 
 @pytest.fixture

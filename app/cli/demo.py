@@ -37,6 +37,9 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulated clock: every frame is processed, as fast as the machine allows")
     p.add_argument("--noise", action="store_true", help="add silhouette noise (edges, holes, blobs)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--imu-serial", action="store_true",
+                   help="read the IMUs through the real serial path: a simulated FuseCap hub on a "
+                   "pseudo-terminal, opened as a serial port (real time only)")
     p.add_argument("--model", default="lite",
                    help="DeepFuse weights for the joint solve: lite (default), full, a file, or none")
 
@@ -63,7 +66,23 @@ def run_headless_demo(args: argparse.Namespace) -> int:
     pipeline = Pipeline(devices.rig, engine or None, _simulated_imu_calibration(devices.studio))
     with progress_bar("preparing camera lookup tables") as report:
         pipeline.prepare(report)
-    capture = LockstepCapture(devices.cameras, devices.imus)
+    imus, hub = devices.imus, None
+    if getattr(args, "imu_serial", False):
+        if args.lockstep:
+            print("--imu-serial needs real time (a serial line cannot follow a simulated clock)", file=sys.stderr)
+            return 2
+        if "serial" not in reg.imu_sources:
+            print(f"the IMU plugin is not installed ({reg.errors or 'no entry point'})", file=sys.stderr)
+            return 1
+        from plugins.imu.sim_hub import SimulatedHub, studio_samples
+
+        try:
+            hub = SimulatedHub(studio_samples(devices.studio))
+        except OSError as exc:
+            print(f"cannot open a pseudo-terminal for the simulated hub: {exc}", file=sys.stderr)
+            return 1
+        imus = [reg.imu_sources["serial"](hub.port, protocol="fusecap", name="simulated hub (serial)")]
+    capture = LockstepCapture(devices.cameras, imus)
     studio = devices.studio
     n_cams = len(devices.rig)
     print(f"FuseCap demo: simulated studio, {n_cams} cameras at {args.resolution[0]}x{args.resolution[1]}, "
@@ -81,6 +100,9 @@ def run_headless_demo(args: argparse.Namespace) -> int:
     errors, fits, stage = [], [], {"capture": [], "centre": [], "volume": [], "network": []}
     joint_errors = []
     n_frames = int(round(args.seconds * args.fps))
+    if hub is not None:
+        print(f"IMUs: FuseCap protocol over the serial port {hub.port}")
+        hub.start()
     capture.open()
     start = time.perf_counter()
     last = start
@@ -126,6 +148,8 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print("stopped")
     finally:
         capture.close()
+        if hub is not None:
+            hub.close()
     elapsed = time.perf_counter() - start
     done = len(stage["capture"])
     dropped = sum(getattr(c, "dropped", 0) for c in devices.cameras) // max(n_cams, 1)

@@ -6,6 +6,7 @@ table) and, when matplotlib is present, per_joint.png and sequence.png."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from dataclasses import replace
@@ -27,6 +28,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for results.json, table.md and plots")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("--theta", type=float, action="append", default=None, metavar="THETA",
+                   help="also score each soft-argmax model with this θ at inference (repeatable): "
+                   "the θ sweep without retraining")
 
 
 def _models(specs: list[str] | None):
@@ -84,6 +88,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
             return 2
         changes["motion_bvh"] = str(args.motion)
     bench = replace(bench, **changes)
+    if args.theta:
+        swept = []
+        for label, model, extra in models:
+            swept.append((label, model, extra))
+            if model.cfg.head != "soft":
+                continue
+            for theta in args.theta:
+                if not theta > 0:
+                    print(f"error: θ must be positive, got {theta}", file=sys.stderr)
+                    return 2
+                variant = copy.deepcopy(model)
+                variant.cfg = replace(model.cfg, theta=float(theta))
+                swept.append((f"{label} θ={theta:g}", variant, extra))
+        models = swept
     summaries, arrays = {}, {}
     for label, model, _ in models:
         with progress_bar(f"evaluating {label}") as report:

@@ -70,6 +70,21 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def write_json(path: str | Path, doc: dict) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=1))
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON document; any failure to read or parse raises ValueError naming the file."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a FuseCap file")
+    return doc
+
+
 def save_calibration(path: str | Path, calib: CalibrationFile) -> None:
     doc = {"format": FORMAT, "version": VERSION, "rig": calib.rig.to_dict(),
            "board": None if calib.board is None else calib.board.to_dict(), "quality": calib.quality}

@@ -35,7 +35,6 @@ averages out).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,16 +210,18 @@ class ImuCalibration:
             raise ValueError(f"malformed IMU calibration: {exc}") from exc
 
     def save(self, path: str | Path) -> None:
-        from core.calibration.files import atomic_write_text
+        from core.calibration.files import write_json
 
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "ImuCalibration":
+        from core.calibration.files import read_json
+
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            return cls.from_dict(read_json(path))
+        except ValueError as exc:
+            raise ValueError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
 
 
 def _directions(joints_mm: np.ndarray, a: int, b: int) -> np.ndarray:

@@ -14,7 +14,6 @@ performer is not mistaken for it.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,16 +94,18 @@ class Pairing:
         return p
 
     def save(self, path: str | Path) -> None:
-        from core.calibration.files import atomic_write_text
+        from core.calibration.files import write_json
 
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "Pairing":
+        from core.calibration.files import read_json
+
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            return cls.from_dict(read_json(path))
+        except ValueError as exc:
+            raise ValueError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
 
 
 def motion_scores(samples: Iterable[tuple[str, ImuSample]], stride_s: float = 0.1) -> dict[SensorKey, float]:

@@ -192,3 +192,20 @@ def waved_board_poses(rig, board: BoardSpec, count: int, rng: np.random.Generato
         poses.append(board_pose_facing(viewer, c, board, tuple(rng.uniform(-max_tilt_deg, max_tilt_deg, 2)),
                                        rng.uniform(-20, 20)))
     return poses
+
+
+def handheld_board_poses(camera: Camera, board: BoardSpec, count: int, rng: np.random.Generator | int | None = None,
+                         distance_mm: tuple[float, float] = (550.0, 1000.0), max_tilt_deg: float = 35.0,
+                         margin_px: float = 120.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Board poses of someone holding the board in front of one camera for
+    its intrinsics: centres spread over the whole image (edges included),
+    at varied distances, tilted and rolled."""
+    rng = np.random.default_rng(rng)
+    W, H = camera.size
+    poses = []
+    for _ in range(count):
+        uv = rng.uniform([margin_px, margin_px], [W - margin_px, H - margin_px])
+        centre = camera.centre + camera.pixel_rays(uv[None])[0] * rng.uniform(*distance_mm)
+        poses.append(board_pose_facing(camera.centre, centre, board, tuple(rng.uniform(-max_tilt_deg, max_tilt_deg, 2)),
+                                       rng.uniform(-30, 30)))
+    return poses
