@@ -104,7 +104,7 @@ def test_shake_to_identify_picks_the_shaken_sensor():
 
 # -- wear offsets and headings -----------------------------------------------------
 
-# The accuracy tests use fixed performers: their thresholds are the issue's
+# The accuracy tests use fixed performers: their thresholds are FuseCap's targets
 # (3 degrees), close enough to the method's spread over random performers
 # (per-bone means 0.6-2.9 degrees measured) that a fresh draw could fail by chance.
 

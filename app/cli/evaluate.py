@@ -31,6 +31,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--theta", type=float, action="append", default=None, metavar="THETA",
                    help="also score each soft-argmax model with this θ at inference (repeatable): "
                    "the θ sweep without retraining")
+    p.add_argument("--hard-readout", action="store_true",
+                   help="also score each soft-argmax model reading its heatmaps out with hard-argmax")
 
 
 def _models(specs: list[str] | None):
@@ -43,6 +45,15 @@ def _models(specs: list[str] | None):
         model, info = load_weights(path)
         out.append((label or ref, model, info))
     return out
+
+
+def _variant(model, **changes):
+    """A copy of `model` whose read-out is changed (every stage holds the config)."""
+    variant = copy.deepcopy(model)
+    for m in variant.modules():
+        if hasattr(m, "cfg"):
+            m.cfg = replace(m.cfg, **changes)
+    return variant
 
 
 def table_markdown(summaries: dict[str, dict]) -> str:
@@ -88,18 +99,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
             return 2
         changes["motion_bvh"] = str(args.motion)
     bench = replace(bench, **changes)
-    if args.theta:
+    if args.theta or args.hard_readout:
         swept = []
         for label, model, extra in models:
             swept.append((label, model, extra))
             if model.cfg.head != "soft":
                 continue
-            for theta in args.theta:
+            if args.hard_readout:
+                variant = _variant(model, head="hard")
+                swept.append((f"{label} hard-argmax read-out", variant, extra))
+            for theta in args.theta or []:
                 if not theta > 0:
                     print(f"error: θ must be positive, got {theta}", file=sys.stderr)
                     return 2
-                variant = copy.deepcopy(model)
-                variant.cfg = replace(model.cfg, theta=float(theta))
+                variant = _variant(model, theta=float(theta))
                 swept.append((f"{label} θ={theta:g}", variant, extra))
         models = swept
     summaries, arrays = {}, {}
