@@ -58,7 +58,9 @@ def intrinsics_draw(rng) -> tuple[float, float, float]:
 
 def rig_draw(rng) -> tuple[float, float, float, float]:
     rig = standard_studio()
-    board = BoardSpec(squares_x=7, squares_y=5, square_mm=120.0, marker_mm=90.0)
+    # A 1.4 x 1.1 m board (9 x 7 squares of 160 mm): the standard studio's cameras are 4-5 m away, and
+    # a 120 mm board lying on the floor is too foreshortened for them to detect.
+    board = BoardSpec(squares_x=9, squares_y=7, square_mm=160.0, marker_mm=120.0)
     det = BoardDetector(board)
     floor = floor_pose(board, tuple(rng.uniform(-300, 300, 2)), rng.uniform(0, 360))
     poses = waved_board_poses(rig, board, 40, rng) + [floor]

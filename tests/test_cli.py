@@ -125,3 +125,15 @@ def test_board_command_writes_a_true_size_board_that_is_detected(tmp_path):
     assert bad.returncode == 2 and "two numbers like 7x5" in bad.stderr
     bad = _run("board", str(tmp_path / "b.pdf"), "--square-mm", "20", "--marker-mm", "25")
     assert bad.returncode == 2 and "smaller than the squares" in bad.stderr
+
+
+def test_demo_reads_the_imus_through_a_serial_port():
+    out = _run("demo", "--headless", "--seconds", "2", "--fps", "5", "--imu-serial", "--model", "none")
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"IMUs: FuseCap protocol over the serial port /dev/pts/\d+", out.stdout)
+    lines = [ln for ln in out.stdout.splitlines() if re.match(r"\s+\d+\s+\d+\.\d{3}\s", ln)]
+    assert len(lines) == 10
+    # Every frame after the first (the hub's first samples are still on the wire) has all 13 sensors.
+    assert sum("13/13" in ln for ln in lines[1:]) >= 8, "\n".join(lines)
+    refused = _run("demo", "--headless", "--lockstep", "--imu-serial", "--seconds", "1")
+    assert refused.returncode == 2 and "needs real time" in refused.stderr
