@@ -294,3 +294,20 @@ def test_clock_mapper_follows_drift_and_restarts():
     assert m.to_host(0.0, t_after) == pytest.approx(t_after)
     assert m.to_host(0.01, t_after + 0.01) == pytest.approx(t_after + 0.01)
     assert m.restarts == 1
+
+
+@needs_pty
+def test_samples_missing_from_a_sensor_are_counted_from_its_device_clock(hubs, sources):
+    rng = np.random.default_rng()
+    stream = random_stream(rng, 2, 100.0, 1.0)
+    ours = [s for s in stream if s.sensor_id == 1]
+    lost = int(rng.integers(3, 9))
+    gone = {id(s) for s in ours[40:40 + lost]}  # a run of samples the hub never sent
+    hub = hubs([s for s in stream if id(s) not in gone]).start()
+    src = sources(hub.port, protocol="fusecap")
+    src.open()
+    read_until(src, lambda got: len(got) >= len(stream) - lost, timeout_s=5.0)
+    counts = {c.sensor_id: c for c in src.counters().sensors}
+    assert counts[1].dropped == lost
+    assert counts[0].dropped == 0
+    assert counts[1].samples == len(ours) - lost

@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import serial
 import serial.tools.list_ports
 
@@ -63,6 +64,9 @@ class SensorCounters:
     sensor_id: int
     samples: int
     rate_hz: float  # samples per second over the last ~2 s of arrivals
+    # Samples missing from the sensor's stream, from gaps in its device clock
+    # (protocols with one: FuseCap hub, Xsens); 0 where the protocol has no clock.
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,9 @@ class SerialImuSource:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._samples: dict[int, int] = {}
+        self._dropped: dict[int, int] = {}
+        self._device_t: dict[int, float] = {}              # last device time per sensor
+        self._intervals: dict[int, deque] = {}             # recent device-time steps per sensor
         self._arrivals: dict[int, deque[float]] = {}
         self._first_arrival: dict[int, float] = {}
 
@@ -155,11 +162,29 @@ class SerialImuSource:
     def counters(self) -> SourceCounters:
         now = self._clock()
         with self._lock:
-            sensors = tuple(SensorCounters(sid, n, self._rate(sid, now))
+            sensors = tuple(SensorCounters(sid, n, self._rate(sid, now), self._dropped.get(sid, 0))
                             for sid, n in sorted(self._samples.items()))
         p = self.parser
         return SourceCounters(self.state, sensors, p.packets, p.corrupt, p.invalid,
                               p.skipped_bytes, p.resyncs, self.reconnects)
+
+    def _count_gap(self, sid: int, device_t: float) -> None:
+        """A step in the sensor's device clock of k usual intervals means k - 1
+        samples went missing (the usual interval: the median of the last 32)."""
+        last = self._device_t.get(sid)
+        self._device_t[sid] = device_t
+        if last is None:
+            return
+        step = device_t - last
+        if step <= 0:
+            return  # a restarted device clock: nothing to count
+        steps = self._intervals.setdefault(sid, deque(maxlen=32))
+        if len(steps) >= 8:
+            usual = float(np.median(steps))
+            if usual > 0 and step > 1.5 * usual:
+                self._dropped[sid] = self._dropped.get(sid, 0) + int(round(step / usual)) - 1
+                return  # a gap is not a usual interval
+        steps.append(step)
 
     def _rate(self, sid: int, now: float) -> float:
         times = self._arrivals[sid]
@@ -261,6 +286,7 @@ class SerialImuSource:
                     t = arrival_s
                 else:
                     t = self.clock_mapper.to_host(s.t_s, arrival_s)
+                    self._count_gap(s.sensor_id, s.t_s)
                 out.append(ImuSample(s.sensor_id, t, s.quat_wxyz, s.accel_mps2, s.gyro_radps))
                 self._samples[s.sensor_id] = self._samples.get(s.sensor_id, 0) + 1
                 times = self._arrivals.setdefault(s.sensor_id, deque())
