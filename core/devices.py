@@ -26,6 +26,12 @@ class DeviceError(RuntimeError):
     """A device could not be opened or stopped answering; the message says which and why."""
 
 
+class EndOfStream(DeviceError):
+    """The source has no more frames (recorded footage played to its end).
+    Unlike a lost camera this is not retried. A DeviceError, so code that
+    knows only the device protocol treats it as a camera gone."""
+
+
 @dataclass(frozen=True, eq=False)
 class CameraFrame:
     camera: int

@@ -32,18 +32,12 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from core.capture.ring import FrameRing
-from core.devices import CameraFrame, CameraSource, DeviceError
+from core.devices import CameraFrame, CameraSource, DeviceError, EndOfStream
 
 log = logging.getLogger(__name__)
 
 OPENING, RUNNING, LOST, ENDED, FAILED, STOPPED = "opening", "running", "lost", "ended", "failed", "stopped"
 RATE_WINDOW_S = 2.0
-
-
-class EndOfStream(DeviceError):
-    """The source has no more frames (recorded footage played to its end).
-    Unlike a lost camera this is not retried. A DeviceError, so code that
-    knows only the device protocol treats it as a camera gone."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.capture.threads import EndOfStream
+from core.devices import EndOfStream
 from core.devices import IMAGE_BGR, IMAGE_GRAY, CameraFrame, DeviceError
 
 log = logging.getLogger(__name__)
