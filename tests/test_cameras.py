@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.devices import EndOfStream
-from core.devices import IMAGE_BGR, CameraSource, DeviceError
+from core.devices import IMAGE_BGR, CameraSource, DeviceError, EndOfStream
 from core.registry import Registry, registry
 from plugins.cameras import register
 from plugins.cameras.opencv_source import OpenCVCamera

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.devices import EndOfStream
-from core.devices import IMAGE_BGR, IMAGE_GRAY, CameraFrame, DeviceError
+from core.devices import IMAGE_BGR, IMAGE_GRAY, CameraFrame, DeviceError, EndOfStream
 
 log = logging.getLogger(__name__)
 

@@ -43,8 +43,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from core.devices import EndOfStream
-from core.devices import IMAGE_BGR, IMAGE_GRAY, CameraFrame, DeviceError
+from core.devices import IMAGE_BGR, IMAGE_GRAY, CameraFrame, DeviceError, EndOfStream
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 TIMESTAMPS_FILE = "timestamps.csv"
