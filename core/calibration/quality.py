@@ -14,7 +14,8 @@ Two measures, each per camera, tied to the voxel size the network sees:
   pixels that the others' hull reaches. A camera that moved or was
   calibrated wrong shows up as the lowest score (the others drop less: their
   hulls include the wrong camera). Good at 0.97 and above, usable at 0.90.
-  Measured on the simulated standard studio, two frames, 25 mm voxels:
+  Measured by scripts/bench_consistency.py (standard studio, two frames,
+  25 mm voxels):
   exact cameras 0.999–1.000; one camera turned by 0.25° about its own
   centre: 0.982 (the others ≥ 0.995); by 0.5° (one voxel at the performer):
   0.91; by 1°: 0.78; moved by 60 mm: 0.965.

@@ -229,11 +229,6 @@ def _directions(joints_mm: np.ndarray, a: int, b: int) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
-def _mean_direction(joints_mm: np.ndarray, a: int, b: int) -> np.ndarray:
-    d = _directions(joints_mm, a, b).mean(0)
-    return d / np.linalg.norm(d)
-
-
 def fit_heading(q0: Rotation, q: Rotation, G0: Rotation, observed: list[np.ndarray]
                 ) -> tuple[float, np.ndarray, float, float]:
     """The heading psi (rad) of one sensor, and its bone's directions in the
