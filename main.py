@@ -6,6 +6,11 @@
     python main.py train RUN        train DeepFuse (resumable)
     python main.py evaluate         score models on the held-out benchmark
     python main.py board FILE.pdf   print a calibration board at true size
+    python main.py record --demo --seconds N --out TAKE
+                                    record a take from the simulated studio
+    python main.py process TAKE     re-solve a take offline with the full model
+    python main.py export TAKE --bvh FILE --csv FILE
+                                    export a take for animation tools
 
 Every subcommand has --help.
 """
@@ -42,6 +47,24 @@ def _cmd_board(args: argparse.Namespace) -> int:
     from app.cli.board import run_board
 
     return run_board(args)
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from app.cli.record import run_record
+
+    return run_record(args)
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from app.cli.process import run_process
+
+    return run_process(args)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from app.cli.export import run_export
+
+    return run_export(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
                            "PNG at true size, with its definition beside it.")
     add_board_arguments(board)
     board.set_defaults(func=_cmd_board)
+
+    from app.cli.record import add_record_arguments
+
+    record = sub.add_parser("record", help="record a take (the simulated studio, without a window)",
+                            description="Record a take: every camera silhouette, IMU sample and live-solved "
+                            "frame, written at least once a second so a crash loses at most the last second.")
+    add_record_arguments(record)
+    record.set_defaults(func=_cmd_record)
+
+    from app.cli.process import add_process_arguments
+
+    process = sub.add_parser("process", help="re-solve a take offline",
+                             description="Re-solve every frame of a take with the full model (batched, on "
+                             "the GPU when present) and store the joints in the take as a new solve "
+                             "version; the recorded data is not touched.")
+    add_process_arguments(process)
+    process.set_defaults(func=_cmd_process)
+
+    from app.cli.export import add_export_arguments
+
+    export = sub.add_parser("export", help="export a take to BVH and CSV",
+                            description="Fit a skeleton with constant bone lengths to a take's solved joints "
+                            "and write BVH and CSV files for animation tools.")
+    add_export_arguments(export)
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -67,25 +67,48 @@ class ImuBuffer:
         age = np.full(n, np.inf)
         for k in range(n):
             ts = self._t[k]
-            if not ts:
-                continue
-            times = np.fromiter(ts, float, len(ts))
-            i = int(np.searchsorted(times, t_s))
-            if 0 < i < len(times):
-                t0, t1 = times[i - 1], times[i]
-                gap = min(t_s - t0, t1 - t_s)
-                if t1 - t0 > 2 * self.max_gap_s:
-                    # A hole in the stream: use the nearer side only if close enough.
-                    j = i - 1 if t_s - t0 <= t1 - t_s else i
-                    if abs(times[j] - t_s) <= self.max_gap_s:
-                        out[k], age[k] = self._q[k][j], abs(times[j] - t_s)
-                    continue
-                r0, r1 = from_wxyz(self._q[k][i - 1]), from_wxyz(self._q[k][i])
-                alpha = (t_s - t0) / (t1 - t0)
-                r = r0 * Rotation.from_rotvec(alpha * (r0.inv() * r1).as_rotvec())
-                out[k], age[k] = to_wxyz(r), gap
-            else:
-                j = 0 if i == 0 else len(times) - 1
-                if abs(times[j] - t_s) <= self.max_gap_s:
-                    out[k], age[k] = self._q[k][j], abs(times[j] - t_s)
+            if ts:
+                q, a = orientations_at(np.fromiter(ts, float, len(ts)), np.array(self._q[k]),
+                                       np.array([t_s]), self.max_gap_s)
+                out[k], age[k] = q[0], a[0]
         return out, age
+
+
+def orientations_at(times_s: np.ndarray, quats_wxyz: np.ndarray, query_s: np.ndarray,
+                    max_gap_s: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """One sensor's orientation at each query time: (Q, 4) wxyz and (Q,) ages in s.
+
+    times_s (N,) sorted, quats_wxyz (N, 4). Between two samples no further
+    apart than 2 * max_gap_s the orientation is the slerp between them; across
+    a wider hole (a dropout) the nearer side is used when it is within
+    max_gap_s; outside the samples, the end sample within max_gap_s. Anything
+    else is missing (NaN, age inf)."""
+    t = np.asarray(times_s, np.float64)
+    q = np.asarray(quats_wxyz, np.float64)
+    query = np.asarray(query_s, np.float64).reshape(-1)
+    out = np.full((len(query), 4), np.nan)
+    age = np.full(len(query), np.inf)
+    if len(t) == 0 or len(query) == 0:
+        return out, age
+    i = np.searchsorted(t, query)
+    inner = (i > 0) & (i < len(t))
+    lo, hi = np.clip(i - 1, 0, len(t) - 1), np.clip(i, 0, len(t) - 1)
+    span = t[hi] - t[lo]
+    slerp = inner & (span <= 2 * max_gap_s)
+    if slerp.any():
+        a, b = lo[slerp], hi[slerp]
+        r0, r1 = from_wxyz(q[a]), from_wxyz(q[b])
+        alpha = (query[slerp] - t[a]) / np.maximum(span[slerp], 1e-12)
+        r = r0 * Rotation.from_rotvec(alpha[:, None] * (r0.inv() * r1).as_rotvec())
+        out[slerp] = to_wxyz(r)
+        age[slerp] = np.minimum(query[slerp] - t[a], t[b] - query[slerp])
+    near = ~slerp
+    if near.any():
+        # The nearer neighbour (edges and dropouts), if close enough.
+        cand = np.where(np.abs(query - t[lo]) <= np.abs(t[hi] - query), lo, hi)[near]
+        dist = np.abs(t[cand] - query[near])
+        ok = dist <= max_gap_s
+        idx = np.flatnonzero(near)[ok]
+        out[idx] = q[cand[ok]]
+        age[idx] = dist[ok]
+    return out, age

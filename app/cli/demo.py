@@ -63,7 +63,10 @@ def run_headless_demo(args: argparse.Namespace) -> int:
     engine, label = _engine(args.model, devices.rig)
     if engine is False:
         return 2
-    pipeline = Pipeline(devices.rig, engine or None, _simulated_imu_calibration(devices.studio))
+    from app.cli.record import simulated_imu_calibration
+
+    calib = simulated_imu_calibration(devices.studio)
+    pipeline = Pipeline(devices.rig, engine or None, lambda b: calib.bone_wxyz(b.imu_wxyz))
     with progress_bar("preparing camera lookup tables") as report:
         pipeline.prepare(report)
     imus, hub = devices.imus, None
@@ -185,24 +188,3 @@ def _engine(spec: str, rig):
         return False, None
     # Two threads: the 2-core CPU the live target is set for; the capture threads are light.
     return InferenceEngine(model, rig, threads=2), spec
-
-
-def _simulated_imu_calibration(studio):
-    """bundle -> bone orientations, with the simulated sensors' true wear
-    offsets and start headings (what a wear-offset capture measures)."""
-    from core import skeleton as sk
-    from core.rotations import to_wxyz
-    from core.sim.imu import bone_orientations
-
-    imus = studio.imus
-    sid = np.arange(sk.NUM_IMUS)
-
-    def bones(bundle):
-        out = np.full((sk.NUM_IMUS, 4), np.nan)
-        ok = bundle.imu_present
-        if ok.any():
-            out[ok] = to_wxyz(bone_orientations(bundle.imu_wxyz[ok], sid[ok], imus.wear_offsets,
-                                                imus.heading_offsets[sid[ok]]))
-        return out
-
-    return bones

@@ -79,8 +79,9 @@ class SimulatedStudio:
         self.performer = Performer(self.subject, motion)
         self.imus = SimulatedImus(cfg.seed, cfg.imu)
         self._lock = threading.Lock()
-        self._cached_t: float | None = None
-        self._cached_masks: list[np.ndarray | None] = []
+        # The last few frames: camera threads that ask for a time a moment
+        # after another one rendered it still find it (insertion-ordered).
+        self._cache: dict[float, list[np.ndarray | None]] = {}
 
     def poses(self, times_s: np.ndarray) -> Poses:
         return self.performer.poses_at(np.atleast_1d(np.asarray(times_s, np.float64)))
@@ -93,10 +94,10 @@ class SimulatedStudio:
     def silhouettes(self, t_s: float) -> list[np.ndarray | None]:
         """Every camera's silhouette at t_s (uint8 0/1; None for a camera that is off).
 
-        The last frame is cached so K camera sources asking for the same time
+        The last few frames are cached so K camera sources asking for the same time
         render it once; returned arrays are never mutated afterwards."""
         with self._lock:
-            if self._cached_t != t_s:
+            if t_s not in self._cache:
                 p = self.poses(np.array([t_s]))
                 body = body_primitives(self.subject, p.positions_mm[0], p.rotations[0])
                 masks = render_silhouettes(body, self.rig, cameras_off=self.config.cameras_off)
@@ -105,8 +106,10 @@ class SimulatedStudio:
                 for m in masks:
                     if m is not None:
                         m.setflags(write=False)
-                self._cached_t, self._cached_masks = t_s, masks
-            return list(self._cached_masks)
+                self._cache[t_s] = masks
+                while len(self._cache) > 4:
+                    del self._cache[next(iter(self._cache))]
+            return list(self._cache[t_s])
 
     def _imperfect(self, masks: list[np.ndarray | None], t_s: float) -> list[np.ndarray | None]:
         # Seeded by (studio seed, frame number): the same frame always gets the same noise.

@@ -1,0 +1,183 @@
+"""Threaded capture for the live path and the recorder together.
+
+One capture thread per camera fills its ring (core.capture.threads); one
+thread drains the IMU sources into a shared buffer and hands every sample
+to its listeners (the recorder). The live path asks for the newest complete
+frame (`latest_bundle`), which may skip frames; the recorder reads each
+ring with its own lossless reader (`recorder_readers`), made before the
+threads start so nothing is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+
+from core.capture.ring import NextReader
+from core.capture.threads import CaptureGroup, CaptureThread
+from core.devices import CameraFrame, CameraSource, DeviceError, ImuSample, ImuSource
+from core.frames import FrameBundle, ImuBuffer
+
+log = logging.getLogger(__name__)
+
+
+class ImuThread:
+    """Reads IMU sources in a loop; every sample goes to the buffer and the listeners."""
+
+    POLL_S = 0.01
+
+    def __init__(self, sources: Sequence[ImuSource], buffer: ImuBuffer, lock: threading.Lock,
+                 route: Callable[[int, list[ImuSample]], list[ImuSample]] | None = None) -> None:
+        self.sources = list(sources)
+        self.buffer = buffer
+        self.lock = lock
+        self.route = route
+        self.listeners: list[Callable[[list[ImuSample]], None]] = []
+        self.samples = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="imu-capture", daemon=True)
+
+    def start(self) -> None:
+        for s in self.sources:
+            s.open()
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        for s in self.sources:
+            try:
+                s.close()
+            except (DeviceError, OSError) as exc:
+                log.warning("closing IMU source %s: %s", getattr(s, "name", s), exc)
+
+    def _run(self) -> None:
+        # Sources are polled every POLL_S: a driver whose read returns at once
+        # (a simulated hub, a receiver with its own thread) must not spin.
+        while not self._stop.is_set():
+            for i, src in enumerate(self.sources):
+                try:
+                    samples = src.read(0.02)
+                except (DeviceError, OSError) as exc:
+                    msg = f"{getattr(src, 'name', 'IMU source')}: {exc}"
+                    if not self.errors or self.errors[-1] != msg:
+                        self.errors.append(msg)
+                    samples = []
+                if self.route is not None:
+                    samples = self.route(i, samples)
+                if samples:
+                    with self.lock:
+                        self.buffer.extend(samples)
+                    self.samples += len(samples)
+                    for listen in self.listeners:
+                        listen(samples)
+            self._stop.wait(self.POLL_S)
+
+
+class LiveCapture:
+    """Cameras on capture threads and IMUs on their own thread."""
+
+    def __init__(self, cameras: Sequence[CameraSource], imus: Sequence[ImuSource], fps: float,
+                 ring_capacity: int = 64, imu_buffer: ImuBuffer | None = None) -> None:
+        self.fps = float(fps)
+        self.group = CaptureGroup([CaptureThread(c, capacity=ring_capacity) for c in cameras])
+        self._latest = [t.ring.latest_reader() for t in self.group.threads]
+        self._newest: list[CameraFrame | None] = [None] * len(self.group)
+        self._lock = threading.Lock()
+        self.buffer = imu_buffer or ImuBuffer()
+        self.imu = ImuThread(imus, self.buffer, self._lock)
+        self.skipped = 0  # camera frames the live path passed over
+        self._index = 0
+        self._last_t = -np.inf
+
+    def recorder_readers(self) -> list[NextReader[CameraFrame]]:
+        """One lossless reader per camera; make them before `start`."""
+        return [t.ring.next_reader() for t in self.group.threads]
+
+    def start(self) -> None:
+        self.imu.start()
+        self.group.start()
+
+    def stop(self) -> None:
+        self.group.stop()
+        self.imu.stop()
+
+    def latest_bundle(self, timeout_s: float = 1.0) -> FrameBundle | None:
+        """The newest frame newer than the last one returned: each camera's
+        newest silhouette within half a frame period of the newest time (None
+        for a camera without one), and the IMU orientations at that time.
+        None when no new frame arrived within the timeout."""
+        deadline = threading.Event()
+        waited = 0.0
+        step = min(0.005, 0.25 / self.fps)
+        while True:
+            for k, reader in enumerate(self._latest):
+                got = reader.read(0.0)
+                if got is not None:
+                    self._newest[k] = got.item
+                    self.skipped += got.skipped
+            times = [f.t_s for f in self._newest if f is not None]
+            if times and max(times) > self._last_t:
+                newest = max(times)
+                # Give the other cameras' frames of that instant a moment to arrive.
+                fresh = [f for f in self._newest if f is not None and newest - f.t_s < 0.5 / self.fps]
+                live = sum(1 for t in self.group.threads if t.state == "running")
+                if len(fresh) >= live or waited >= 0.5 / self.fps:
+                    break
+            if waited >= timeout_s:
+                return None
+            deadline.wait(step)
+            waited += step
+        half = 0.5 / self.fps
+        masks = tuple(f.image if f is not None and newest - f.t_s < half else None for f in self._newest)
+        used = [f.t_s for f in self._newest if f is not None and newest - f.t_s < half]
+        t = float(np.mean(used))
+        with self._lock:
+            quats, ages = self.buffer.at(t)
+        self._last_t = newest
+        bundle = FrameBundle(self._index, t, masks, quats, ages)
+        self._index += 1
+        return bundle
+
+
+class LiveWorker:
+    """The inference worker: on its own thread, always takes the newest
+    complete bundle (stale ones are skipped; `LiveCapture.skipped` counts
+    them) and hands it to `handle`. `prepare` runs first on the same thread
+    (an engine sets its threads and optimised forward there)."""
+
+    def __init__(self, capture: LiveCapture, handle: Callable[[FrameBundle], None],
+                 prepare: Callable[[], None] | None = None) -> None:
+        self.capture = capture
+        self.handle = handle
+        self.prepare = prepare
+        self.frames = 0
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-solve", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        try:
+            if self.prepare is not None:
+                self.prepare()
+            while not self._stop.is_set():
+                bundle = self.capture.latest_bundle(timeout_s=0.2)
+                if bundle is not None and not self._stop.is_set():
+                    self.handle(bundle)
+                    self.frames += 1
+        except Exception as exc:  # a defect in the solve must not take the recording down
+            log.exception("live solve failed")
+            self.error = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,82 @@
+"""Offline solve: every frame of a take through an inference engine, batched.
+
+The live path may skip frames; offline processing solves them all, with
+the model of choice (the full one by default), in batches on the GPU when
+there is one. The joints go into the take as a new solve version
+(core.take.take.write_solve); the recorded streams are never changed.
+Solves are stored raw: temporal filtering is applied on export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core import skeleton as sk
+from core.take.take import APP_VERSION, Joints, Take, TakeError, write_solve
+
+Progress = Callable[[int, int], None]
+
+
+def solve_take(take: Take, engine, batch_size: int = 16, use_imu: bool = True,
+               progress: Progress | None = None) -> Joints:
+    """Joints for every frame of the take (NaN rows where no performer was
+    found). `engine` is a core.deepfuse.engine.InferenceEngine for the take's rig."""
+    if len(engine.rig) != len(take.cameras):
+        raise TakeError(f"the engine's rig has {len(engine.rig)} cameras, the take {len(take.cameras)}")
+    calib = take.imu_calibration if use_imu else None
+    n = len(take)
+    joints = np.full((n, sk.NUM_JOINTS, 3), np.nan)
+    conf = np.zeros((n, sk.NUM_JOINTS))
+    times = take.frame_times()
+    batch: list[tuple] = []
+    where: list[int] = []
+
+    def run() -> None:
+        for i, s in zip(where, engine.solve_batch(batch, batch_size=batch_size)):
+            if s is not None:
+                joints[i], conf[i] = s.joints_mm, s.confidence
+        batch.clear()
+        where.clear()
+
+    if progress is not None:
+        progress(0, n)
+    for bundle in take.frames():
+        bones = calib.bone_wxyz(bundle.imu_wxyz) if calib is not None else None
+        batch.append((list(bundle.silhouettes), bones))
+        where.append(bundle.index)
+        if len(batch) == batch_size:
+            run()
+            if progress is not None:
+                progress(bundle.index + 1, n)
+    if batch:
+        run()
+    if progress is not None:
+        progress(n, n)
+    return Joints(times, np.arange(n), joints, conf)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def process_take(take: Take, engine, model_info: dict, batch_size: int = 16, use_imu: bool = True,
+                 progress: Progress | None = None) -> tuple[int, Joints, dict]:
+    """Solve the take and store the result as a new version: (version, joints, info)."""
+    t = time.perf_counter()
+    joints = solve_take(take, engine, batch_size, use_imu, progress)
+    elapsed = time.perf_counter() - t
+    found = int((~np.isnan(joints.joints_mm[:, 0, 0])).sum())
+    info = {"app_version": APP_VERSION, "model": model_info, "device": str(engine.device),
+            "batch_size": batch_size, "imu": bool(use_imu and take.imu_calibration is not None),
+            "filter": {"kind": "off"}, "frames_found": found, "seconds": round(elapsed, 3)}
+    version = write_solve(take.layout, info, joints)
+    return version, joints, info

@@ -1,0 +1,526 @@
+"""A take on disk: its layout, writing it, and reading it back.
+
+One class owns the layout (`TakeLayout`: every path is computed there)::
+
+    TAKE/
+      take.json                     metadata (format "fusecap-take", schema 1)
+      imu.stream                    every IMU sample: time, bone id, wxyz, acceleration
+      live.stream                   the joints solved live (frames the live path skipped are absent)
+      cameras/NN.silhouettes.stream every silhouette of camera NN (bit-packed masks)
+      cameras/NN.video.stream       optional: every image of camera NN as JPEG (motion JPEG)
+      solves/NNN/solve.json         an offline solve: model, settings, when
+      solves/NNN/joints.stream      its joints, one row per frame of the take
+
+Streams are append-only chunk files (core.take.chunks), flushed and synced
+at least once a second while recording, so a crash loses at most the last
+second and a half-written take opens as what it holds. take.json is written
+atomically when recording starts and again when it ends; a take whose
+recording never ended says so (`Take.finished` is False) and opens anyway.
+
+Times in the streams are device times (seconds, monotonic); the take's
+`t0_s` is the start of the recording, and playback reports times from it.
+IMU sensor ids in a take are IMU bone indices (core.skeleton.IMU_BONES), the
+pairing already applied; the pairing itself is kept in the metadata.
+
+Opening a take never writes to it. Anything that is not a take, a schema
+this FuseCap does not know, or a stream it cannot read raises `TakeError`
+with a message that names the file; damaged or truncated chunks are skipped
+and listed in `Take.problems`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from core import skeleton as sk
+from core.calibration.files import read_json, write_json
+from core.camera.rig import CameraRig
+from core.frames import FrameBundle, orientations_at
+from core.take.chunks import ChunkError, ChunkRef, ChunkWriter, scan_chunks
+
+FORMAT = "fusecap-take"
+SCHEMA = 1
+APP_VERSION = "0.1.0"
+#: IMU samples further than this from a frame's time don't count for it.
+IMU_MAX_GAP_S = 0.1
+
+
+class TakeError(ValueError):
+    """A take that cannot be opened or used; the message names the file and the problem."""
+
+
+class TakeLayout:
+    """Every path inside a take folder."""
+
+    META = "take.json"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def meta(self) -> Path:
+        return self.root / self.META
+
+    @property
+    def imu(self) -> Path:
+        return self.root / "imu.stream"
+
+    @property
+    def live(self) -> Path:
+        return self.root / "live.stream"
+
+    @property
+    def cameras(self) -> Path:
+        return self.root / "cameras"
+
+    def silhouettes(self, camera: int) -> Path:
+        return self.cameras / f"{camera:02d}.silhouettes.stream"
+
+    def video(self, camera: int) -> Path:
+        return self.cameras / f"{camera:02d}.video.stream"
+
+    @property
+    def solves(self) -> Path:
+        return self.root / "solves"
+
+    def solve_dir(self, version: int) -> Path:
+        return self.solves / f"{version:03d}"
+
+    def solve_meta(self, version: int) -> Path:
+        return self.solve_dir(version) / "solve.json"
+
+    def solve_joints(self, version: int) -> Path:
+        return self.solve_dir(version) / "joints.stream"
+
+    def solve_versions(self) -> list[int]:
+        """Offline solves whose metadata exists (a solve is committed by its solve.json)."""
+        if not self.solves.is_dir():
+            return []
+        out = [int(p.name) for p in self.solves.iterdir()
+               if re.fullmatch(r"\d{3}", p.name) and (p / "solve.json").is_file()]
+        return sorted(out)
+
+    def next_solve_version(self) -> int:
+        used = [int(p.name) for p in self.solves.iterdir() if re.fullmatch(r"\d{3}", p.name)] \
+            if self.solves.is_dir() else []
+        return max(used, default=0) + 1
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+class TakeWriter:
+    """Creates a take folder and appends to its streams. Not thread-safe: the
+    recorder's thread is its only user. OSErrors propagate (the recorder
+    turns them into a stop with a message)."""
+
+    def __init__(self, root: str | Path, meta: dict) -> None:
+        self.layout = TakeLayout(root)
+        root = self.layout.root
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise TakeError(f"{root}: already exists and is not an empty folder; choose a new take folder")
+        root.mkdir(parents=True, exist_ok=True)
+        self.layout.cameras.mkdir(exist_ok=True)
+        self.meta = {"format": FORMAT, "schema": SCHEMA, "app_version": APP_VERSION,
+                     "created": _now_iso(), "finished": False, **meta}
+        write_json(self.layout.meta, self.meta)
+        self._imu = ChunkWriter(self.layout.imu)
+        self._live = ChunkWriter(self.layout.live)
+        self._sil: dict[int, ChunkWriter] = {}
+        self._video: dict[int, ChunkWriter] = {}
+
+    def write_imu(self, t_s: np.ndarray, sensor: np.ndarray, quat_wxyz: np.ndarray,
+                  accel: np.ndarray | None = None) -> None:
+        n = len(t_s)
+        if n == 0:
+            return
+        acc = np.full((n, 3), np.nan, np.float32) if accel is None else np.asarray(accel, np.float32)
+        self._imu.append({"t_s": np.asarray(t_s, np.float64), "sensor": np.asarray(sensor, np.int16),
+                          "quat_wxyz": np.asarray(quat_wxyz, np.float32), "accel_mps2": acc})
+
+    def write_silhouettes(self, camera: int, t_s: np.ndarray, seq: np.ndarray, masks: list[np.ndarray]) -> None:
+        if not masks:
+            return
+        w = self._sil.get(camera)
+        if w is None:
+            w = self._sil[camera] = ChunkWriter(self.layout.silhouettes(camera), compress=True)
+        stack = np.stack([np.asarray(m, bool) for m in masks])
+        self._sil[camera].append({"t_s": np.asarray(t_s, np.float64), "seq": np.asarray(seq, np.int64),
+                                  "width": np.int32(stack.shape[2]), "bits": np.packbits(stack, axis=2)})
+
+    def write_video(self, camera: int, t_s: np.ndarray, seq: np.ndarray, jpegs: list[bytes]) -> None:
+        if not jpegs:
+            return
+        w = self._video.get(camera)
+        if w is None:
+            w = self._video[camera] = ChunkWriter(self.layout.video(camera))
+        sizes = np.array([len(j) for j in jpegs], np.int64)
+        w.append({"t_s": np.asarray(t_s, np.float64), "seq": np.asarray(seq, np.int64),
+                  "sizes": sizes, "data": np.frombuffer(b"".join(jpegs), np.uint8)})
+
+    def write_live(self, t_s: np.ndarray, index: np.ndarray, joints_mm: np.ndarray,
+                   confidence: np.ndarray) -> None:
+        if len(t_s) == 0:
+            return
+        self._live.append({"t_s": np.asarray(t_s, np.float64), "index": np.asarray(index, np.int64),
+                           "joints_mm": np.asarray(joints_mm, np.float32),
+                           "confidence": np.asarray(confidence, np.float32)})
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(w.bytes for w in [self._imu, self._live, *self._sil.values(), *self._video.values()])
+
+    def close(self, **final: object) -> None:
+        """Close the streams and rewrite take.json with `finished` and `final` fields."""
+        for w in [self._imu, self._live, *self._sil.values(), *self._video.values()]:
+            w.close()
+        self.meta.update({"finished": True, "ended": _now_iso(), **final})
+        write_json(self.layout.meta, self.meta)
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+@dataclass(frozen=True)
+class Joints:
+    """Solved joints over a take: times_s (N,) from the take's start, index
+    (N,) frame numbers, joints_mm (N, J, 3) (NaN rows: no performer found),
+    confidence (N, J)."""
+
+    times_s: np.ndarray
+    index: np.ndarray
+    joints_mm: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.times_s)
+
+
+class _Stream:
+    """A stream file's intact chunks, loaded on demand."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        if path.exists():
+            try:
+                self.refs, found = scan_chunks(path)
+            except ChunkError as exc:
+                raise TakeError(str(exc)) from None
+            problems.extend(found)
+        else:
+            self.refs = []
+
+    def load(self, ref: ChunkRef, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        try:
+            d = ref.load()
+        except ChunkError as exc:
+            raise TakeError(str(exc)) from None
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise TakeError(f"{ref.path} at byte {ref.offset}: a chunk without {', '.join(missing)}")
+        return d
+
+    def concat(self, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+        parts = [self.load(r, keys) for r in self.refs]
+        if not parts:
+            return None
+        return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
+class Take:
+    """An open take (read only). `problems` lists what was skipped."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.layout = layout = TakeLayout(root)
+        root = layout.root
+        if not root.is_dir():
+            raise TakeError(f"{root}: no such take folder")
+        if not layout.meta.is_file():
+            raise TakeError(f"{root}: not a FuseCap take (no {TakeLayout.META})")
+        try:
+            meta = read_json(layout.meta)
+        except ValueError as exc:
+            raise TakeError(f"{layout.meta}: unreadable take metadata ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise TakeError(f"{layout.meta}: not a FuseCap take (format {meta.get('format')!r})")
+        schema = meta.get("schema")
+        if not isinstance(schema, int) or schema < 1:
+            raise TakeError(f"{layout.meta}: malformed schema version {schema!r}")
+        if schema > SCHEMA:
+            raise TakeError(f"{layout.meta}: the take's schema version is {schema}, newer than this "
+                            f"FuseCap reads ({SCHEMA}); open it with a newer FuseCap")
+        self.meta = meta
+        try:
+            self.t0_s = float(meta["t0_s"])
+            self.fps = float(meta["frame_rate"])
+            self.cameras = [str(c) for c in meta["cameras"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TakeError(f"{layout.meta}: malformed take metadata ({exc!r} missing or wrong)") from None
+        self.problems: list[str] = []
+        self._imu = _Stream(layout.imu, self.problems)
+        self._live = _Stream(layout.live, self.problems)
+        self._sil = [_Stream(layout.silhouettes(k), self.problems) for k in range(len(self.cameras))]
+        self._video = [_Stream(layout.video(k), self.problems) for k in range(len(self.cameras))]
+        self._imu_cache: dict[str, np.ndarray] | None = None
+        self._index: tuple[np.ndarray, np.ndarray] | None = None
+
+    # -- metadata -------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.meta.get("finished"))
+
+    @property
+    def rig(self) -> CameraRig:
+        try:
+            return CameraRig.from_dict(self.meta["rig"])
+        except (KeyError, ValueError) as exc:
+            raise TakeError(f"{self.layout.meta}: no usable rig calibration ({exc})") from None
+
+    @property
+    def imu_calibration(self):
+        """The IMU calibration the take was recorded with (core.imu.calibration.ImuCalibration), or None."""
+        d = self.meta.get("imu_calibration")
+        if d is None:
+            return None
+        from core.imu.calibration import ImuCalibration
+
+        try:
+            return ImuCalibration.from_dict(d)
+        except ValueError as exc:
+            raise TakeError(f"{self.layout.meta}: {exc}") from None
+
+    # -- IMU --------------------------------------------------------------------
+    def imu_samples(self) -> dict[str, np.ndarray]:
+        """Every IMU sample: t_s (from the take's start), sensor, quat_wxyz, accel_mps2."""
+        if self._imu_cache is None:
+            keys = ("t_s", "sensor", "quat_wxyz", "accel_mps2")
+            d = self._imu.concat(keys) or {"t_s": np.zeros(0), "sensor": np.zeros(0, np.int16),
+                                           "quat_wxyz": np.zeros((0, 4), np.float32),
+                                           "accel_mps2": np.zeros((0, 3), np.float32)}
+            d["t_s"] = d["t_s"] - self.t0_s
+            self._imu_cache = d
+        return self._imu_cache
+
+    def imu_at(self, times_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 13, 4) sensor orientations at the take times (NaN: missing) and (N, 13) ages in s."""
+        d = self.imu_samples()
+        times_s = np.asarray(times_s, np.float64)
+        quats = np.full((len(times_s), sk.NUM_IMUS, 4), np.nan)
+        ages = np.full((len(times_s), sk.NUM_IMUS), np.inf)
+        for k in range(sk.NUM_IMUS):
+            sel = d["sensor"] == k
+            if sel.any():
+                t = d["t_s"][sel]
+                order = np.argsort(t, kind="stable")
+                quats[:, k], ages[:, k] = orientations_at(t[order], d["quat_wxyz"][sel][order].astype(np.float64),
+                                                          times_s, IMU_MAX_GAP_S)
+        return quats, ages
+
+    # -- frames -----------------------------------------------------------------
+    def _camera_times(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(times from the take's start, seq) of camera k's silhouettes, without loading the masks."""
+        ts, seqs = [], []
+        for ref in self._sil[k].refs:
+            d = self._sil[k].load(ref, ("t_s", "seq"))
+            ts.append(d["t_s"] - self.t0_s)
+            seqs.append(d["seq"])
+        if not ts:
+            return np.zeros(0), np.zeros(0, np.int64)
+        return np.concatenate(ts), np.concatenate(seqs)
+
+    def frame_times(self) -> np.ndarray:
+        """Each frame's time from the take's start (the mean of its cameras' times)."""
+        return self._frame_index()[0]
+
+    def _frame_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(F,) frame times and (F, K) the position of each camera's silhouette
+        in its stream (-1: that camera has none for the frame).
+
+        Frames are formed by time: silhouettes less than half a frame period
+        apart, one per camera, make one frame."""
+        if self._index is None:
+            K = len(self.cameras)
+            events = []
+            for k in range(K):
+                t, _ = self._camera_times(k)
+                events.extend((float(v), k, i) for i, v in enumerate(t))
+            events.sort()
+            half = 0.5 / self.fps
+            times, rows = [], []
+            start, row = None, None
+            for t, k, i in events:
+                if start is None or t - start >= half or row[k] >= 0:
+                    if row is not None:
+                        rows.append(row)
+                    start, row, members = t, np.full(K, -1, np.int64), []
+                    times.append(members)
+                row[k] = i
+                times[-1].append(t)
+            if row is not None:
+                rows.append(row)
+            self._index = (np.array([np.mean(m) for m in times], np.float64),
+                           np.array(rows, np.int64).reshape(-1, K))
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self.frame_times())
+
+    @property
+    def duration_s(self) -> float:
+        t = self.frame_times()
+        return float(t[-1] - t[0] + 1.0 / self.fps) if len(t) else 0.0
+
+    def _silhouettes_of(self, k: int) -> Iterator[np.ndarray]:
+        stream = self._sil[k]
+        for ref in stream.refs:
+            d = stream.load(ref, ("t_s", "bits", "width"))
+            width = int(d["width"])
+            masks = np.unpackbits(d["bits"], axis=2, count=width)
+            yield from masks
+
+    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[FrameBundle]:
+        """The take's frames in time order, as the live pipeline sees them:
+        silhouettes (None for a camera without one at that time) and the IMU
+        orientations at the frame's time. Reads chunk by chunk."""
+        times, rows = self._frame_index()
+        stop = len(times) if stop is None else min(stop, len(times))
+        if start >= stop:
+            return
+        quats, ages = self.imu_at(times[start:stop])
+        iters = [self._silhouettes_of(k) for k in range(len(self.cameras))]
+        pos = [0] * len(iters)
+        # Frames hold each camera's silhouettes in stream order, so one pass per camera suffices.
+        for f in range(stop):
+            masks: list[np.ndarray | None] = []
+            for k, it in enumerate(iters):
+                want = rows[f, k]
+                if want < 0:
+                    masks.append(None)
+                    continue
+                while pos[k] <= want:
+                    m = next(it)
+                    pos[k] += 1
+                masks.append(m)
+            if f >= start:
+                yield FrameBundle(f, float(times[f]), tuple(masks), quats[f - start], ages[f - start])
+
+    def video_frames(self, camera: int) -> Iterator[tuple[float, np.ndarray]]:
+        """(time from the take's start, BGR or grey image) for camera `camera`'s recorded video."""
+        import cv2
+
+        stream = self._video[camera]
+        for ref in stream.refs:
+            d = stream.load(ref, ("t_s", "sizes", "data"))
+            ends = np.cumsum(d["sizes"])
+            for t, a, b in zip(d["t_s"], ends - d["sizes"], ends):
+                img = cv2.imdecode(d["data"][a:b], cv2.IMREAD_UNCHANGED)
+                if img is None:
+                    raise TakeError(f"{stream.path}: a video frame that cannot be decoded (time {t:.3f} s)")
+                yield float(t - self.t0_s), img
+
+    # -- joints -----------------------------------------------------------------
+    def live_joints(self) -> Joints | None:
+        d = self._live.concat(("t_s", "index", "joints_mm", "confidence"))
+        if d is None:
+            return None
+        return Joints(d["t_s"] - self.t0_s, d["index"], d["joints_mm"].astype(np.float64),
+                      d["confidence"].astype(np.float64))
+
+    def solve_versions(self) -> list[int]:
+        return self.layout.solve_versions()
+
+    def solve_info(self, version: int | None = None) -> dict:
+        version = self._pick_solve(version)
+        try:
+            return read_json(self.layout.solve_meta(version))
+        except ValueError as exc:
+            raise TakeError(str(exc)) from None
+
+    def _pick_solve(self, version: int | None) -> int:
+        versions = self.solve_versions()
+        if not versions:
+            raise TakeError(f"{self.root}: the take has no offline solve yet; run `main.py process {self.root}`")
+        if version is None:
+            return versions[-1]
+        if version not in versions:
+            raise TakeError(f"{self.root}: no solve version {version} (has {versions})")
+        return version
+
+    def solved_joints(self, version: int | None = None) -> Joints:
+        """An offline solve's joints (the newest by default): one row per frame."""
+        version = self._pick_solve(version)
+        problems: list[str] = []
+        stream = _Stream(self.layout.solve_joints(version), problems)
+        d = stream.concat(("t_s", "index", "joints_mm", "confidence"))
+        if problems or d is None:
+            raise TakeError(f"solve {version} of {self.root} is damaged: "
+                            + ("; ".join(problems) or "no joints"))
+        return Joints(d["t_s"], d["index"], d["joints_mm"].astype(np.float64), d["confidence"].astype(np.float64))
+
+    def best_joints(self) -> tuple[Joints, str]:
+        """The newest offline solve if there is one, else the live joints; and which it is."""
+        if self.solve_versions():
+            v = self.solve_versions()[-1]
+            return self.solved_joints(v), f"offline solve {v:03d}"
+        live = self.live_joints()
+        if live is None or len(live) == 0:
+            raise TakeError(f"{self.root}: no solved joints (neither live nor offline); "
+                            f"run `main.py process {self.root}`")
+        return live, "live solve"
+
+    def summary(self) -> str:
+        d = self.imu_samples()
+        live = self.live_joints()
+        lines = [f"take {self.root}: {len(self)} frames, {self.duration_s:.2f} s at {self.fps:g} fps, "
+                 f"{len(self.cameras)} cameras, {len(d['t_s'])} IMU samples, "
+                 f"{0 if live is None else len(live)} live-solved frames, "
+                 f"offline solves: {self.solve_versions() or 'none'}"
+                 + ("" if self.finished else "; the recording did not end cleanly (opened as what it holds)")]
+        if self.meta.get("stopped_because"):
+            lines.append(f"recording stopped early: {self.meta['stopped_because']}")
+        lines.extend(f"note: {p}" for p in self.problems)
+        return "\n".join(lines)
+
+
+def write_solve(layout: TakeLayout, info: dict, joints: Joints) -> int:
+    """Store an offline solve as a new version; the raw streams are untouched.
+
+    The joints are written first and solve.json last (atomically), so a solve
+    interrupted half-way is never taken for a finished one."""
+    version = layout.next_solve_version()
+    folder = layout.solve_dir(version)
+    folder.mkdir(parents=True)
+    w = ChunkWriter(layout.solve_joints(version))
+    try:
+        step = 4096
+        for a in range(0, max(len(joints), 1), step):
+            sl = slice(a, a + step)
+            w.append({"t_s": joints.times_s[sl], "index": joints.index[sl],
+                      "joints_mm": joints.joints_mm[sl].astype(np.float32),
+                      "confidence": joints.confidence[sl].astype(np.float32)})
+    finally:
+        w.close()
+    write_json(layout.solve_meta(version), {"format": "fusecap-solve", "version": 1, "solve": version,
+                                            "created": _now_iso(), "frames": len(joints), **info})
+    return version
+
+
+def json_safe(obj):
+    """Metadata values as plain JSON (numpy scalars and arrays to lists)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
