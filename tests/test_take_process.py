@@ -1,0 +1,82 @@
+"""Offline solve of a recorded take: every frame, batched, stored as a new
+version beside the untouched recording."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli.process import load_model
+from core.deepfuse.engine import InferenceEngine
+from core.take.process import process_take
+from core.take.take import Take, TakeError
+from tests.takes import file_digests, record_lockstep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proc") / "take"
+    devices, stats, truth, times = record_lockstep(root, seconds=1.2, fps=15.0, seed=5)
+    return root, truth
+
+
+def test_process_solves_every_frame_and_keeps_the_recording(recorded):
+    root, truth = recorded
+    raw = file_digests(root)
+    take = Take(root)
+    model, info, _ = load_model("lite")
+    engine = InferenceEngine(model, take.rig, device="cpu", threads=2)
+    seen = []
+    version, joints, meta = process_take(take, engine, info, batch_size=8, progress=lambda d, n: seen.append((d, n)))
+    assert version == 1 and len(joints) == len(take) == 18
+    assert seen[0] == (0, 18) and seen[-1] == (18, 18) and len(seen) >= 3
+    found = ~np.isnan(joints.joints_mm[:, 0, 0])
+    assert found.all() and meta["frames_found"] == 18
+    mpjpe = np.linalg.norm(joints.joints_mm - truth, axis=-1).mean()
+    assert mpjpe < 80.0, f"offline lite solve MPJPE {mpjpe:.1f} mm"
+    assert np.all((joints.confidence > 0) & (joints.confidence <= 1))
+    # Stored beside the recording, which is byte for byte as it was.
+    after = file_digests(root)
+    assert {k: v for k, v in after.items() if not k.startswith("solves")} == raw
+    reopened = Take(root)
+    assert reopened.solve_versions() == [1]
+    stored = reopened.solved_joints()
+    np.testing.assert_allclose(stored.joints_mm, joints.joints_mm, atol=1e-3)  # float32 on disk
+    info1 = reopened.solve_info(1)
+    assert info1["model"]["name"] == "lite" and len(info1["model"]["sha256"]) == 64 and info1["imu"] is True
+    assert reopened.best_joints()[1] == "offline solve 001"
+
+
+def test_process_command_adds_a_version(recorded):
+    root, truth = recorded
+    before = Take(root).solve_versions()
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "process", str(root), "--model", "full",
+                             "--batch", "6", "--threads", "2"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "this build ships no full model; solving with the lite model" in result.stdout
+    take = Take(root)
+    assert take.solve_versions() == before + [before[-1] + 1 if before else 1]
+    meta = json.loads((take.layout.solve_meta(take.solve_versions()[-1])).read_text())
+    assert meta["batch_size"] == 6 and meta["frames"] == 18 and meta["filter"] == {"kind": "off"}
+    with pytest.raises(TakeError, match="no solve version 99"):
+        take.solved_joints(99)
+
+
+def test_an_interrupted_solve_is_not_taken_for_a_finished_one(recorded, tmp_path):
+    import shutil
+
+    root = shutil.copytree(recorded[0], tmp_path / "copy")
+    take = Take(root)
+    versions = take.solve_versions()
+    half = take.layout.solve_dir(50)
+    half.mkdir(parents=True)
+    (half / "joints.stream").write_bytes(b"FCSTRM\x01\n")  # joints begun, solve.json never written
+    take = Take(root)
+    assert take.solve_versions() == versions
+    assert take.layout.next_solve_version() == 51
