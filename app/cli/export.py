@@ -38,8 +38,9 @@ def split_csv_paths(path: Path) -> tuple[Path, Path, Path]:
 
 def run_export(args: argparse.Namespace) -> int:
     from app.cli.progress import progress_bar
-    from core.export.bvh import write_bvh
-    from core.export.csv import write_csv
+    import numpy as np
+
+    from core.export import write_bvh, write_joints_csv, write_raw_csv, write_rotations_csv
     from core.filters import FilterConfig, apply_filter
     from core.posefit import fit_pose
     from core.take.take import Take, TakeError
@@ -66,11 +67,13 @@ def run_export(args: argparse.Namespace) -> int:
                 print(f"--solve takes a version number or live, not {args.solve!r}", file=sys.stderr)
                 return 2
             joints, which = take.solved_joints(version), f"offline solve {version:03d}"
+        if which == "live solve":  # the live path skipped frames: put its rows on the take's frames
+            joints = joints.on_frames(take.frame_times(), 0.5 / take.fps)
         calib = None if args.no_imu else take.imu_calibration
         bones = None
         if calib is not None:
             quats, _ = take.imu_at(joints.times_s)
-            bones = __import__("numpy").stack([calib.bone_wxyz(q) for q in quats]) if len(quats) else None
+            bones = np.stack([calib.bone_wxyz(q) for q in quats]) if len(quats) else None
     except TakeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -79,22 +82,38 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exporting {len(joints)} frames ({which}) of {take.root}")
     config = FilterConfig(kind="off") if args.filter == "off" else FilterConfig(kind="zero-phase",
                                                                                 cutoff_hz=args.cutoff)
-    smoothed = apply_filter(config, joints.times_s, joints.joints_mm)
-    with progress_bar("fitting the skeleton") as report:
-        fit = fit_pose(joints.times_s, smoothed, bones, progress=report)
+    try:
+        smoothed = apply_filter(config, joints.times_s, joints.joints_mm)
+    except ValueError as exc:
+        print(f"note: no smoothing ({exc})")
+        smoothed = joints.joints_mm
+    if not np.isfinite(joints.joints_mm).any():
+        print("error: no frame of the take has a solved performer; nothing to export", file=sys.stderr)
+        return 1
+    try:
+        with progress_bar("fitting the skeleton") as report:
+            fit = fit_pose(joints.times_s, smoothed, bones, progress=report, confidence=joints.confidence)
+    except ValueError as exc:
+        print(f"error: cannot fit a skeleton to this take: {exc}", file=sys.stderr)
+        return 1
     rep = fit.report()
-    print(f"pose fit: fitted joints are {rep['mean_mm']:.1f} mm from the {'smoothed ' if args.filter != 'off' else ''}"
-          f"solved ones on average (p95 {rep['p95_mm']:.1f} mm, max {rep['max_mm']:.1f} mm) over "
-          f"{int(fit.valid.sum())}/{len(fit.valid)} frames")
+    raw_d = np.linalg.norm(fit.positions_mm - joints.joints_mm, axis=-1)
+    raw_d = raw_d[fit.valid][np.isfinite(raw_d[fit.valid])]
+    print(f"pose fit over {rep.frames}/{fit.num_frames} solved frames: fitted joints to the "
+          f"{'smoothed' if args.filter != 'off' else 'solved'} ones mean {rep.mean_mm:.1f} mm "
+          f"(p95 {rep.p95_mm:.1f}, max {rep.max_mm:.1f})"
+          + (f"; to the raw network joints mean {raw_d.mean():.1f} mm" if args.filter != "off" and raw_d.size else ""))
     try:
         if args.bvh is not None:
             with progress_bar("writing BVH") as report:
                 write_bvh(args.bvh, fit, take.fps, units=args.units, progress=report)
-            print(f"wrote {args.bvh} ({args.units}, {take.fps:g} fps, {len(fit.valid)} frames)")
+            print(f"wrote {args.bvh} ({args.units}, {take.fps:g} fps, {fit.num_frames} frames)")
         if args.csv is not None:
             paths = split_csv_paths(args.csv)
             with progress_bar("writing CSV") as report:
-                write_csv(*paths, fit, joints.joints_mm, joints.confidence, progress=report)
+                write_joints_csv(paths[0], fit, progress=report)
+                write_rotations_csv(paths[1], fit, progress=report)
+                write_raw_csv(paths[2], joints.times_s, joints.joints_mm, joints.confidence, progress=report)
             print("wrote " + ", ".join(str(p) for p in paths))
     except OSError as exc:
         from core.take.recorder import describe_os_error

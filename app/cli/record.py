@@ -26,6 +26,9 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
                    help="DeepFuse weights for the live solve: lite (default), full, a file, or none")
     p.add_argument("--vmc", metavar="HOST:PORT",
                    help="stream the live pose over the VMC protocol (OSC/UDP) to this receiver")
+    p.add_argument("--live-filter", choices=("one-euro", "off"), default="one-euro",
+                   help="causal smoothing of the live pose sent over VMC (default one-euro); the take "
+                   "always stores the joints as solved")
     p.add_argument("--flush", type=float, default=0.5, metavar="S",
                    help="seconds between writes to the disk (at most 1; default 0.5)")
 
@@ -99,6 +102,10 @@ def run_record(args: argparse.Namespace) -> int:
     engine, label = _engine(args.model, devices.rig)
     if engine is False:
         return 2
+    from core.filters import FilterConfig, live_filter
+
+    live_config = FilterConfig(kind=args.live_filter)
+    smoother = live_filter(live_config)
     calib = simulated_imu_calibration(devices.studio)
     pipeline = Pipeline(devices.rig, engine or None, lambda b: calib.bone_wxyz(b.imu_wxyz))
     from app.cli.progress import progress_bar
@@ -114,7 +121,7 @@ def run_record(args: argparse.Namespace) -> int:
         "imu_pairing": identity_pairing(devices.imus[0].name).to_dict(),
         "imu_calibration": calib.to_dict(),
         "model": None if not engine else {"name": label},
-        "live_filter": {"kind": "off"},
+        "live_filter": live_config.to_dict(),
     })
     try:
         recorder = Recorder(args.out, meta, len(devices.rig), readers, video=args.video, flush_s=args.flush)
@@ -131,7 +138,8 @@ def run_record(args: argparse.Namespace) -> int:
         recorder.put_joints(bundle.t_s, bundle.index, result.solve.joints_mm, result.solve.confidence)
         state["solved"] += 1
         if sender is not None:
-            state["offsets"] = _stream_vmc(sender, bundle, result.solve.joints_mm, calib, state["offsets"])
+            smooth = smoother.filter(bundle.t_s, result.solve.joints_mm)
+            state["offsets"] = _stream_vmc(sender, bundle, smooth, calib, state["offsets"])
 
     worker = LiveWorker(live, handle)
     recorder.start()
@@ -174,14 +182,16 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def _stream_vmc(sender, bundle, joints_mm, calib, offsets):
-    """Fit the live joints to the skeleton and send the pose; the rest offsets
-    are fixed from the first solved frame."""
-    from core.posefit import fit_frame, rest_offsets
+    """Fit the live joints to the skeleton and send the pose; the skeleton's
+    bone lengths are fixed on the first solved frame."""
+    import numpy as np
+
+    from core.posefit import bone_lengths, fit_frame, skeleton_offsets, torso_rest_directions
 
     if offsets is None:
-        offsets = rest_offsets(joints_mm)
-    bones = calib.bone_wxyz(bundle.imu_wxyz)
-    root, local = fit_frame(joints_mm, bones, offsets)
+        if not np.isfinite(joints_mm).all():
+            return None
+        offsets = skeleton_offsets(bone_lengths(joints_mm[None]), torso_rest_directions(joints_mm[None]))
+    root, local = fit_frame(joints_mm, calib.bone_wxyz(bundle.imu_wxyz), offsets)
     sender.send_pose(bundle.t_s, root, local)
     return offsets
-

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ import numpy as np
 from core.calibration.board import BoardError, BoardSpec
 from core.camera.model import Camera
 from core.camera.rig import CameraRig, CaptureArea
+from core.files import atomic_write_text, read_json, write_json  # noqa: F401  (re-exported)
 
 FORMAT = "fusecap-calibration"
 VERSION = 1
@@ -50,39 +49,6 @@ class CalibrationFile:
     rig: CameraRig
     board: BoardSpec | None = None
     quality: dict = field(default_factory=dict)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_json(path: str | Path, doc: dict) -> None:
-    atomic_write_text(path, json.dumps(doc, indent=1))
-
-
-def read_json(path: str | Path) -> dict:
-    """A JSON document; any failure to read or parse raises ValueError naming the file."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: not a FuseCap file")
-    return doc
 
 
 def save_calibration(path: str | Path, calib: CalibrationFile) -> None:

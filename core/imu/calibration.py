@@ -210,13 +210,13 @@ class ImuCalibration:
             raise ValueError(f"malformed IMU calibration: {exc}") from exc
 
     def save(self, path: str | Path) -> None:
-        from core.calibration.files import write_json
+        from core.files import write_json
 
         write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "ImuCalibration":
-        from core.calibration.files import read_json
+        from core.files import read_json
 
         try:
             return cls.from_dict(read_json(path))

@@ -41,7 +41,7 @@ from typing import Iterator
 import numpy as np
 
 from core import skeleton as sk
-from core.calibration.files import read_json, write_json
+from core.files import read_json, write_json
 from core.camera.rig import CameraRig
 from core.frames import FrameBundle, orientations_at
 from core.take.chunks import ChunkError, ChunkRef, ChunkWriter, scan_chunks
@@ -206,6 +206,24 @@ class Joints:
 
     def __len__(self) -> int:
         return len(self.times_s)
+
+    def on_frames(self, frame_times_s: np.ndarray, tolerance_s: float) -> "Joints":
+        """One row per frame time: the row nearest in time within
+        `tolerance_s`, else NaN (a frame the live path skipped)."""
+        ft = np.asarray(frame_times_s, np.float64)
+        out = np.full((len(ft), sk.NUM_JOINTS, 3), np.nan)
+        conf = np.zeros((len(ft), sk.NUM_JOINTS))
+        if len(self):
+            order = np.argsort(self.times_s)
+            t = self.times_s[order]
+            i = np.clip(np.searchsorted(t, ft), 1, max(len(t) - 1, 1))
+            lo = np.clip(i - 1, 0, len(t) - 1)
+            hi = np.clip(i, 0, len(t) - 1)
+            near = np.where(np.abs(t[lo] - ft) <= np.abs(t[hi] - ft), lo, hi)
+            ok = np.abs(t[near] - ft) <= tolerance_s
+            out[ok] = self.joints_mm[order][near[ok]]
+            conf[ok] = self.confidence[order][near[ok]]
+        return Joints(ft, np.arange(len(ft)), out, conf)
 
 
 class _Stream:

@@ -1,0 +1,47 @@
+"""Writing and reading FuseCap's own files safely.
+
+Every file FuseCap writes whole (calibrations, take metadata, exports) goes
+through `atomic_write_text`: a temporary file in the same folder, flushed
+and synced, then renamed over the target, so a crash leaves either the old
+file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(path: str | Path, doc: dict) -> None:
+    atomic_write_text(path, json.dumps(doc, indent=1))
+
+
+def read_json(path: str | Path) -> dict:
+    """A JSON document; any failure to read or parse raises ValueError naming the file."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a FuseCap file")
+    return doc
