@@ -1,0 +1,170 @@
+"""The take commands end to end: export of a solved take to BVH and CSV, and
+`record --vmc` streaming the live pose to a real OSC server on loopback."""
+
+import csv
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from app.cli.process import load_model
+from core import skeleton as sk
+from core.deepfuse.engine import InferenceEngine
+from core.export import to_file_axes
+from core.kinematics import forward_kinematics
+from core.posefit import bone_lengths, skeleton_offsets, torso_rest_directions
+from core.stream import vmc
+from core.take.process import process_take
+from core.take.take import Take
+from tests.takes import file_digests, record_lockstep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _main(*args, timeout=300):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def solved_take(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli") / "take"
+    record_lockstep(root, seconds=2.0, fps=15.0, seed=11)
+    take = Take(root)
+    model, info, _ = load_model("lite")
+    process_take(take, InferenceEngine(model, take.rig, device="cpu", threads=2), info, batch_size=10)
+    return root
+
+
+def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    data = np.array([[float(v) if v != "" else np.nan for v in r] for r in rows[1:]])
+    return rows[0], data
+
+
+def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
+    before = file_digests(solved_take)
+    result = _main("export", solved_take, "--bvh", tmp_path / "t.bvh", "--csv", tmp_path / "t.csv",
+                   "--units", "mm", "--filter", "off")
+    assert result.returncode == 0, result.stderr
+    assert "offline solve 001" in result.stdout
+    take = Take(solved_take)
+    solve = take.solved_joints()
+    # The joints CSV: one row a frame, the BVH's joint names, fitted positions in mm.
+    head, joints = _read_csv(tmp_path / "t.csv")
+    assert head[:2] == ["time_s", "valid"] and head[2:5] == ["Hips_x", "Hips_y", "Hips_z"]
+    assert len(joints) == len(take) == 30 and np.all(joints[:, 1] == 1)
+    np.testing.assert_allclose(joints[:, 0], take.frame_times(), atol=1e-4)
+    # The raw CSV is the offline solve as stored, in the same file axes.
+    head_raw, raw = _read_csv(tmp_path / "t_raw.csv")
+    assert head_raw[1:5] == ["Hips_x", "Hips_y", "Hips_z", "Hips_confidence"]
+    raw_xyz = raw[:, 1:].reshape(30, sk.NUM_JOINTS, 4)[..., :3]
+    np.testing.assert_allclose(raw_xyz, to_file_axes(solve.joints_mm), atol=0.01)
+    # Fitted joints stay near the raw ones (the printed report agrees).
+    fitted = joints[:, 2:].reshape(30, sk.NUM_JOINTS, 3)
+    dist = np.linalg.norm(fitted - raw_xyz, axis=-1).mean()
+    assert dist < 25.0
+    assert f"mean {dist:.1f} mm" in result.stdout
+    # The rotations CSV: unit quaternions for every joint.
+    head_rot, rot = _read_csv(tmp_path / "t_rotations.csv")
+    q = rot[:, [head_rot.index(f"{n}_{c}") for n in sk.JOINTS for c in "wxyz"]].reshape(30, sk.NUM_JOINTS, 4)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=-1), 1.0, atol=1e-4)
+    # The BVH, read by bvhio, has every frame and the take's frame rate.
+    import bvhio
+
+    bvh = bvhio.readAsBvh(str(tmp_path / "t.bvh"))
+    assert bvh.FrameCount == 30 and abs(bvh.FrameTime - 1 / 15) < 1e-6
+    assert file_digests(solved_take) == before
+
+
+def test_export_with_smoothing_reports_distance_to_raw(solved_take, tmp_path):
+    result = _main("export", solved_take, "--csv", tmp_path / "s.csv")
+    assert result.returncode == 0, result.stderr
+    assert "to the raw network joints mean" in result.stdout
+    assert (tmp_path / "s_rotations.csv").is_file() and (tmp_path / "s_raw.csv").is_file()
+
+
+def test_export_errors_are_clear(solved_take, tmp_path):
+    bare = tmp_path / "bare"
+    record_lockstep(bare, seconds=0.5, fps=10.0, joints=False)
+    result = _main("export", bare, "--bvh", tmp_path / "x.bvh")
+    assert result.returncode == 1 and "no solved joints" in result.stderr and "Traceback" not in result.stderr
+    result = _main("export", solved_take, "--bvh", tmp_path / "missing-folder" / "x.bvh")
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    result = _main("export", solved_take, "--solve", "7", "--csv", tmp_path / "y.csv")
+    assert result.returncode == 1 and "no solve version 7" in result.stderr
+    result = _main("export", solved_take)
+    assert result.returncode == 2 and "nothing to write" in result.stderr
+
+
+class _VmcReceiver:
+    """A real OSC server on loopback collecting every bone message."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, tuple]] = []
+        self._current: dict[str, tuple] = {}
+        self.times: list[float] = []
+        d = Dispatcher()
+        d.map(vmc.ADDRESS_TIME, self._time)
+        d.map(vmc.ADDRESS_BONE, self._bone)
+        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _time(self, address, t):
+        if self._current:
+            self.frames.append(self._current)
+        self._current = {}
+        self.times.append(t)
+
+    def _bone(self, address, name, *values):
+        self._current[name] = values
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        if self._current:
+            self.frames.append(self._current)
+
+
+def test_record_streams_the_live_pose_over_vmc(tmp_path):
+    receiver = _VmcReceiver()
+    out = tmp_path / "vmc-take"
+    try:
+        result = _main("record", "--demo", "--seconds", "4", "--out", out, "--vmc", f"127.0.0.1:{receiver.port}",
+                       "--live-filter", "off", "--fps", "10")
+    finally:
+        receiver.close()
+    assert result.returncode == 0, result.stderr
+    live = Take(out).live_joints()
+    assert live is not None and len(live) >= 3
+    frames = receiver.frames
+    assert len(frames) == len(live), (len(frames), len(live))  # one bundle per live solve
+    # The skeleton the stream uses: bone lengths from the first solved frame.
+    first = live.joints_mm[0]
+    offsets = skeleton_offsets(bone_lengths(first[None]), torso_rest_directions(first[None]))
+    names = dict(vmc.SENT_JOINTS)
+    errors = []
+    for joints, frame in zip(live.joints_mm, frames):
+        assert set(frame) == set(names.values())
+        local = [np.array([0.0, 0.0, 0.0, 1.0])] * sk.NUM_JOINTS
+        for j, name in names.items():
+            local[j] = np.array(frame[name][3:7])
+        from scipy.spatial.transform import Rotation
+
+        rot = vmc.unity_to_world_rotation(Rotation.from_quat(np.array(local)))
+        hips = vmc.unity_to_world_position(np.array(frame["Hips"][:3]))
+        # The root is the solved Hips (to float32 precision in metres).
+        np.testing.assert_allclose(hips, joints[0], atol=0.5)
+        pose = forward_kinematics(offsets, hips[None], rot)
+        errors.append(np.linalg.norm(pose.positions_mm[0] - joints, axis=-1).mean())
+    # The received rotations pose the skeleton onto the solved joints.
+    assert np.mean(errors) < 30.0, errors
