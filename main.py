@@ -31,40 +31,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_headless_demo(args)
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from app.cli.train import run_train
+def _lazy(module: str, function: str):
+    """A subcommand handler that imports its module only when it runs."""
 
-    return run_train(args)
+    def run(args: argparse.Namespace) -> int:
+        import importlib
 
+        return getattr(importlib.import_module(module), function)(args)
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from app.cli.evaluate import run_evaluate
-
-    return run_evaluate(args)
-
-
-def _cmd_board(args: argparse.Namespace) -> int:
-    from app.cli.board import run_board
-
-    return run_board(args)
+    return run
 
 
-def _cmd_record(args: argparse.Namespace) -> int:
-    from app.cli.record import run_record
-
-    return run_record(args)
-
-
-def _cmd_process(args: argparse.Namespace) -> int:
-    from app.cli.process import run_process
-
-    return run_process(args)
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from app.cli.export import run_export
-
-    return run_export(args)
+_cmd_train = _lazy("app.cli.train", "run_train")
+_cmd_evaluate = _lazy("app.cli.evaluate", "run_evaluate")
+_cmd_board = _lazy("app.cli.board", "run_board")
+_cmd_record = _lazy("app.cli.record", "run_record")
+_cmd_process = _lazy("app.cli.process", "run_process")
+_cmd_export = _lazy("app.cli.export", "run_export")
 
 
 def build_parser() -> argparse.ArgumentParser:

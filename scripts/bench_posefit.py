@@ -34,15 +34,7 @@ from core.rotations import to_wxyz  # noqa: E402
 from core.sim.motion import Performer, ProceduralMotion  # noqa: E402
 from core.sim.subject import Subject  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
-
-
-def jittered(truth: np.ndarray, frac: float, rng) -> np.ndarray:
-    out = truth.copy()
-    scale = 1.0 + rng.normal(0.0, frac, truth.shape[:2])
-    for c, p in enumerate(sk.PARENTS):
-        if p >= 0:
-            out[:, c] = out[:, p] + (truth[:, c] - truth[:, p]) * scale[:, c, None]
-    return out
+from tests.test_posefit import jittered  # noqa: E402
 
 
 CASES = {

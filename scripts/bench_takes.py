@@ -23,6 +23,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.benchlib import machine_line  # noqa: E402
 
 
+def pose_fit_table(take, joints, truth) -> None:
+    """The export's pose fit on the lite model's real output: how far the
+    fitted joints are from the network's, and from the truth."""
+    import numpy as np
+
+    from core.filters import FilterConfig, apply_filter
+    from core.posefit import fit_pose
+
+    calib = take.imu_calibration
+    quats, _ = take.imu_at(joints.times_s)
+    bones = np.stack([calib.bone_wxyz(q) for q in quats])
+    raw = joints.joints_mm
+    print(f"\n| {'pose fit on the lite solve':<30} | {'fit to its input':>16} | {'fit to raw':>10} | "
+          f"{'input to truth':>14} | {'fit to truth':>12} |")
+    print(f"|{'-' * 32}|{'-' * 18}|{'-' * 12}|{'-' * 16}|{'-' * 14}|")
+    for label, cfg in (("no smoothing", FilterConfig(kind="off")),
+                       ("zero-phase 6 Hz", FilterConfig(kind="zero-phase", cutoff_hz=6.0))):
+        x = apply_filter(cfg, joints.times_s, raw)
+        fit = fit_pose(joints.times_s, x, bones, confidence=joints.confidence)
+        ok = fit.valid
+        d = lambda a, b: float(np.nanmean(np.linalg.norm(a[ok] - b[ok], axis=-1)))  # noqa: E731
+        print(f"| {label:<30} | {fit.report().mean_mm:13.1f} mm | {d(fit.positions_mm, raw):7.1f} mm | "
+              f"{d(x, truth):11.1f} mm | {d(fit.positions_mm, truth):9.1f} mm |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=10.0)
@@ -45,7 +70,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "take"
         t = time.perf_counter()
-        _, stats, _, _ = record_lockstep(root, seconds=args.seconds, fps=args.fps, video=True)
+        _, stats, truth, _ = record_lockstep(root, seconds=args.seconds, fps=args.fps, video=True)
         rec_s = time.perf_counter() - t
         minutes = args.seconds / 60
         sizes = {"imu": (root / "imu.stream").stat().st_size,
@@ -78,6 +103,7 @@ def main() -> int:
         joints = solve_take(take, engine, batch_size=args.batch)
         print(f"\nwhole take through solve_take (batch {args.batch}, with IMUs): {len(joints)} frames in "
               f"{time.perf_counter() - t:.1f} s")
+        pose_fit_table(take, joints, truth)
     return 0
 
 

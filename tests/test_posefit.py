@@ -37,7 +37,7 @@ def _imus(rotations: np.ndarray, noise_deg: float, rng) -> np.ndarray:
     return to_wxyz(Rotation.from_matrix(g) * noise).reshape(-1, sk.NUM_IMUS, 4)
 
 
-def _jittered(truth: np.ndarray, frac: float, rng) -> np.ndarray:
+def jittered(truth: np.ndarray, frac: float, rng) -> np.ndarray:
     """Truth with every bone's length scaled per frame by 1 + N(0, frac^2)."""
     out = truth.copy()
     scale = 1.0 + rng.normal(0.0, frac, truth.shape[:2])
@@ -82,7 +82,7 @@ def test_lengths_are_constant_and_close_to_the_performers(take):
 def test_mean_distance_to_raw_is_under_5mm_for_bone_length_jitter(take):
     times, poses, _ = take
     rng = np.random.default_rng(5)
-    raw = _jittered(poses.positions_mm, 0.02, rng) + rng.normal(0.0, 2.0, poses.positions_mm.shape)
+    raw = jittered(poses.positions_mm, 0.02, rng) + rng.normal(0.0, 2.0, poses.positions_mm.shape)
     report = pf.fit_pose(times, raw).report()
     assert report.frames == len(times)
     assert report.mean_mm <= 5.0, str(report)
