@@ -120,7 +120,7 @@ def run_record(args: argparse.Namespace) -> int:
         "cameras": devices.rig.names, "rig": devices.rig.to_dict(),
         "imu_pairing": identity_pairing(devices.imus[0].name).to_dict(),
         "imu_calibration": calib.to_dict(),
-        "model": None if not engine else {"name": label},
+        "model": None if not engine else _model_info(label),
         "live_filter": live_config.to_dict(),
     })
     try:
@@ -179,6 +179,15 @@ def run_record(args: argparse.Namespace) -> int:
           f"{sum(getattr(c, 'dropped', 0) for c in devices.cameras)}; "
           f"frames the live path skipped: {live.skipped}")
     return 0
+
+
+def _model_info(spec: str) -> dict:
+    """The live model's name and file digest, for the take's metadata."""
+    from core.deepfuse.weights import SHIPPED, shipped_model_path
+    from core.take.process import file_sha256
+
+    path = shipped_model_path(spec) if spec in SHIPPED else Path(spec)
+    return {"name": spec, "file": path.name, "sha256": file_sha256(path)}
 
 
 def _stream_vmc(sender, bundle, joints_mm, calib, offsets):

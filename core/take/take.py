@@ -30,7 +30,6 @@ and listed in `Take.problems`.
 
 from __future__ import annotations
 
-import heapq
 import json
 import re
 import time
