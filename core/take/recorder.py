@@ -105,6 +105,8 @@ class Recorder:
         self._pending_imu: list[ImuSample] = []
         self._pending_joints: list[tuple[float, int, np.ndarray, np.ndarray]] = []
         self._closed = False
+        self._sync_asked = threading.Event()
+        self._synced = threading.Event()
 
     # -- feeds (any thread) ------------------------------------------------------
     def put_frame(self, camera: int, t_s: float, seq: int, mask: np.ndarray | None,
@@ -123,6 +125,16 @@ class Recorder:
         self._thread.start()
         return self
 
+    def sync(self, timeout_s: float = 10.0) -> bool:
+        """Write everything received so far now (instead of at the next
+        interval) and wait until it is on the disk; False on timeout or
+        when the recording has stopped."""
+        if not self._thread.is_alive() or self.error is not None:
+            return False
+        self._synced.clear()
+        self._sync_asked.set()
+        return self._synced.wait(timeout_s)
+
     @property
     def recording(self) -> bool:
         return self._thread.is_alive() and self.error is None
@@ -130,6 +142,7 @@ class Recorder:
     def stop(self, timeout_s: float = 30.0) -> RecordingStats:
         """Write what is left, close the take; the stats. Safe to call twice."""
         self._stop.set()
+        self._sync_asked.set()  # wake the thread now
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         return self.stats
@@ -200,11 +213,15 @@ class Recorder:
         last = time.monotonic()
         try:
             while not self._stop.is_set():
+                asked = self._sync_asked.is_set()
                 self._collect()
-                if time.monotonic() - last >= self.flush_s:
+                if asked or time.monotonic() - last >= self.flush_s:
                     self._flush()
                     last = time.monotonic()
-                self._stop.wait(min(0.05, self.flush_s / 4))
+                    if asked:
+                        self._sync_asked.clear()
+                        self._synced.set()
+                self._sync_asked.wait(min(0.05, self.flush_s / 4))
             self._collect()
             self._flush()
             self._writer.close(stats=self._stats_dict())
