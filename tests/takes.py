@@ -11,7 +11,7 @@ import numpy as np
 from app.cli.record import identity_pairing, simulated_imu_calibration
 from core.sim.studio import StudioConfig
 from core.take.recorder import Recorder
-from core.take.take import json_safe
+from core.take.layout import json_safe
 from plugins.simulated import create
 
 

@@ -2,7 +2,6 @@
 `record --vmc` streaming the live pose to a real OSC server on loopback."""
 
 import csv
-import socket
 import subprocess
 import sys
 import threading

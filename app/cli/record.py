@@ -77,7 +77,7 @@ def run_record(args: argparse.Namespace) -> int:
     from core.registry import registry
     from core.sim.studio import StudioConfig
     from core.take.recorder import Recorder
-    from core.take.take import TakeError, json_safe
+    from core.take.layout import TakeError, json_safe
 
     reg = registry()
     if "simulated" not in reg.studios:

@@ -3,7 +3,7 @@
 The live path may skip frames; offline processing solves them all, with
 the model of choice (the full one by default), in batches on the GPU when
 there is one. The joints go into the take as a new solve version
-(core.take.take.write_solve); the recorded streams are never changed.
+(core.take.writer.write_solve); the recorded streams are never changed.
 Solves are stored raw: temporal filtering is applied on export.
 """
 
@@ -17,7 +17,9 @@ from typing import Callable
 import numpy as np
 
 from core import skeleton as sk
-from core.take.take import APP_VERSION, Joints, Take, TakeError, write_solve
+from core.take.layout import APP_VERSION, Joints, TakeError
+from core.take.take import Take
+from core.take.writer import write_solve
 
 Progress = Callable[[int, int], None]
 

@@ -34,7 +34,8 @@ import numpy as np
 
 from core.capture.ring import NextReader
 from core.devices import IMAGE_SILHOUETTE, CameraFrame, ImuSample
-from core.take.take import TakeError, TakeWriter
+from core.take.layout import TakeError
+from core.take.writer import TakeWriter
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """A take on disk: its layout, writing it, and reading it back.
 
-One class owns the layout (`TakeLayout`: every path is computed there)::
+One class owns the layout (`core.take.layout.TakeLayout`: every path is computed there)::
 
     TAKE/
       take.json                     metadata (format "fusecap-take", schema 1)
@@ -30,199 +30,20 @@ and listed in `Take.problems`.
 
 from __future__ import annotations
 
-import json
-import re
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from core import skeleton as sk
-from core.files import read_json, write_json
 from core.camera.rig import CameraRig
+from core.files import read_json
 from core.frames import FrameBundle, orientations_at
-from core.take.chunks import ChunkError, ChunkRef, ChunkWriter, scan_chunks
+from core.take.chunks import ChunkError, ChunkRef, scan_chunks
+from core.take.layout import FORMAT, SCHEMA, Joints, TakeError, TakeLayout
 
-FORMAT = "fusecap-take"
-SCHEMA = 1
-APP_VERSION = "0.1.0"
 #: IMU samples further than this from a frame's time don't count for it.
 IMU_MAX_GAP_S = 0.1
-
-
-class TakeError(ValueError):
-    """A take that cannot be opened or used; the message names the file and the problem."""
-
-
-class TakeLayout:
-    """Every path inside a take folder."""
-
-    META = "take.json"
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    @property
-    def meta(self) -> Path:
-        return self.root / self.META
-
-    @property
-    def imu(self) -> Path:
-        return self.root / "imu.stream"
-
-    @property
-    def live(self) -> Path:
-        return self.root / "live.stream"
-
-    @property
-    def cameras(self) -> Path:
-        return self.root / "cameras"
-
-    def silhouettes(self, camera: int) -> Path:
-        return self.cameras / f"{camera:02d}.silhouettes.stream"
-
-    def video(self, camera: int) -> Path:
-        return self.cameras / f"{camera:02d}.video.stream"
-
-    @property
-    def solves(self) -> Path:
-        return self.root / "solves"
-
-    def solve_dir(self, version: int) -> Path:
-        return self.solves / f"{version:03d}"
-
-    def solve_meta(self, version: int) -> Path:
-        return self.solve_dir(version) / "solve.json"
-
-    def solve_joints(self, version: int) -> Path:
-        return self.solve_dir(version) / "joints.stream"
-
-    def solve_versions(self) -> list[int]:
-        """Offline solves whose metadata exists (a solve is committed by its solve.json)."""
-        if not self.solves.is_dir():
-            return []
-        out = [int(p.name) for p in self.solves.iterdir()
-               if re.fullmatch(r"\d{3}", p.name) and (p / "solve.json").is_file()]
-        return sorted(out)
-
-    def next_solve_version(self) -> int:
-        used = [int(p.name) for p in self.solves.iterdir() if re.fullmatch(r"\d{3}", p.name)] \
-            if self.solves.is_dir() else []
-        return max(used, default=0) + 1
-
-
-def _now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-# ---------------------------------------------------------------------------
-# writing
-
-class TakeWriter:
-    """Creates a take folder and appends to its streams. Not thread-safe: the
-    recorder's thread is its only user. OSErrors propagate (the recorder
-    turns them into a stop with a message)."""
-
-    def __init__(self, root: str | Path, meta: dict) -> None:
-        self.layout = TakeLayout(root)
-        root = self.layout.root
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise TakeError(f"{root}: already exists and is not an empty folder; choose a new take folder")
-        root.mkdir(parents=True, exist_ok=True)
-        self.layout.cameras.mkdir(exist_ok=True)
-        self.meta = {"format": FORMAT, "schema": SCHEMA, "app_version": APP_VERSION,
-                     "created": _now_iso(), "finished": False, **meta}
-        write_json(self.layout.meta, self.meta)
-        self._imu = ChunkWriter(self.layout.imu)
-        self._live = ChunkWriter(self.layout.live)
-        self._sil: dict[int, ChunkWriter] = {}
-        self._video: dict[int, ChunkWriter] = {}
-
-    def write_imu(self, t_s: np.ndarray, sensor: np.ndarray, quat_wxyz: np.ndarray,
-                  accel: np.ndarray | None = None) -> None:
-        n = len(t_s)
-        if n == 0:
-            return
-        acc = np.full((n, 3), np.nan, np.float32) if accel is None else np.asarray(accel, np.float32)
-        self._imu.append({"t_s": np.asarray(t_s, np.float64), "sensor": np.asarray(sensor, np.int16),
-                          "quat_wxyz": np.asarray(quat_wxyz, np.float32), "accel_mps2": acc})
-
-    def write_silhouettes(self, camera: int, t_s: np.ndarray, seq: np.ndarray, masks: list[np.ndarray]) -> None:
-        if not masks:
-            return
-        w = self._sil.get(camera)
-        if w is None:
-            w = self._sil[camera] = ChunkWriter(self.layout.silhouettes(camera), compress=True)
-        stack = np.stack([np.asarray(m, bool) for m in masks])
-        self._sil[camera].append({"t_s": np.asarray(t_s, np.float64), "seq": np.asarray(seq, np.int64),
-                                  "width": np.int32(stack.shape[2]), "bits": np.packbits(stack, axis=2)})
-
-    def write_video(self, camera: int, t_s: np.ndarray, seq: np.ndarray, jpegs: list[bytes]) -> None:
-        if not jpegs:
-            return
-        w = self._video.get(camera)
-        if w is None:
-            w = self._video[camera] = ChunkWriter(self.layout.video(camera))
-        sizes = np.array([len(j) for j in jpegs], np.int64)
-        w.append({"t_s": np.asarray(t_s, np.float64), "seq": np.asarray(seq, np.int64),
-                  "sizes": sizes, "data": np.frombuffer(b"".join(jpegs), np.uint8)})
-
-    def write_live(self, t_s: np.ndarray, index: np.ndarray, joints_mm: np.ndarray,
-                   confidence: np.ndarray) -> None:
-        if len(t_s) == 0:
-            return
-        self._live.append({"t_s": np.asarray(t_s, np.float64), "index": np.asarray(index, np.int64),
-                           "joints_mm": np.asarray(joints_mm, np.float32),
-                           "confidence": np.asarray(confidence, np.float32)})
-
-    @property
-    def bytes_written(self) -> int:
-        return sum(w.bytes for w in [self._imu, self._live, *self._sil.values(), *self._video.values()])
-
-    def close(self, **final: object) -> None:
-        """Close the streams and rewrite take.json with `finished` and `final` fields."""
-        for w in [self._imu, self._live, *self._sil.values(), *self._video.values()]:
-            w.close()
-        self.meta.update({"finished": True, "ended": _now_iso(), **final})
-        write_json(self.layout.meta, self.meta)
-
-
-# ---------------------------------------------------------------------------
-# reading
-
-@dataclass(frozen=True)
-class Joints:
-    """Solved joints over a take: times_s (N,) from the take's start, index
-    (N,) frame numbers, joints_mm (N, J, 3) (NaN rows: no performer found),
-    confidence (N, J)."""
-
-    times_s: np.ndarray
-    index: np.ndarray
-    joints_mm: np.ndarray
-    confidence: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.times_s)
-
-    def on_frames(self, frame_times_s: np.ndarray, tolerance_s: float) -> "Joints":
-        """One row per frame time: the row nearest in time within
-        `tolerance_s`, else NaN (a frame the live path skipped)."""
-        ft = np.asarray(frame_times_s, np.float64)
-        out = np.full((len(ft), sk.NUM_JOINTS, 3), np.nan)
-        conf = np.zeros((len(ft), sk.NUM_JOINTS))
-        if len(self):
-            order = np.argsort(self.times_s)
-            t = self.times_s[order]
-            i = np.clip(np.searchsorted(t, ft), 1, max(len(t) - 1, 1))
-            lo = np.clip(i - 1, 0, len(t) - 1)
-            hi = np.clip(i, 0, len(t) - 1)
-            near = np.where(np.abs(t[lo] - ft) <= np.abs(t[hi] - ft), lo, hi)
-            ok = np.abs(t[near] - ft) <= tolerance_s
-            out[ok] = self.joints_mm[order][near[ok]]
-            conf[ok] = self.confidence[order][near[ok]]
-        return Joints(ft, np.arange(len(ft)), out, conf)
 
 
 class _Stream:
@@ -513,31 +334,3 @@ class Take:
             lines.append(f"recording stopped early: {self.meta['stopped_because']}")
         lines.extend(f"note: {p}" for p in self.problems)
         return "\n".join(lines)
-
-
-def write_solve(layout: TakeLayout, info: dict, joints: Joints) -> int:
-    """Store an offline solve as a new version; the raw streams are untouched.
-
-    The joints are written first and solve.json last (atomically), so a solve
-    interrupted half-way is never taken for a finished one."""
-    version = layout.next_solve_version()
-    folder = layout.solve_dir(version)
-    folder.mkdir(parents=True)
-    w = ChunkWriter(layout.solve_joints(version))
-    try:
-        step = 4096
-        for a in range(0, max(len(joints), 1), step):
-            sl = slice(a, a + step)
-            w.append({"t_s": joints.times_s[sl], "index": joints.index[sl],
-                      "joints_mm": joints.joints_mm[sl].astype(np.float32),
-                      "confidence": joints.confidence[sl].astype(np.float32)})
-    finally:
-        w.close()
-    write_json(layout.solve_meta(version), {"format": "fusecap-solve", "version": 1, "solve": version,
-                                            "created": _now_iso(), "frames": len(joints), **info})
-    return version
-
-
-def json_safe(obj):
-    """Metadata values as plain JSON (numpy scalars and arrays to lists)."""
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
