@@ -60,10 +60,11 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         return 1
     from core.pipeline import Pipeline
 
-    engine, label = _engine(args.model, devices.rig)
+    from app.cli.studio import live_engine, simulated_imu_calibration
+
+    engine, label = live_engine(args.model, devices.rig)
     if engine is False:
         return 2
-    from app.cli.record import simulated_imu_calibration
 
     calib = simulated_imu_calibration(devices.studio)
     pipeline = Pipeline(devices.rig, engine or None, lambda b: calib.bone_wxyz(b.imu_wxyz))
@@ -169,22 +170,3 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print(f"  joints (DeepFuse {label}) in {len(joint_errors)} frames: MPJPE median "
               f"{np.median(joint_errors):.1f} mm, p95 {np.percentile(joint_errors, 95):.1f} mm")
     return 0
-
-
-def _engine(spec: str, rig):
-    """(engine, label); (None, why) for no solve; (False, None) after an error was printed."""
-    if spec == "none":
-        return None, "switched off (--model none)"
-    from core.deepfuse.engine import InferenceEngine
-    from core.deepfuse.weights import SHIPPED, ModelFileError, load_weights, shipped_model_path
-
-    path = shipped_model_path(spec) if spec in SHIPPED else spec
-    try:
-        model, _ = load_weights(path)
-    except ModelFileError as exc:
-        if spec in SHIPPED:  # a build without that shipped file still runs the capture pipeline
-            return None, f"no shipped {spec} weights ({exc})"
-        print(f"error: {exc}", file=sys.stderr)
-        return False, None
-    # Two threads: the 2-core CPU the live target is set for; the capture threads are light.
-    return InferenceEngine(model, rig, threads=2), spec
