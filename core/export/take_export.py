@@ -1,0 +1,125 @@
+"""A take to animation tools: pick its joints, smooth, fit a skeleton, write files.
+
+`export_take` is what `main.py export` and the app's Takes panel run. The
+joints are the newest offline solve unless another is asked for (a
+version, or "live": the live path's joints, put on the take's frames);
+zero-phase smoothing (docs/FILTERING.md) comes before the pose fit
+(core.posefit), then BVH and the three CSVs (docs/EXPORT.md).
+
+`progress(done, total)` is called through the work; a callback that raises
+stops it, and since every file is written atomically, a stopped export
+leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from core.export.bvh import write_bvh
+from core.export.csv import write_joints_csv, write_raw_csv, write_rotations_csv
+from core.filters import FilterConfig, apply_filter
+from core.posefit import FitReport, fit_pose
+from core.take.layout import Joints, TakeError
+from core.take.take import Take
+
+Progress = Callable[[int, int], None]
+
+
+def csv_paths(path: str | Path) -> tuple[Path, Path, Path]:
+    """The joints CSV and the rotations and raw CSVs beside it."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix.lower() == ".csv" else path
+    return (path if path.suffix else path.with_suffix(".csv"),
+            stem.parent / f"{stem.name}_rotations.csv", stem.parent / f"{stem.name}_raw.csv")
+
+
+def pick_joints(take: Take, solve: str | int | None = None) -> tuple[Joints, str]:
+    """(joints with one row per take frame, which) for None (the newest
+    offline solve, else live), an offline solve version, or "live"."""
+    if solve is None:
+        joints, which = take.best_joints()
+    elif solve == "live":
+        joints, which = take.live_joints(), "live solve"
+        if joints is None or len(joints) == 0:
+            raise TakeError(f"{take.root}: no live-solved joints")
+    else:
+        try:
+            version = int(solve)
+        except ValueError:
+            raise TakeError(f"a solve is a version number or live, not {solve!r}") from None
+        joints, which = take.solved_joints(version), f"offline solve {version:03d}"
+    if which == "live solve":  # the live path skipped frames: put its rows on the take's frames
+        joints = joints.on_frames(take.frame_times(), 0.5 / take.fps)
+    return joints, which
+
+
+@dataclass
+class ExportReport:
+    which: str  # which joints were exported
+    frames: int
+    solved_frames: int
+    fit: FitReport
+    to_raw_mm: float  # mean distance from the fitted joints to the unsmoothed solve
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | None = None,
+                units: str = "cm", solve: str | int | None = None,
+                smoothing: FilterConfig | None = None, use_imu: bool = True,
+                progress: Progress | None = None) -> ExportReport:
+    """Write the take's BVH and/or CSVs. Raises TakeError for a take it
+    cannot export (no solve, no performer), ValueError for bad settings,
+    OSError when a file cannot be written."""
+    if bvh is None and csv is None:
+        raise ValueError("nothing to write: give a BVH and/or a CSV file")
+    for out in (bvh, csv):
+        if out is not None and not Path(out).parent.is_dir():
+            raise ValueError(f"the folder {Path(out).parent} does not exist")
+    smoothing = smoothing or FilterConfig(kind="zero-phase")
+    joints, which = pick_joints(take, solve)
+    notes = list(take.problems)
+    if not np.isfinite(joints.joints_mm).any():
+        raise TakeError(f"{take.root}: no frame of the take has a solved performer; nothing to export")
+    bones = None
+    calib = take.imu_calibration if use_imu else None
+    if calib is not None and len(joints):
+        quats, _ = take.imu_at(joints.times_s)
+        bones = np.stack([calib.bone_wxyz(q) for q in quats])
+    try:
+        smoothed = apply_filter(smoothing, joints.times_s, joints.joints_mm)
+    except ValueError as exc:
+        notes.append(f"no smoothing ({exc})")
+        smoothed = joints.joints_mm
+    # Progress: the fit is most of the work; writing is the rest.
+    steps = 100
+
+    def part(lo: int, hi: int) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda d, n: progress(lo + (hi - lo) * d // max(n, 1), steps)
+
+    try:
+        fit = fit_pose(joints.times_s, smoothed, bones, progress=part(0, 80), confidence=joints.confidence)
+    except ValueError as exc:
+        raise TakeError(f"cannot fit a skeleton to this take: {exc}") from None
+    d = np.linalg.norm(fit.positions_mm - joints.joints_mm, axis=-1)[fit.valid]
+    d = d[np.isfinite(d)]
+    report = ExportReport(which, fit.num_frames, int(fit.valid.sum()), fit.report(),
+                          float(d.mean()) if d.size else float("nan"), notes=notes)
+    if bvh is not None:
+        write_bvh(bvh, fit, take.fps, units=units, progress=part(80, 90))
+        report.files.append(Path(bvh))
+    if csv is not None:
+        paths = csv_paths(csv)
+        write_joints_csv(paths[0], fit, progress=part(90, 94))
+        write_rotations_csv(paths[1], fit, progress=part(94, 97))
+        write_raw_csv(paths[2], joints.times_s, joints.joints_mm, joints.confidence, progress=part(97, 100))
+        report.files.extend(paths)
+    if progress is not None:
+        progress(steps, steps)
+    return report
