@@ -1,7 +1,8 @@
 """FuseCap's one entry point.
 
-    python main.py                  open the desktop app
-    python main.py demo --headless  run the simulated studio through the pipeline
+    python main.py                  open the desktop app (on the simulated studio)
+    python main.py --self-test      open the app, solve a few frames live, exit 0
+    python main.py demo --headless  run the simulated studio through the pipeline, no window
                                     and print per-frame results and rates
     python main.py train RUN        train DeepFuse (resumable)
     python main.py evaluate         score models on the held-out benchmark
@@ -23,9 +24,9 @@ import sys
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.headless:
-        print("The desktop window is not part of this build yet; run `main.py demo --headless`.",
-              file=sys.stderr)
-        return 2
+        from app.gui import run_gui
+
+        return run_gui(start_studio=True)
     from app.cli.demo import run_headless_demo
 
     return run_headless_demo(args)
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fusecap",
         description="FuseCap: motion capture from multi-view silhouettes and body-worn IMUs.",
     )
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the window on the simulated studio, solve a few frames, exit 0 if all is well")
+    parser.add_argument("--no-studio", action="store_true", help="open the window without starting the studio")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the simulated studio through the pipeline",
@@ -122,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        print("The FuseCap desktop window is not part of this build yet.\n"
-              "Try the simulated studio without a window:  python main.py demo --headless",
-              file=sys.stderr)
-        return 2
+        from app.gui import run_gui, self_test
+
+        return self_test() if args.self_test else run_gui(start_studio=not args.no_studio)
     return args.func(args)
 
 

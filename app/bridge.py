@@ -1,0 +1,75 @@
+"""The capture session seen from the GUI thread.
+
+`SessionBridge` owns a core.session.CaptureSession. Its preparation (per-rig
+tables, the network's optimised forward) runs on a thread; the session's
+live results arrive on the worker thread and cross to the GUI thread
+through a queued signal, where only the newest one is kept: the 3D view
+draws that, never a queue of old ones.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal
+
+from core.session import CaptureSession, LiveFrame
+
+
+class SessionBridge(QObject):
+    frame = Signal(object)  # LiveFrame, on the GUI thread
+    _from_worker = Signal(object)
+    state_changed = Signal(str)  # "preparing", "live", "stopped", "failed: why"
+
+    def __init__(self, session: CaptureSession, devices=None, label: str = "") -> None:
+        super().__init__()
+        self.session = session
+        self.devices = devices
+        self.label = label
+        self.state = "stopped"
+        self.newest: LiveFrame | None = None
+        self.frames_received = 0
+        self._prep: threading.Thread | None = None
+        self._from_worker.connect(self._deliver)  # queued: emitted on the worker thread
+        self.state_changed.connect(self._on_state)  # queued from the preparing thread
+        session.listeners.append(self._from_worker.emit)
+
+    def start(self) -> None:
+        """Prepare on a thread, then start capture and the live solve."""
+        if self.state in ("preparing", "live"):
+            return
+        self._set_state("preparing")
+        self._prep = threading.Thread(target=self._prepare, name="session-prepare", daemon=True)
+        self._prep.start()
+
+    def _prepare(self) -> None:
+        try:
+            self.session.prepare()
+        except Exception as exc:  # noqa: BLE001  (shown in the window)
+            self.state_changed.emit(f"failed: {type(exc).__name__}: {exc}")
+            return
+        self.state_changed.emit("prepared")
+
+    def _on_state(self, state: str) -> None:
+        if state == "prepared" and self.state == "preparing":
+            self.session.start()
+            self._set_state("live")
+        elif state.startswith("failed") and self.state == "preparing":
+            self.state = state
+
+    def stop(self):
+        """Stop everything in order; the recording's stats if one ran."""
+        if self._prep is not None and self._prep.is_alive():
+            self._prep.join(60.0)
+        stats = self.session.stop()
+        self._set_state("stopped")
+        return stats
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    def _deliver(self, frame: LiveFrame) -> None:
+        self.newest = frame
+        self.frames_received += 1
+        self.frame.emit(frame)

@@ -1,0 +1,291 @@
+"""The FuseCap main window: the live 3D view, the panels, recording.
+
+Layout: the 3D view in the middle; the panels (Studio, Live, Takes) in a
+dock on the left behind a side navigation; a toolbar with Record/Stop and
+the take name; a status bar with the capture rate, solve rate, end-to-end
+latency, dropped frames, compute device and model.
+
+Threads (DESIGN.md): the session's capture, live solve and recording run
+off the GUI thread (core.session via app.bridge); this window only renders
+and reacts. Closing it stops the status timer, the session (worker,
+capture, recorder, live link) and the 3D view, in that order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QListWidget, QMainWindow, QMessageBox,
+                               QStackedWidget, QToolBar, QVBoxLayout, QWidget)
+
+from app.bridge import SessionBridge
+from app.panels.live import LivePanel
+from app.panels.studio import StudioPanel
+from app.panels.takes import TakesPanel
+from app.view3d import LiveView3D
+from core import skeleton as sk
+from core.take.layout import TakeError
+
+
+def default_takes_folder() -> Path:
+    docs = QStandardPaths.writableLocation(QStandardPaths.DocumentsLocation) or str(Path.home())
+    return Path(docs) / "FuseCap Takes"
+
+
+def next_take_name(folder: Path, stem: str = "take") -> str:
+    used = [int(m.group(1)) for p in (folder.iterdir() if folder.is_dir() else [])
+            if (m := re.fullmatch(rf"{re.escape(stem)}-(\d+)", p.name))]
+    return f"{stem}-{max(used, default=0) + 1:03d}"
+
+
+class MainWindow(QMainWindow):
+    PANELS = ("Studio", "Live", "Takes")
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("FuseCap", "FuseCap")
+        self.setWindowTitle("FuseCap")
+        self.bridge: SessionBridge | None = None
+        self.messages: list[tuple[str, str]] = []  # (level, text), newest last
+        self.takes_folder = Path(str(self.settings.value("takes/folder", default_takes_folder())))
+
+        self.view = LiveView3D(self)
+        self.setCentralWidget(self.view)
+
+        self.studio_panel = StudioPanel(self.settings)
+        self.studio_panel.start_requested.connect(self.start_studio)
+        self.studio_panel.stop_requested.connect(self.stop_studio)
+        self.live_panel = LivePanel(self.view, self.settings)
+        self.live_panel.vmc_changed.connect(self._set_vmc)
+        self.takes_panel = TakesPanel(self.takes_folder)
+        self.takes_panel.message.connect(self.show_message)
+        self.nav = QListWidget()
+        self.nav.addItems(self.PANELS)
+        self.nav.setMaximumHeight(24 * len(self.PANELS) + 8)
+        self.stack = QStackedWidget()
+        for panel in (self.studio_panel, self.live_panel, self.takes_panel):
+            self.stack.addWidget(panel)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        side = QWidget()
+        lay = QVBoxLayout(side)
+        lay.addWidget(self.nav)
+        lay.addWidget(self.stack, 1)
+        dock = QDockWidget("Panels", self)
+        dock.setObjectName("panels")
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        dock.setWidget(side)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+
+        self._build_toolbar()
+        self._build_status_bar()
+        self.status_timer = QTimer(self)
+        self.status_timer.setInterval(500)
+        self.status_timer.timeout.connect(self.update_status)
+        self.status_timer.start()
+        self.nav.setCurrentRow(int(self.settings.value("window/panel", 0)))
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+
+    # -- toolbar and status bar --------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Recording", self)
+        bar.setObjectName("recording")
+        self.addToolBar(bar)
+        self.record_action = QAction("● Record", self)
+        self.record_action.setShortcut(QKeySequence("Ctrl+R"))
+        self.record_action.setToolTip("Start recording a take (Ctrl+R)")
+        self.record_action.triggered.connect(self.start_recording)
+        self.stop_action = QAction("■ Stop", self)
+        self.stop_action.setShortcut(QKeySequence("Ctrl+."))
+        self.stop_action.setToolTip("Stop recording (Ctrl+.)")
+        self.stop_action.triggered.connect(self.stop_recording)
+        bar.addAction(self.record_action)
+        bar.addAction(self.stop_action)
+        bar.addWidget(QLabel("  Take: "))
+        self.take_name = QLineEdit(next_take_name(self.takes_folder))
+        self.take_name.setMaximumWidth(220)
+        bar.addWidget(self.take_name)
+        self._update_actions()
+
+    def _build_status_bar(self) -> None:
+        self.status_labels = {k: QLabel("") for k in ("state", "capture", "solve", "latency", "dropped",
+                                                      "device", "model")}
+        for label in self.status_labels.values():
+            self.statusBar().addPermanentWidget(label)
+
+    def _update_actions(self) -> None:
+        live = self.bridge is not None and self.bridge.state == "live"
+        recording = live and self.bridge.session.recorder is not None
+        self.record_action.setEnabled(live and not recording)
+        self.stop_action.setEnabled(recording)
+        self.take_name.setEnabled(not recording)
+        self.studio_panel.set_running(self.bridge is not None and self.bridge.state in ("preparing", "live"))
+
+    def update_status(self) -> None:
+        b = self.bridge
+        labels = self.status_labels
+        if b is None:
+            labels["state"].setText("studio stopped")
+            for k in ("capture", "solve", "latency", "dropped", "device", "model"):
+                labels[k].setText("")
+            return
+        s = b.session.stats()
+        labels["state"].setText("● REC" if s.recording else b.state)
+        labels["capture"].setText(f"capture {s.capture_fps:4.1f} fps")
+        labels["solve"].setText(f"solve {s.solve_fps:4.1f} fps")
+        labels["latency"].setText("latency –" if math.isnan(s.latency_ms) else f"latency {s.latency_ms:4.0f} ms")
+        labels["dropped"].setText(f"dropped {s.dropped}")
+        engine = b.session.engine
+        labels["device"].setText("CPU" if engine is None else str(engine.device).upper())
+        labels["model"].setText(f"model {b.label}")
+        self.studio_panel.state.setText(b.state)
+        self.studio_panel.show_status(b.session.capture.group.status())
+        rec = b.session.recorder
+        if rec is not None and rec.error is not None:
+            self.show_message("error", rec.error)
+            self.stop_recording()
+        self._update_actions()
+
+    def show_message(self, level: str, text: str) -> None:
+        """A message in the status bar; errors also in a non-blocking dialog."""
+        self.messages.append((level, text))
+        self.statusBar().showMessage(text, 10_000)
+        if level == "error":
+            box = QMessageBox(QMessageBox.Warning, "FuseCap", text, QMessageBox.Ok, self)
+            box.setAttribute(Qt.WA_DeleteOnClose)
+            box.open()
+
+    # -- the studio ------------------------------------------------------------------------
+    def start_studio(self) -> bool:
+        if self.bridge is not None:
+            return True
+        from app.cli.studio import open_simulated_session
+        from core.sim.studio import StudioConfig
+
+        panel = self.studio_panel
+        panel.remember()
+        config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value())
+        try:
+            session, devices, label = open_simulated_session(config, panel.model.currentData())
+        except (OSError, ValueError) as exc:
+            self.show_message("error", f"cannot start the simulated studio: {exc}")
+            return False
+        self.bridge = SessionBridge(session, devices, label)
+        self.bridge.frame.connect(self._on_frame)
+        self.bridge.state_changed.connect(self._on_state)
+        self.view.set_rig(devices.rig)
+        self.live_panel.set_cameras(devices.rig.names)
+        self.bridge.start()
+        self._update_actions()
+        return True
+
+    def stop_studio(self) -> None:
+        if self.bridge is None:
+            return
+        self.stop_recording()
+        self.bridge.stop()
+        self.bridge = None
+        self.view.clear()
+        self._update_actions()
+        self.update_status()
+
+    def _on_state(self, state: str) -> None:
+        if state.startswith("failed"):
+            self.show_message("error", f"the studio could not start: {state[len('failed: '):]}")
+        self._update_actions()
+
+    def _on_frame(self, frame) -> None:
+        r = frame.result
+        self.view.set_volume(r.grid, r.volume)
+        if r.solve is not None:
+            joints = frame.filtered_mm if frame.filtered_mm is not None else r.solve.joints_mm
+            self.view.set_skeleton(joints, r.solve.stage1_mm, r.solve.confidence)
+            calib = self.bridge.session.imu_calibration if self.bridge is not None else None
+            if calib is not None:
+                self.view.set_imu_bones(*imu_bone_arrows(joints, calib.bone_wxyz(frame.bundle.imu_wxyz)))
+
+    def _set_vmc(self, target: str) -> None:
+        if self.bridge is None:
+            if target:
+                self.show_message("error", "start the studio first, then the VMC link")
+                self.live_panel.vmc_on.setChecked(False)
+            return
+        if not target:
+            self.bridge.session.set_vmc(None)
+            self.live_panel.vmc_state.setText("not streaming")
+            return
+        from app.cli.record import parse_host_port
+        from core.stream.vmc import VmcSender
+
+        try:
+            host, port = parse_host_port(target)
+            self.bridge.session.set_vmc(VmcSender(host, port))
+        except (ValueError, OSError) as exc:
+            self.show_message("error", f"VMC: {exc}")
+            self.live_panel.vmc_on.setChecked(False)
+            return
+        self.live_panel.vmc_state.setText(f"streaming to {host}:{port}")
+
+    # -- recording ----------------------------------------------------------------------------
+    def start_recording(self) -> bool:
+        if self.bridge is None or self.bridge.state != "live" or self.bridge.session.recorder is not None:
+            return False
+        name = self.take_name.text().strip() or next_take_name(self.takes_folder)
+        if "/" in name or "\\" in name:
+            self.show_message("error", f"{name!r} is not a usable take name")
+            return False
+        try:
+            self.takes_folder.mkdir(parents=True, exist_ok=True)
+            self.bridge.session.start_recording(self.takes_folder / name)
+        except (TakeError, OSError, ValueError) as exc:
+            self.show_message("error", f"cannot start recording: {exc}")
+            return False
+        self.show_message("info", f"recording {name}")
+        self._update_actions()
+        return True
+
+    def stop_recording(self):
+        if self.bridge is None or self.bridge.session.recorder is None:
+            return None
+        root = self.bridge.session.recorder.root
+        stats = self.bridge.session.stop_recording()
+        self.show_message("info", f"take {root.name} saved: {min(stats.camera_frames, default=0)} frames, "
+                          f"{stats.imu_samples} IMU samples")
+        self.takes_panel.refresh()
+        self.take_name.setText(next_take_name(self.takes_folder))
+        self._update_actions()
+        return stats
+
+    # -- shutdown -------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/panel", self.nav.currentRow())
+        self.settings.setValue("takes/folder", str(self.takes_folder))
+        self.status_timer.stop()
+        self.stop_studio()
+        task = self.takes_panel.task
+        if task is not None:
+            task.cancelled.set()
+            task.thread.join(30.0)
+        self.view.shutdown()
+        super().closeEvent(event)
+
+
+def imu_bone_arrows(joints_mm: np.ndarray, bone_wxyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(13, 3) start joints and (13, 3) unit directions of the IMU bones (NaN where missing)."""
+    from core.rotations import from_wxyz
+
+    origins = np.array([joints_mm[b.start] for b in sk.IMU_BONES], float)
+    dirs = np.full((sk.NUM_IMUS, 3), np.nan)
+    ok = np.isfinite(bone_wxyz).all(axis=1)
+    if ok.any():
+        dirs[ok] = from_wxyz(bone_wxyz[ok]).apply(sk.IMU_BONE_REST_DIRECTIONS[ok])
+    return origins, dirs

@@ -1,0 +1,443 @@
+"""The live 3D view: floor, camera frusta, the fused hull, the skeleton and
+the IMU bone directions, drawn with vispy inside a Qt widget.
+
+Units and frames: the scene is drawn in world millimetres, right-handed, Z up,
+floor at z = 0 -- the same numbers core hands over, so nothing is rescaled on
+the way in. Inside ``app`` this is the only module that touches vispy.
+
+Threading: every ``set_*`` runs on the GUI thread and only stores the newest
+data and marks a layer dirty. A ~30 Hz QTimer owned by the widget rebuilds the
+dirty layers and asks the canvas to redraw, so a burst of results between two
+ticks costs one rebuild. Arrays handed in are kept by reference (the volume is
+megabytes) and must not be mutated afterwards, as everywhere in FuseCap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+import vispy
+
+vispy.use("pyside6")
+from vispy import scene  # noqa: E402  (the backend must be chosen first)
+
+from core import skeleton as sk  # noqa: E402
+from core.camera.model import Camera  # noqa: E402
+from core.camera.rig import CameraRig, CaptureArea  # noqa: E402
+from core.volume.grid import VoxelGrid  # noqa: E402
+
+TICK_MS = 33
+MAX_VOLUME_POINTS = 20_000
+FLOOR_CELL_MM = 1000.0
+AXIS_MM = 500.0
+FRUSTUM_DEPTH_MM = 300.0
+IMU_ARROW_MM = 250.0
+# Follow mode eases the orbit centre toward the Hips with this time constant:
+# short enough to keep the performer in frame, long enough not to shake.
+FOLLOW_TAU_S = 0.3
+
+BACKGROUND = (0.10, 0.10, 0.12, 1.0)
+FLOOR_COLOUR = (0.32, 0.32, 0.36, 1.0)
+FRUSTUM_COLOUR = (0.95, 0.80, 0.30, 1.0)
+LEFT_COLOUR = (0.20, 0.55, 1.00, 1.0)    # animation convention: left blue,
+RIGHT_COLOUR = (1.00, 0.30, 0.20, 1.0)   # right red,
+CENTRE_COLOUR = (0.92, 0.92, 0.92, 1.0)  # spine and head light grey
+LOW_CONFIDENCE_COLOUR = (0.45, 0.45, 0.45, 1.0)
+IMU_COLOUR = (1.00, 0.25, 0.95, 1.0)
+VOLUME_COLOUR = (0.30, 0.85, 0.80, 0.30)
+
+
+# -- geometry (plain numpy, world mm) -----------------------------------------
+def floor_segments(area: CaptureArea, cell_mm: float = FLOOR_CELL_MM) -> np.ndarray:
+    """Segment end points (2N, 3) of a grid on z = 0 covering `area`: lines on
+    multiples of cell_mm plus the area's border."""
+    def ticks(lo: float, hi: float) -> np.ndarray:
+        inner = np.arange(math.ceil(lo / cell_mm), math.floor(hi / cell_mm) + 1) * cell_mm
+        return np.unique(np.concatenate([[lo, hi], inner]))
+
+    xs, ys = ticks(area.x_min, area.x_max), ticks(area.y_min, area.y_max)
+    seg = [((x, area.y_min, 0.0), (x, area.y_max, 0.0)) for x in xs]
+    seg += [((area.x_min, y, 0.0), (area.x_max, y, 0.0)) for y in ys]
+    return np.asarray(seg, np.float32).reshape(-1, 3)
+
+
+def frustum_segments(cam: Camera, depth_mm: float = FRUSTUM_DEPTH_MM) -> np.ndarray:
+    """Segment end points (2N, 3) world mm of a pyramid from the camera centre
+    to its image corners at depth_mm along the optical axis, with a small
+    triangle above the top edge so image-up can be read off the view.
+    Distortion is ignored: the pyramid shows where the camera looks, not its
+    exact field of view."""
+    w, h = cam.size
+    fx, fy, cx, cy = cam.K[0, 0], cam.K[1, 1], cam.K[0, 2], cam.K[1, 2]
+    uv = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5],
+                   [w * 0.35, -0.5], [w * 0.65, -0.5], [(w - 1) / 2, -0.5 - 0.2 * h]])
+    rays_cam = np.column_stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, np.ones(len(uv))])
+    pts = cam.centre + depth_mm * rays_cam @ cam.R  # camera -> world: R.T @ p per row
+    c = cam.centre
+    a, b, d, e, t0, t1, tip = pts
+    seg = [c, a, c, b, c, d, c, e, a, b, b, d, d, e, e, a, t0, tip, tip, t1]
+    return np.asarray(seg, np.float32)
+
+
+def _side_colour(joint: int) -> tuple[float, ...]:
+    if sk.is_left(joint):
+        return LEFT_COLOUR
+    if sk.is_right(joint):
+        return RIGHT_COLOUR
+    return CENTRE_COLOUR
+
+
+_JOINT_COLOURS = np.array([_side_colour(j) for j in range(sk.NUM_JOINTS)], np.float32)
+# A bone takes the side of its child, so a clavicle is already left or right.
+_BONES = np.array(sk.BONES, np.int64)
+_BONE_COLOURS = np.repeat(_JOINT_COLOURS[_BONES[:, 1]], 2, axis=0)
+
+
+def skeleton_geometry(joints_mm: np.ndarray, confidence: np.ndarray | None = None):
+    """Joint positions (M, 3), joint colours (M, 4), bone segment end points
+    (2B, 3) and bone colours (2B, 4) for the finite joints of (J, 3) world mm.
+    Low-confidence joints fade toward grey."""
+    p = np.asarray(joints_mm, np.float64).reshape(sk.NUM_JOINTS, 3)
+    ok = np.isfinite(p).all(axis=1)
+    colours = _JOINT_COLOURS.copy()
+    if confidence is not None:
+        c = np.nan_to_num(np.asarray(confidence, np.float64).reshape(sk.NUM_JOINTS), nan=0.0)
+        c = np.clip(c, 0.0, 1.0)[:, None].astype(np.float32)
+        colours = c * colours + (1 - c) * np.asarray(LOW_CONFIDENCE_COLOUR, np.float32)
+    bone_ok = ok[_BONES[:, 0]] & ok[_BONES[:, 1]]
+    segs = p[_BONES[bone_ok]].reshape(-1, 3)
+    seg_colours = _BONE_COLOURS.reshape(-1, 2, 4)[bone_ok].reshape(-1, 4)
+    return p[ok].astype(np.float32), colours[ok], segs.astype(np.float32), seg_colours
+
+
+def _shell(occupied: np.ndarray) -> np.ndarray:
+    """Occupied voxels with at least one empty face neighbour (outside the grid
+    counts as empty): the interior of a solid hull can never be seen, and
+    leaving it out cuts the points to draw several times over."""
+    p = np.pad(occupied.astype(bool), 1)
+    inner = (p[:-2, 1:-1, 1:-1] & p[2:, 1:-1, 1:-1] & p[1:-1, :-2, 1:-1]
+             & p[1:-1, 2:, 1:-1] & p[1:-1, 1:-1, :-2] & p[1:-1, 1:-1, 2:])
+    return p[1:-1, 1:-1, 1:-1] & ~inner
+
+
+def volume_points(grid: VoxelGrid, volume: np.ndarray, channel: int | None,
+                  max_points: int = MAX_VOLUME_POINTS) -> tuple[np.ndarray, int]:
+    """Centres (N, 3) world mm of the occupied voxels to draw -- those on the
+    surface of the occupied set -- and the stride they were thinned by (1: all).
+
+    channel None: the hull, voxels occupied in every present camera's channel
+    (a missing camera is an all-zero channel and does not veto anything);
+    channel k: that camera's channel alone (nothing if k is out of range)."""
+    vol = np.asarray(volume)
+    if channel is None:
+        present = vol.reshape(len(vol), -1).any(axis=1)
+        occupied = vol[present].all(axis=0) if present.any() else None
+    else:
+        occupied = vol[channel] > 0 if 0 <= channel < len(vol) else None
+    if occupied is None:
+        return np.zeros((0, 3), np.float32), 1
+    ijk = np.argwhere(_shell(occupied))
+    stride = max(1, math.ceil(len(ijk) / max_points))
+    ijk = ijk[::stride]
+    return grid.voxel_to_world(ijk).astype(np.float32), stride
+
+
+# -- the widget -----------------------------------------------------------------
+class LiveView3D(QtWidgets.QWidget):
+    """Qt widget holding a vispy SceneCanvas (composition, not subclassing).
+
+    ``frame_count`` counts the canvas's on-screen draws. ``canvas`` is the
+    SceneCanvas; ``render()`` returns an RGBA image of the current view.
+    """
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.frame_count = 0
+        self._closed = False
+        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas.native)
+        self.canvas.events.draw.connect(self._on_draw)
+
+        self._view = self.canvas.central_widget.add_view()
+        self._view.camera = scene.cameras.TurntableCamera(
+            fov=45.0, elevation=20.0, azimuth=-25.0, up="+z",
+            center=(0.0, 0.0, 1000.0), scale_factor=9000.0)
+        root = self._view.scene
+
+        self._floor = scene.visuals.Line(connect="segments", color=FLOOR_COLOUR, width=1,
+                                         method="gl", parent=root)
+        axes = np.array([[0, 0, 0], [AXIS_MM, 0, 0], [0, 0, 0], [0, AXIS_MM, 0],
+                         [0, 0, 0], [0, 0, AXIS_MM]], np.float32)
+        axis_colours = np.repeat(np.eye(3, 4, dtype=np.float32) + [0, 0, 0, 1], 2, axis=0)
+        self._axes = scene.visuals.Line(pos=axes, color=axis_colours, connect="segments",
+                                        width=3, method="gl", parent=root)
+        self._frusta = scene.visuals.Line(connect="segments", color=FRUSTUM_COLOUR, width=2,
+                                          method="gl", parent=root)
+        self._labels = scene.visuals.Text(color=FRUSTUM_COLOUR, font_size=9, anchor_y="bottom",
+                                          parent=root)
+        self._bones = scene.visuals.Line(connect="segments", width=4, method="gl", parent=root)
+        self._joints = scene.visuals.Markers(parent=root)
+        self._imu_lines = scene.visuals.Line(connect="segments", color=IMU_COLOUR, width=3,
+                                             method="gl", parent=root)
+        self._imu_tips = scene.visuals.Markers(parent=root)
+        # The hull is a faint cloud drawn after everything else, so voxels in
+        # front of the skeleton only tint it. Not depth_mask=False: GL state
+        # leaks between visuals, and a depth buffer left unwritable is not
+        # cleared for the next frame. No antialiasing: the cloud is dense and
+        # faint, and under a software GL that halves the cost of its sprites.
+        self._volume = scene.visuals.Markers(scaling="scene", antialias=0, parent=root)
+        self._volume.set_gl_state("translucent", depth_test=True)
+        self._volume.order = 10
+        for v in (self._frusta, self._labels, self._bones, self._joints,
+                  self._imu_lines, self._imu_tips, self._volume):
+            v.visible = False
+
+        # Newest data, applied on the next tick.
+        self._area = CaptureArea()
+        self._rig: CameraRig | None = None
+        self._grid: VoxelGrid | None = None
+        self._volume_data: np.ndarray | None = None
+        self._channel: int | None = None
+        self._stage2: np.ndarray | None = None
+        self._stage1: np.ndarray | None = None
+        self._confidence: np.ndarray | None = None
+        self._stage = 2
+        self._imu_origins: np.ndarray | None = None
+        self._imu_dirs: np.ndarray | None = None
+        self._follow = False
+        self._dirty: set[str] = {"floor", "frame"}
+        self.volume_point_count = 0
+
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._on_tick)
+        self.flush()
+
+    # -- data in (GUI thread; store and mark dirty only) ---------------------
+    def set_rig(self, rig: CameraRig | None) -> None:
+        """Cameras as frusta with their names; the floor grid over rig.area."""
+        self._rig = rig
+        self._area = rig.area if rig is not None else CaptureArea()
+        self._dirty |= {"rig", "floor", "frame"}
+
+    def set_volume(self, grid: VoxelGrid | None, volume: np.ndarray | None) -> None:
+        """volume (K, G, G, G) 0/1 on `grid`, one channel per camera; None hides it."""
+        self._grid, self._volume_data = grid, volume
+        self._dirty.add("volume")
+
+    def set_volume_channel(self, k: int | None) -> None:
+        """None: show the hull (every present camera agrees); k: camera k's channel only."""
+        self._channel = None if k is None else int(k)
+        self._dirty.add("volume")
+
+    def set_skeleton(self, stage2_mm: np.ndarray | None, stage1_mm: np.ndarray | None = None,
+                     confidence: np.ndarray | None = None) -> None:
+        """Joints (J, 3) world mm of the fused (stage 2) and vision-only (stage 1)
+        solves; confidence (J,) in [0, 1] fades stage-2 joints. NaN rows are hidden."""
+        def copy(a):
+            return None if a is None else np.array(a, np.float64)
+        self._stage2, self._stage1, self._confidence = copy(stage2_mm), copy(stage1_mm), copy(confidence)
+        self._dirty.add("skeleton")
+
+    def set_stage(self, stage: int) -> None:
+        """Show stage 1 (vision only) or stage 2 (fused with the IMUs)."""
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+        self._stage = stage
+        self._dirty.add("skeleton")
+
+    @property
+    def stage(self) -> int:
+        return self._stage
+
+    def set_imu_bones(self, origins_mm: np.ndarray | None, directions: np.ndarray | None) -> None:
+        """(13, 3) start-joint positions, world mm, and (13, 3) unit bone directions
+        from the IMUs; a NaN row in either hides that bone."""
+        if origins_mm is None or directions is None:
+            self._imu_origins = self._imu_dirs = None
+        else:
+            self._imu_origins = np.array(origins_mm, np.float64).reshape(sk.NUM_IMUS, 3)
+            self._imu_dirs = np.array(directions, np.float64).reshape(sk.NUM_IMUS, 3)
+        self._dirty.add("imu")
+
+    def set_follow(self, follow: bool) -> None:
+        """While on, the orbit centre eases toward the shown skeleton's Hips."""
+        self._follow = bool(follow)
+        self._dirty.add("follow")
+
+    @property
+    def follow(self) -> bool:
+        return self._follow
+
+    def clear(self) -> None:
+        """Forget the per-frame data (volume, skeleton, IMU bones); the rig and
+        floor, which come from calibration, stay."""
+        self._grid = self._volume_data = None
+        self._stage2 = self._stage1 = self._confidence = None
+        self._imu_origins = self._imu_dirs = None
+        self._dirty |= {"volume", "skeleton", "imu"}
+
+    # -- view ----------------------------------------------------------------
+    @property
+    def camera(self) -> scene.cameras.TurntableCamera:
+        return self._view.camera
+
+    @property
+    def camera_centre_mm(self) -> np.ndarray:
+        """The point the view orbits, world mm."""
+        return np.asarray(self._view.camera.center, np.float64)
+
+    def world_to_canvas_px(self, points_mm: np.ndarray) -> np.ndarray:
+        """World mm (N, 3) -> canvas pixels (N, 2), x right, y down, as the view
+        draws them now (logical pixels: multiply by canvas.pixel_scale for an image)."""
+        tr = self._view.scene.node_transform(self.canvas.scene)
+        p = tr.map(np.asarray(points_mm, np.float64).reshape(-1, 3))
+        return p[:, :2] / p[:, 3:4]
+
+    def render(self) -> np.ndarray:
+        """Apply pending data and render the view offscreen: (h, w, 4) uint8 RGBA."""
+        self.flush()
+        return self.canvas.render()
+
+    # -- ticking ---------------------------------------------------------------
+    def flush(self) -> None:
+        """Rebuild the dirty layers from the newest data now (the timer does this
+        every tick); advances follow mode by one tick."""
+        if self._closed:
+            return
+        dirty, self._dirty = self._dirty, set()
+        if "floor" in dirty:
+            self._floor.set_data(pos=floor_segments(self._area))
+        if "rig" in dirty:
+            self._update_rig()
+        if "frame" in dirty and not self._follow:
+            self._frame_area()
+        if "volume" in dirty:
+            self._update_volume()
+        if "skeleton" in dirty:
+            self._update_skeleton()
+        if "imu" in dirty:
+            self._update_imu()
+        moving = self._follow and self._follow_step()
+        if moving:
+            self._dirty.add("follow")  # keep easing on the next ticks
+        if dirty or moving:
+            self.canvas.update()
+
+    def _on_tick(self) -> None:
+        if self._dirty:
+            self.flush()
+
+    def _on_draw(self, event) -> None:
+        self.frame_count += 1
+
+    def _update_rig(self) -> None:
+        rig = self._rig
+        if rig is None:
+            self._frusta.visible = self._labels.visible = False
+            return
+        self._frusta.set_data(pos=np.concatenate([frustum_segments(c) for c in rig]))
+        self._labels.text = [c.name for c in rig]
+        self._labels.pos = np.array([c.centre + (0.0, 0.0, 150.0) for c in rig], np.float32)
+        self._frusta.visible = self._labels.visible = True
+
+    def _frame_area(self) -> None:
+        """Aim at the middle of the area at waist height, wide enough to see the rig."""
+        a = self._area
+        reach = 0.5 * max(a.x_max - a.x_min, a.y_max - a.y_min)
+        if self._rig is not None:
+            d = np.array([c.centre[:2] - a.centre[:2] for c in self._rig])
+            reach = max(reach, float(np.linalg.norm(d, axis=1).max()))
+        self._view.camera.center = tuple(a.centre + (0.0, 0.0, 1000.0))
+        self._view.camera.scale_factor = 1.6 * reach
+
+    def _update_volume(self) -> None:
+        if self._grid is None or self._volume_data is None:
+            self._volume.visible = False
+            self.volume_point_count = 0
+            return
+        pos, stride = volume_points(self._grid, self._volume_data, self._channel)
+        self.volume_point_count = len(pos)
+        if not len(pos):
+            self._volume.visible = False
+            return
+        # Thinned clouds draw each point bigger so the hull keeps its body.
+        size = 1.3 * self._grid.voxel_mm * stride ** (1 / 3)
+        self._volume.set_data(pos, size=size, edge_width=0, face_color=VOLUME_COLOUR,
+                              edge_color=VOLUME_COLOUR)
+        self._volume.visible = True
+
+    def _shown_joints(self) -> np.ndarray | None:
+        return self._stage2 if self._stage == 2 else self._stage1
+
+    def _update_skeleton(self) -> None:
+        joints = self._shown_joints()
+        if joints is None:
+            self._joints.visible = self._bones.visible = False
+            return
+        conf = self._confidence if self._stage == 2 else None
+        pos, colours, segs, seg_colours = skeleton_geometry(joints, conf)
+        if len(pos):
+            self._joints.set_data(pos, size=9, edge_width=0, face_color=colours)
+        if len(segs):
+            self._bones.set_data(pos=segs, color=seg_colours)
+        self._joints.visible, self._bones.visible = bool(len(pos)), bool(len(segs))
+
+    def _update_imu(self) -> None:
+        o, d = self._imu_origins, self._imu_dirs
+        if o is None:
+            self._imu_lines.visible = self._imu_tips.visible = False
+            return
+        n = np.linalg.norm(d, axis=1, keepdims=True)
+        ok = (np.isfinite(o).all(axis=1) & np.isfinite(d).all(axis=1) & (n[:, 0] > 1e-6))
+        if not ok.any():
+            self._imu_lines.visible = self._imu_tips.visible = False
+            return
+        tips = o[ok] + IMU_ARROW_MM * d[ok] / n[ok]
+        segs = np.stack([o[ok], tips], axis=1).reshape(-1, 3).astype(np.float32)
+        self._imu_lines.set_data(pos=segs)
+        self._imu_tips.set_data(tips.astype(np.float32), size=7, edge_width=0,
+                                face_color=IMU_COLOUR, symbol="triangle_up")
+        self._imu_lines.visible = self._imu_tips.visible = True
+
+    def _follow_step(self) -> bool:
+        """Ease the orbit centre one tick toward the Hips; True while still moving."""
+        joints = self._shown_joints()
+        if joints is None or not np.isfinite(joints[sk.ROOT]).all():
+            return False
+        centre = self.camera_centre_mm
+        gap = joints[sk.ROOT] - centre
+        if np.linalg.norm(gap) < 1.0:
+            return False
+        alpha = 1.0 - math.exp(-TICK_MS / 1000.0 / FOLLOW_TAU_S)
+        self._view.camera.center = tuple(centre + alpha * gap)
+        return True
+
+    # -- lifetime --------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._closed:
+            self._timer.start()
+
+    def hideEvent(self, event) -> None:  # noqa: N802
+        self._timer.stop()  # nothing to draw for while hidden
+        super().hideEvent(event)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the timer and close the canvas; safe to call twice. Later set_*
+        calls are accepted and ignored."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        self.canvas.events.draw.disconnect(self._on_draw)
+        self.canvas.close()
