@@ -28,6 +28,7 @@ class SessionBridge(QObject):
         self.label = label
         self.state = "stopped"
         self.newest: LiveFrame | None = None
+        self.newest_solved: LiveFrame | None = None  # the newest frame with joints
         self.frames_received = 0
         self._prep: threading.Thread | None = None
         self._from_worker.connect(self._deliver)  # queued: emitted on the worker thread
@@ -71,5 +72,7 @@ class SessionBridge(QObject):
 
     def _deliver(self, frame: LiveFrame) -> None:
         self.newest = frame
+        if frame.result.solve is not None:
+            self.newest_solved = frame
         self.frames_received += 1
         self.frame.emit(frame)

@@ -276,6 +276,7 @@ class MainWindow(QMainWindow):
             task.cancelled.set()
             task.thread.join(30.0)
         self.view.shutdown()
+        self.statusBar().clearMessage()  # stops the status bar's message timer
         super().closeEvent(event)
 
 

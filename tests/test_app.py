@@ -1,0 +1,218 @@
+"""The desktop window, driven for real under the virtual display: the
+simulated studio goes live and joints arrive, a take is recorded, exported
+from the Takes panel, and the window closes leaving no thread or timer
+behind."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from core.take.take import Take
+
+pytestmark = pytest.mark.gui
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    before = set(threading.enumerate())
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    settings.setValue("takes/folder", str(tmp_path / "takes"))
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    # Nothing left running: every thread the window started has ended ...
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (set(threading.enumerate()) - before):
+        time.sleep(0.05)
+    leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert leaked == [], f"threads left running: {leaked}"
+    # ... and no timer of the window or its 3D view is still active.
+    timers = [t for t in w.findChildren(QTimer) if t.isActive()]
+    assert timers == [], f"active timers: {[(t.objectName(), type(t.parent()).__name__) for t in timers]}"
+    assert not w.view._timer.isActive()
+
+
+def _wait_live(qtbot, w, frames=3, timeout_ms=180_000):
+    qtbot.waitUntil(lambda: w.bridge is not None and w.bridge.newest_solved is not None
+                    and w.bridge.session.solved >= frames, timeout=timeout_ms)
+
+
+def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
+    w = window
+    assert w.start_studio()
+    _wait_live(qtbot, w, frames=4)
+    b = w.bridge
+    frame = b.newest_solved
+    # The joints that reached the GUI thread are the performer's: compare with the simulator's truth.
+    truth = b.devices.studio.truth(frame.bundle.t_s - b.devices.t0_s).joints_mm
+    mpjpe = np.linalg.norm(frame.result.solve.joints_mm - truth, axis=1).mean()
+    assert mpjpe < 120.0, f"live MPJPE {mpjpe:.0f} mm"
+    # The view holds them, and the status bar reports the live rates.
+    w.update_status()
+    assert w.status_labels["model"].text() == "model lite"
+    assert w.status_labels["device"].text() == "CPU"
+    assert w.status_labels["solve"].text().startswith("solve ")
+    assert w.view.frame_count > 0
+    img = w.view.render()
+    px = w.view.world_to_canvas_px(frame.result.solve.joints_mm[:1])[0]
+    h, wd = img.shape[:2]
+    assert 0 <= px[0] < wd and 0 <= px[1] < h  # the performer is in view (follow mode)
+    assert w.studio_panel.table.rowCount() == 8
+
+
+def test_record_a_three_second_take_and_export_it(qtbot, window, tmp_path):
+    w = window
+    assert w.start_studio()
+    _wait_live(qtbot, w, frames=2)
+    name = w.take_name.text()
+    assert name == "take-001"
+    assert w.start_recording()
+    assert not w.record_action.isEnabled() and w.stop_action.isEnabled()
+    qtbot.wait(3000)
+    stats = w.stop_recording()
+    assert stats is not None and w.take_name.text() == "take-002"
+    take = Take(tmp_path / "takes" / name)
+    assert take.finished
+    # 3 s at 15 fps: 45 frames, less what the cameras dropped on a busy machine.
+    assert 30 <= len(take) <= 50, len(take)
+    assert len(take.live_joints()) >= 3
+    # The Takes panel lists it; export BVH and CSV from there.
+    panel = w.takes_panel
+    assert [panel.list.item(i).text() for i in range(panel.list.count())] == [name]
+    panel.select(name)
+    task = panel.export_selected(tmp_path / "out.bvh", tmp_path / "out.csv")
+    qtbot.waitUntil(lambda: not task.running and panel.task is None, timeout=120_000)
+    assert task.error is None, task.error
+    import bvhio
+
+    bvh = bvhio.readAsBvh(str(tmp_path / "out.bvh"))
+    assert bvh.FrameCount == len(take)
+    rows = (tmp_path / "out.csv").read_text().strip().splitlines()
+    assert len(rows) == len(take) + 1 and rows[0].startswith("time_s,valid,Hips_x")
+    assert (tmp_path / "out_rotations.csv").is_file() and (tmp_path / "out_raw.csv").is_file()
+    assert w.messages[-1][0] == "info" and "exported" in w.messages[-1][1]
+
+
+def test_progress_dialog_cancel_stops_the_work(qtbot, window):
+    from app.workers import Cancelled, run_with_progress
+
+    calls, outcome = [], {}
+
+    def work(progress):
+        for i in range(2000):
+            progress(i, 2000)
+            calls.append(i)
+            time.sleep(0.005)
+        return "finished"
+
+    task = run_with_progress(window, "Working…", work, lambda r, e: outcome.update(result=r, error=e))
+    qtbot.waitUntil(lambda: len(calls) >= 5, timeout=10_000)
+    from PySide6.QtWidgets import QPushButton
+
+    task.dialog.findChild(QPushButton).click()  # the user presses Cancel
+    qtbot.waitUntil(lambda: "error" in outcome, timeout=10_000)
+    assert isinstance(outcome["error"], Cancelled) and outcome["result"] is None
+    assert 5 <= len(calls) < 2000
+    assert not task.dialog.isVisible()
+
+
+def test_cancelled_export_writes_nothing(tmp_path):
+    """A cancel arrives as an exception from the progress callback; the
+    files are written atomically, so none is left behind."""
+    from app.workers import Cancelled
+    from core.export.take_export import export_take
+    from tests.takes import record_lockstep
+
+    record_lockstep(tmp_path / "short", seconds=1.0, fps=10.0)
+    for stop_at in (1, 3, 6):
+        calls = []
+
+        def progress(done, total):
+            calls.append(done)
+            if len(calls) >= stop_at:
+                raise Cancelled()
+
+        with pytest.raises(Cancelled):
+            export_take(Take(tmp_path / "short"), tmp_path / "c.bvh", tmp_path / "c.csv", progress=progress)
+        written = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+        # Whole files only: those finished before the cancel, never a temporary or partial one.
+        assert all(not n.startswith(".") for n in written), written
+        for n in written:
+            assert n in ("c.bvh", "c.csv", "c_rotations.csv", "c_raw.csv")
+    assert not (tmp_path / "c_raw.csv").exists()
+
+
+def test_takes_panel_rename_and_delete(qtbot, window, tmp_path):
+    from tests.takes import record_lockstep
+
+    w = window
+    folder = tmp_path / "takes"
+    record_lockstep(folder / "a", seconds=0.5, fps=10.0)
+    record_lockstep(folder / "b", seconds=0.5, fps=10.0)
+    panel = w.takes_panel
+    panel.refresh()
+    assert panel.rename(folder / "a", "warmup")
+    assert sorted(p.name for p in folder.iterdir()) == ["b", "warmup"]
+    assert not panel.rename(folder / "b", "warmup")  # taken
+    assert w.messages[-1][0] == "error" and "already exists" in w.messages[-1][1]
+    assert not panel.rename(folder / "b", "../escape")
+    assert panel.delete(folder / "b")
+    assert [p.name for p in folder.iterdir()] == ["warmup"]
+    (folder / "not-a-take").mkdir()
+    assert not panel.delete(folder / "not-a-take") and (folder / "not-a-take").is_dir()
+    _close_message_boxes()
+
+
+def test_user_errors_are_messages_not_tracebacks(qtbot, window, tmp_path):
+    w = window
+    # The VMC link before the studio runs.
+    w.live_panel.vmc_on.setChecked(True)
+    assert w.messages[-1][0] == "error" and "start the studio first" in w.messages[-1][1]
+    assert not w.live_panel.vmc_on.isChecked()
+    # A takes folder that cannot be made (a file is in the way).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    w.takes_folder = blocker / "takes"
+    assert w.start_studio()
+    _wait_live(qtbot, w, frames=1)
+    assert not w.start_recording()
+    assert w.messages[-1][0] == "error" and "cannot start recording" in w.messages[-1][1]
+    assert w.bridge.session.recorder is None and w.record_action.isEnabled()
+    # A bad VMC receiver.
+    w.live_panel.vmc_target.setText("no-port-here")
+    w.live_panel.vmc_on.setChecked(True)
+    assert "expected HOST:PORT" in w.messages[-1][1]
+    _close_message_boxes()
+
+
+def _close_message_boxes() -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QMessageBox):
+            widget.close()
+
+
+def test_settings_are_remembered(qtbot, tmp_path):
+    from app.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat)
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    w.studio_panel.seed.setValue(42)
+    w.studio_panel.remember()
+    w.nav.setCurrentRow(2)
+    w.close()
+    w2 = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w2)
+    assert w2.studio_panel.seed.value() == 42 and w2.nav.currentRow() == 2
+    assert w2.stack.currentWidget() is w2.takes_panel
+    w2.close()
