@@ -17,18 +17,18 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QListWidget, QMainWindow, QMessageBox,
                                QStackedWidget, QToolBar, QVBoxLayout, QWidget)
 
 from app.bridge import SessionBridge
+from app.context import AppContext
 from app.panels.live import LivePanel
 from app.panels.studio import StudioPanel
 from app.panels.takes import TakesPanel
+from app.playback import TakePlayer, imu_bone_arrows
 from app.view3d import LiveView3D
-from core import skeleton as sk
 from core.take.layout import TakeError
 
 
@@ -50,7 +50,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or QSettings("FuseCap", "FuseCap")
         self.setWindowTitle("FuseCap")
-        self.bridge: SessionBridge | None = None
+        self.context = AppContext(self.settings)
+        self.context.message_posted.connect(self.show_message)
+        self._bridge: SessionBridge | None = None
         self.messages: list[tuple[str, str]] = []  # (level, text), newest last
         self.takes_folder = Path(str(self.settings.value("takes/folder", default_takes_folder())))
 
@@ -62,7 +64,10 @@ class MainWindow(QMainWindow):
         self.studio_panel.stop_requested.connect(self.stop_studio)
         self.live_panel = LivePanel(self.view, self.settings)
         self.live_panel.vmc_changed.connect(self._set_vmc)
-        self.takes_panel = TakesPanel(self.takes_folder)
+        self.player = TakePlayer(self)
+        self.player.frame_changed.connect(self._show_take_frame)
+        self.player.unloaded.connect(self.view.clear)
+        self.takes_panel = TakesPanel(self.takes_folder, self.player)
         self.takes_panel.message.connect(self.show_message)
         self.nav = QListWidget()
         self.nav.addItems(self.PANELS)
@@ -94,6 +99,15 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1280, 800)
 
+    @property
+    def bridge(self) -> SessionBridge | None:
+        return self._bridge
+
+    @bridge.setter
+    def bridge(self, bridge: SessionBridge | None) -> None:
+        self._bridge = bridge
+        self.context.bridge = bridge
+
     # -- toolbar and status bar --------------------------------------------------------
     def _build_toolbar(self) -> None:
         bar = QToolBar("Recording", self)
@@ -109,6 +123,11 @@ class MainWindow(QMainWindow):
         self.stop_action.triggered.connect(self.stop_recording)
         bar.addAction(self.record_action)
         bar.addAction(self.stop_action)
+        self.play_action = QAction("Play/Pause take", self)
+        self.play_action.setShortcut(QKeySequence(Qt.Key_Space))
+        self.play_action.setShortcutContext(Qt.WindowShortcut)
+        self.play_action.triggered.connect(lambda: self.takes_panel.toggle_play())
+        self.addAction(self.play_action)
         bar.addWidget(QLabel("  Take: "))
         self.take_name = QLineEdit(next_take_name(self.takes_folder))
         self.take_name.setMaximumWidth(220)
@@ -183,6 +202,7 @@ class MainWindow(QMainWindow):
         self.bridge.state_changed.connect(self._on_state)
         self.view.set_rig(devices.rig)
         self.live_panel.set_cameras(devices.rig.names)
+        self.context.rig_changed.emit(devices.rig)
         self.bridge.start()
         self._update_actions()
         return True
@@ -193,16 +213,31 @@ class MainWindow(QMainWindow):
         self.stop_recording()
         self.bridge.stop()
         self.bridge = None
+        self.context.session_stopped.emit()
         self.view.clear()
         self._update_actions()
         self.update_status()
 
     def _on_state(self, state: str) -> None:
+        if state == "live" and self.bridge is not None:
+            self.context.session_started.emit(self.bridge)
         if state.startswith("failed"):
             self.show_message("error", f"the studio could not start: {state[len('failed: '):]}")
         self._update_actions()
 
+    def _show_take_frame(self, i: int) -> None:
+        p = self.player
+        if p.take is None:
+            return
+        self.view.set_volume(None, None)
+        self.view.set_skeleton(p.joints_mm[i])
+        if p.imu_origins is not None:
+            self.view.set_imu_bones(p.imu_origins[i], p.imu_dirs[i])
+
     def _on_frame(self, frame) -> None:
+        self.context.frame.emit(frame)
+        if self.player.take is not None:
+            return  # the view shows the take being played back
         r = frame.result
         self.view.set_volume(r.grid, r.volume)
         if r.solve is not None:
@@ -270,6 +305,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/panel", self.nav.currentRow())
         self.settings.setValue("takes/folder", str(self.takes_folder))
         self.status_timer.stop()
+        self.player.unload()
         self.stop_studio()
         task = self.takes_panel.task
         if task is not None:
@@ -278,15 +314,3 @@ class MainWindow(QMainWindow):
         self.view.shutdown()
         self.statusBar().clearMessage()  # stops the status bar's message timer
         super().closeEvent(event)
-
-
-def imu_bone_arrows(joints_mm: np.ndarray, bone_wxyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(13, 3) start joints and (13, 3) unit directions of the IMU bones (NaN where missing)."""
-    from core.rotations import from_wxyz
-
-    origins = np.array([joints_mm[b.start] for b in sk.IMU_BONES], float)
-    dirs = np.full((sk.NUM_IMUS, 3), np.nan)
-    ok = np.isfinite(bone_wxyz).all(axis=1)
-    if ok.any():
-        dirs[ok] = from_wxyz(bone_wxyz[ok]).apply(sk.IMU_BONE_REST_DIRECTIONS[ok])
-    return origins, dirs

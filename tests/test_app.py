@@ -201,6 +201,34 @@ def _close_message_boxes() -> None:
             widget.close()
 
 
+def test_take_playback_with_timeline(qtbot, window, tmp_path):
+    from tests.takes import record_lockstep
+
+    w = window
+    record_lockstep(tmp_path / "takes" / "walk", seconds=1.0, fps=10.0)
+    panel = w.takes_panel
+    panel.refresh()
+    panel.select("walk")
+    assert panel.load_selected()
+    take_joints = w.player.joints_mm
+    assert w.player.frames == 10 and w.player.which == "live solve"
+    # The 3D view shows the take's frame; the scrubber moves it.
+    shown = lambda: w.view._stage2  # noqa: E731
+    np.testing.assert_array_equal(np.isnan(shown()), np.isnan(take_joints[0]))
+    panel.timeline.setValue(4)
+    assert w.player.index == 4 and "frame 5/10" in panel.time_label.text()
+    finite = np.isfinite(take_joints[4]).all()
+    if finite:
+        np.testing.assert_allclose(shown(), take_joints[4])
+    # Space plays it at the take's rate to the end.
+    w.play_action.trigger()
+    assert w.player.playing
+    qtbot.waitUntil(lambda: not w.player.playing, timeout=5000)
+    assert w.player.index == 9 and panel.timeline.value() == 9
+    panel.unload()
+    assert w.player.take is None and not panel.timeline.isEnabled() and shown() is None
+
+
 def test_settings_are_remembered(qtbot, tmp_path):
     from app.main_window import MainWindow
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QMessageBox,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QPushButton, QSlider, QVBoxLayout, QWidget)
 
 from app.workers import Cancelled, run_with_progress
 from core.take.layout import TakeError, TakeLayout
@@ -28,9 +28,10 @@ def list_takes(folder: Path) -> list[Path]:
 class TakesPanel(QWidget):
     message = Signal(str, str)  # (level, text): "info" or "error"
 
-    def __init__(self, folder: Path, parent=None) -> None:
+    def __init__(self, folder: Path, player=None, parent=None) -> None:
         super().__init__(parent)
         self.folder = Path(folder)
+        self.player = player  # app.playback.TakePlayer, or None for no playback
         self.folder_label = QLabel()
         self.list = QListWidget()
         self.list.currentRowChanged.connect(self._show_selected)
@@ -52,8 +53,28 @@ class TakesPanel(QWidget):
         lay.addWidget(self.list, 1)
         lay.addWidget(self.info)
         lay.addLayout(row)
+        # Playback: load into the 3D view, play/pause (Space), and a timeline scrubber.
+        self.load_button = QPushButton("Show in 3D view")
+        self.play_button = QPushButton("▶ Play")
+        self.close_button = QPushButton("Back to live")
+        self.timeline = QSlider(Qt.Horizontal)
+        self.time_label = QLabel("")
+        playback = QHBoxLayout()
+        for w in (self.load_button, self.play_button, self.close_button):
+            playback.addWidget(w)
+        lay.addLayout(playback)
+        lay.addWidget(self.timeline)
+        lay.addWidget(self.time_label)
+        self.load_button.clicked.connect(lambda: self.load_selected())
+        self.play_button.clicked.connect(self.toggle_play)
+        self.close_button.clicked.connect(self.unload)
+        self.timeline.valueChanged.connect(self._scrub)
+        if player is not None:
+            player.frame_changed.connect(self._on_player_frame)
+            player.playing_changed.connect(lambda on: self.play_button.setText("⏸ Pause" if on else "▶ Play"))
         self.task = None
         self.refresh()
+        self._update_playback()
 
     # -- the list --------------------------------------------------------------------
     def refresh(self) -> None:
@@ -80,6 +101,8 @@ class TakesPanel(QWidget):
         path = self.selected()
         for b in self.buttons.values():
             b.setEnabled(path is not None and self.task is None)
+        if hasattr(self, "load_button"):
+            self.load_button.setEnabled(path is not None and self.player is not None)
         if path is None:
             self.info.setText("")
             return
@@ -87,6 +110,55 @@ class TakesPanel(QWidget):
             self.info.setText(Take(path).summary())
         except TakeError as exc:
             self.info.setText(f"cannot open this take: {exc}")
+
+    # -- playback ---------------------------------------------------------------------------
+    def load_selected(self) -> bool:
+        path = self.selected()
+        if path is None or self.player is None:
+            return False
+        try:
+            self.player.load(path)
+        except TakeError as exc:
+            self.message.emit("error", f"cannot play {path.name}: {exc}")
+            return False
+        self.timeline.blockSignals(True)
+        self.timeline.setRange(0, max(self.player.frames - 1, 0))
+        self.timeline.setValue(0)
+        self.timeline.blockSignals(False)
+        self.message.emit("info", f"showing {path.name} ({self.player.which}, {self.player.frames} frames)")
+        self._update_playback()
+        self._on_player_frame(0)
+        return True
+
+    def unload(self) -> None:
+        if self.player is not None:
+            self.player.unload()
+        self._update_playback()
+
+    def toggle_play(self) -> None:
+        if self.player is not None and self.player.take is not None:
+            self.player.toggle()
+
+    def _scrub(self, value: int) -> None:
+        if self.player is not None and self.player.take is not None and value != self.player.index:
+            self.player.seek(value)
+
+    def _on_player_frame(self, i: int) -> None:
+        if self.timeline.value() != i:
+            self.timeline.blockSignals(True)
+            self.timeline.setValue(i)
+            self.timeline.blockSignals(False)
+        p = self.player
+        if p.take is not None and p.frames:
+            self.time_label.setText(f"{p.take.root.name}: frame {i + 1}/{p.frames}, {p.times_s[i]:.2f} s")
+
+    def _update_playback(self) -> None:
+        loaded = self.player is not None and self.player.take is not None
+        self.play_button.setEnabled(loaded)
+        self.close_button.setEnabled(loaded)
+        self.timeline.setEnabled(loaded)
+        if not loaded:
+            self.time_label.setText("")
 
     # -- rename and delete -------------------------------------------------------------
     def _ask_rename(self) -> None:
@@ -103,6 +175,8 @@ class TakesPanel(QWidget):
             self.message.emit("error", f"{name!r} is not a usable take name")
             return False
         target = path.parent / name
+        if self.player is not None and self.player.take is not None and self.player.take.root == path:
+            self.unload()
         if target.exists():
             self.message.emit("error", f"a take or file named {name!r} already exists")
             return False
@@ -128,6 +202,8 @@ class TakesPanel(QWidget):
         if not (path / TakeLayout.META).is_file():
             self.message.emit("error", f"{path} is not a take; not deleted")
             return False
+        if self.player is not None and self.player.take is not None and self.player.take.root == path:
+            self.unload()
         try:
             shutil.rmtree(path)
         except OSError as exc:
