@@ -24,9 +24,11 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QListWidget, QMai
 
 from app.bridge import SessionBridge
 from app.context import AppContext
+from app.panels.imus import ImusPanel
 from app.panels.live import LivePanel
 from app.panels.studio import StudioPanel
 from app.panels.takes import TakesPanel
+from app.panels.wear import WearOffsetsPanel
 from app.playback import TakePlayer, imu_bone_arrows
 from app.view3d import LiveView3D
 from core.take.layout import TakeError
@@ -44,7 +46,7 @@ def next_take_name(folder: Path, stem: str = "take") -> str:
 
 
 class MainWindow(QMainWindow):
-    PANELS = ("Studio", "Live", "Takes")
+    PANELS = ("Studio", "IMUs", "Wear offsets", "Live", "Takes")
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -53,6 +55,7 @@ class MainWindow(QMainWindow):
         self.context = AppContext(self.settings)
         self.context.message_posted.connect(self.show_message)
         self._bridge: SessionBridge | None = None
+        self._shut_down = False
         self.messages: list[tuple[str, str]] = []  # (level, text), newest last
         self.takes_folder = Path(str(self.settings.value("takes/folder", default_takes_folder())))
 
@@ -69,11 +72,15 @@ class MainWindow(QMainWindow):
         self.player.unloaded.connect(self.view.clear)
         self.takes_panel = TakesPanel(self.takes_folder, self.player)
         self.takes_panel.message.connect(self.show_message)
+        self.imus_panel = ImusPanel(self.context)
+        self.wear_panel = WearOffsetsPanel(self.context)
         self.nav = QListWidget()
         self.nav.addItems(self.PANELS)
         self.nav.setMaximumHeight(24 * len(self.PANELS) + 8)
         self.stack = QStackedWidget()
-        for panel in (self.studio_panel, self.live_panel, self.takes_panel):
+        self.panels = {"Studio": self.studio_panel, "IMUs": self.imus_panel, "Wear offsets": self.wear_panel,
+                       "Live": self.live_panel, "Takes": self.takes_panel}
+        for panel in (self.panels[name] for name in self.PANELS):
             self.stack.addWidget(panel)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         side = QWidget()
@@ -301,10 +308,17 @@ class MainWindow(QMainWindow):
 
     # -- shutdown -------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        if self._shut_down:  # a second close (e.g. by a test's clean-up) has nothing left to do
+            super().closeEvent(event)
+            return
+        self._shut_down = True
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/panel", self.nav.currentRow())
         self.settings.setValue("takes/folder", str(self.takes_folder))
         self.status_timer.stop()
+        for panel in self.panels.values():
+            if hasattr(panel, "shutdown"):
+                panel.shutdown()
         self.player.unload()
         self.stop_studio()
         task = self.takes_panel.task

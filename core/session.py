@@ -78,11 +78,11 @@ class CaptureSession:
         self.source = source
         self.filter_config = filter_config or FilterConfig(kind="one-euro")
         self._filter = live_filter(self.filter_config)
-        bones = None
-        if imu_calibration is not None:
-            bones = lambda b: imu_calibration.bone_wxyz(b.imu_wxyz)  # noqa: E731
-        self.pipeline = Pipeline(rig, engine, bones)
+        self.pipeline = Pipeline(rig, engine, self._bone_orientations)
         self.capture = LiveCapture(self.cameras, imus, fps)
+        # Samples are renumbered to IMU bones by the pairing (read per batch, so
+        # a new pairing takes effect at once); unpaired sensors are dropped.
+        self.capture.imu.route = self._route
         self.worker = LiveWorker(self.capture, self._handle)
         self.listeners: list[Callable[[LiveFrame], None]] = []
         self.recorder: Recorder | None = None
@@ -93,6 +93,16 @@ class CaptureSession:
         self._latencies: deque[tuple[float, float]] = deque(maxlen=256)
         self.solved = 0
         self.started = False
+
+    def _bone_orientations(self, bundle: FrameBundle):
+        calib = self.imu_calibration  # read per frame: a new calibration takes effect at once
+        return None if calib is None else calib.bone_wxyz(bundle.imu_wxyz)
+
+    def _route(self, source_index: int, samples):
+        pairing = self.pairing
+        if pairing is None or not samples:
+            return samples
+        return pairing.route(getattr(self.capture.imu.sources[source_index], "name", ""), samples)
 
     # -- life cycle ----------------------------------------------------------------
     def prepare(self, progress=None) -> None:

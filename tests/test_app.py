@@ -81,8 +81,10 @@ def test_record_a_three_second_take_and_export_it(qtbot, window, tmp_path):
     assert stats is not None and w.take_name.text() == "take-002"
     take = Take(tmp_path / "takes" / name)
     assert take.finished
-    # 3 s at 15 fps: 45 frames, less what the cameras dropped on a busy machine.
-    assert 30 <= len(take) <= 50, len(take)
+    # At least the 3 s asked for (the event loop may stop it a little later) at 15 fps,
+    # less what the cameras dropped on a busy machine.
+    assert take.duration_s >= 2.9
+    assert 0.6 * 15 * take.duration_s <= len(take) <= 15 * take.duration_s + 1, (len(take), take.duration_s)
     assert len(take.live_joints()) >= 1  # the live solve's rate depends on the machine's load
     # The Takes panel lists it; export BVH and CSV from there.
     panel = w.takes_panel
@@ -237,10 +239,10 @@ def test_settings_are_remembered(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.studio_panel.seed.setValue(42)
     w.studio_panel.remember()
-    w.nav.setCurrentRow(2)
+    w.nav.setCurrentRow(4)
     w.close()
     w2 = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
     qtbot.addWidget(w2)
-    assert w2.studio_panel.seed.value() == 42 and w2.nav.currentRow() == 2
+    assert w2.studio_panel.seed.value() == 42 and w2.nav.currentRow() == 4
     assert w2.stack.currentWidget() is w2.takes_panel
     w2.close()

@@ -1,0 +1,832 @@
+"""Cameras panel: live previews, camera and rig calibration, the floor, calibration files.
+
+Previews: one small image per camera, the newest live frame's silhouette
+(orange on dark grey), refreshed by a timer at 5 frames/s from the newest
+frame only; a camera without a frame shows "no signal". While a calibration
+runs, each camera's tile shows the board view being processed with the
+detected corners (green dots) and, for intrinsics, the image cells the
+board has covered so far (tinted); the coverage bar and label name the
+places the board has not been yet (core.calibration.intrinsics.Coverage).
+
+Calibration (docs/CALIBRATION.md) runs off the GUI thread with a progress
+dialog that can be cancelled (app.workers); a cancelled run changes nothing.
+Its result is a CameraRig at the live cameras' image size, shown in the
+error table (per camera: board views used, RMS reprojection error in pixels
+of the calibration images, the same error in mm at the performer and the
+verdict of core.calibration.quality) and used once the user presses Apply
+(`context.rig_changed`). Loading a file applies it at once.
+
+On the simulated studio no real board stands in front of the cameras, so
+the board views are rendered through the studio's true cameras
+(core.sim.board_view), as tests/test_calibration.py does. The live
+silhouettes are small (480x270), too small to find a board in, so the
+simulated cameras are treated as the full-HD sensors they stand for and the
+board images are rendered at reduced sizes that keep a rig calibration
+well under a minute on a 2-core CPU (measured 20-38 s, on 2 cores shared
+with other jobs):
+
+- intrinsics at 960 px wide, 14 handheld views a camera of a 9 x 6 board of
+  40 mm squares (about 90 ms a view to render; with 10 views the focal
+  length came out up to 0.6 % off, with 14 up to 0.4 %);
+- the rig at 1440 px wide, 24 moments of a 9 x 7 board of 160 mm squares
+  walked around the area, then that board lying on the floor at the
+  studio's origin (at 1200 px the floor board is too foreshortened to be
+  found). A camera whose view holds fewer than 6 of the printed corners
+  (it sees the board's back, or not at all) gets no image: detection needs
+  at least 6, so its result would be "no board" anyway.
+
+Intrinsics found at 960 px are scaled to 1440 px for the rig and every
+result to the live size (Camera.scaled: exact for this lens model). The
+quality table's pixels are those of the calibration images.
+
+Measured against the studio's true cameras (11 random draws): camera
+centres within 11-28 mm, rotations within 0.25-0.5 degrees, bundle-adjusted
+RMS 0.25-0.31 px. The focal lengths set the limit (a 0.3 % error is 14 mm
+at 4.7 m); the full-size run of docs/CALIBRATION.md reaches 2 mm.
+
+Set floor: the rig board lying face up on the floor at the origin gives the
+world (origin at the board's centre, X along its rows, Z up), for a rig
+whose cameras are right but whose world is another tool's (a TOML file).
+
+Real cameras deliver silhouettes to the live path, not images, so board
+calibration is offered on the simulated studio only; elsewhere the panel
+says so and calibration files are the way in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+from scipy.spatial.transform import Rotation
+
+from app.workers import Cancelled, run_with_progress
+from core.calibration import files
+from core.calibration.board import BoardDetector, BoardError, BoardSpec
+from core.calibration.extrinsics import MAX_PNP_RMS_PX, Intrinsics, calibrate_rig, floor_frame
+from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
+from core.calibration.quality import assess
+from core.camera.model import Camera
+from core.camera.rig import CameraRig
+
+BACKGROUND_RGB = (40, 40, 40)
+SILHOUETTE_RGB = (255, 170, 40)
+CORNER_RGB = (40, 255, 80)
+COVERED_RGB = (40, 200, 255)
+
+
+# -- plain data and pictures (no Qt) ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """One camera in the error table. rms_px: pixels of the calibration
+    images; error_mm: that error at the performer (quality.assess); NaN and
+    "" where unknown (a file without a quality report)."""
+
+    camera: str
+    views: int
+    rms_px: float
+    error_mm: float
+    verdict: str
+
+
+@dataclass(frozen=True, eq=False)
+class BoardOverlay:
+    """What the worker shows of one board view: camera index, an RGB
+    thumbnail (corners and coverage drawn in), words, and the coverage
+    fraction (None outside intrinsics)."""
+
+    camera: int
+    name: str
+    rgb: np.ndarray
+    text: str
+    coverage: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationOutcome:
+    """A finished calibration: the rig at the live size, its table, the board
+    it was made with, a quality dict for the file, and a line for the user."""
+
+    kind: str  # "intrinsics", "rig" or "floor"
+    rig: CameraRig
+    rows: tuple[ErrorRow, ...]
+    board: BoardSpec | None
+    quality: dict
+    detail: str
+    intrinsic_cams: tuple[Camera, ...] | None = None  # at the intrinsics' calibration size
+    seconds: float = 0.0
+
+
+def preview_step(width_px: int, max_width_px: int) -> int:
+    """Pixel stride that brings an image `width_px` wide to at most `max_width_px`."""
+    return max(1, math.ceil(width_px / max_width_px))
+
+
+def silhouette_preview(mask: np.ndarray, max_width_px: int) -> np.ndarray:
+    """(h, w, 3) uint8: every `step`-th pixel of the mask, silhouette in orange."""
+    s = preview_step(mask.shape[1], max_width_px)
+    on = mask[::s, ::s] > 0
+    return np.where(on[..., None], np.array(SILHOUETTE_RGB, np.uint8), np.array(BACKGROUND_RGB, np.uint8))
+
+
+def board_preview(image: np.ndarray, pixels: np.ndarray | None, covered: np.ndarray | None,
+                  max_width_px: int) -> np.ndarray:
+    """(h, w, 3) uint8 thumbnail of a grey board view with the covered cells
+    tinted and the detected corners (pixels (N, 2)) as green dots."""
+    s = preview_step(image.shape[1], max_width_px)
+    g = image[::s, ::s]
+    rgb = np.repeat(g[..., None], 3, axis=2).astype(np.float32)
+    h, w = g.shape
+    if covered is not None:
+        rows, cols = covered.shape
+        cy = np.minimum((np.arange(h) * s * rows) // image.shape[0], rows - 1)
+        cx = np.minimum((np.arange(w) * s * cols) // image.shape[1], cols - 1)
+        cell = covered[cy[:, None], cx[None, :]]
+        rgb[cell] = 0.6 * rgb[cell] + 0.4 * np.array(COVERED_RGB, np.float32)
+    out = rgb.astype(np.uint8)
+    if pixels is not None and len(pixels):
+        uv = np.rint(pixels / s).astype(int)
+        for dv in (0, 1):
+            for du in (0, 1):
+                out[np.clip(uv[:, 1] + dv, 0, h - 1), np.clip(uv[:, 0] + du, 0, w - 1)] = CORNER_RGB
+    return np.ascontiguousarray(out)
+
+
+def at_width(rig: CameraRig, width_px: int) -> tuple[Camera, ...]:
+    """Every camera of `rig` with its image scaled to `width_px` wide."""
+    return tuple(c.scaled(width_px / c.width) for c in rig)
+
+
+def scaled_to(cam: Camera, size: tuple[int, int], name: str | None = None) -> Camera:
+    """`cam` at image size `size` (same aspect ratio); ValueError otherwise."""
+    out = cam if tuple(cam.size) == tuple(size) else cam.scaled(size[0] / cam.width)
+    if tuple(out.size) != tuple(size):
+        raise ValueError(f"camera {cam.name}: a {cam.width}x{cam.height} calibration does not fit a "
+                         f"{size[0]}x{size[1]} camera")
+    if name is not None and name != out.name:
+        out = Camera(out.K, out.dist, out.R, out.t, out.size, name)
+    return out
+
+
+def floor_aligned(rig: CameraRig, detections, board: BoardSpec) -> tuple[CameraRig, int]:
+    """`rig` re-expressed in the world of a board lying face up on the floor
+    (origin at its centre, X along its rows, Z up; extrinsics.floor_frame).
+    detections[k]: camera k's view of that board (None where unseen), at
+    camera k's image size. Each view gives the board's pose in the rig's
+    current world (solvePnP); their rotation mean and median position are
+    used. Returns the new rig and how many cameras took part."""
+    poses = []
+    for cam, det in zip(rig, detections):
+        if det is None or len(det) < 6:
+            continue
+        obj = det.object_points(board).astype(np.float64)
+        ok, rvec, tvec = cv2.solvePnP(obj, det.pixels, cam.K, cam.dist, flags=cv2.SOLVEPNP_IPPE)
+        if not ok:
+            continue
+        rvec, tvec = cv2.solvePnPRefineLM(obj, det.pixels, cam.K, cam.dist, rvec, tvec)
+        proj, _ = cv2.projectPoints(obj, rvec, tvec, cam.K, cam.dist)
+        if np.sqrt(((proj.reshape(-1, 2) - det.pixels) ** 2).sum(1).mean()) > MAX_PNP_RMS_PX:
+            continue  # a misdetection
+        T_cb = _pose(cv2.Rodrigues(rvec)[0], tvec.ravel())
+        poses.append(np.linalg.inv(_pose(cam.R, cam.t)) @ T_cb)  # board -> current world
+    if not poses:
+        raise CalibrationError("no camera saw the board on the floor: lay it flat, printed side up, "
+                               "in the middle of the area")
+    R = Rotation.from_matrix(np.stack([T[:3, :3] for T in poses])).mean().as_matrix()
+    T_wb = _pose(R, np.median(np.stack([T[:3, 3] for T in poses]), 0))
+    T_old_new = T_wb @ floor_frame(board)  # new world -> current world
+    cams = []
+    for cam in rig:
+        T = _pose(cam.R, cam.t) @ T_old_new
+        U, _, Vt = np.linalg.svd(T[:3, :3])
+        cams.append(Camera(cam.K, cam.dist, U @ Vt, T[:3, 3], cam.size, cam.name))
+    return CameraRig(tuple(cams), rig.area), len(poses)
+
+
+def _pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T
+
+
+class _Steps:
+    """Overall progress over the stages of one run; `tick` raises Cancelled."""
+
+    def __init__(self, progress: Callable[[int, int], None], total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        self.progress(self.done, self.total)
+
+
+class SimulatedBoardCalibration:
+    """Board views of the simulated studio, rendered through its true cameras
+    (`truth`, at the live size), and the calibrations made from them.
+    Nothing here knows the truth but the renderer: the calibration sees only
+    detected corners. `show(BoardOverlay)` receives every view (any thread)."""
+
+    def __init__(self, truth: CameraRig, seed: int, wall_board: BoardSpec, rig_board: BoardSpec,
+                 intrinsic_width_px: int, rig_width_px: int, preview_width_px: int,
+                 show: Callable[[BoardOverlay], None] = lambda o: None) -> None:
+        self.truth = truth
+        self.rng = np.random.default_rng(seed)
+        self.wall_board, self.rig_board = wall_board, rig_board
+        self.intrinsic_width_px, self.rig_width_px = intrinsic_width_px, rig_width_px
+        self.preview_width_px = preview_width_px
+        self.show = show
+
+    # -- intrinsics ------------------------------------------------------------------
+    def intrinsics(self, views: int, steps: _Steps) -> tuple[tuple[Camera, ...], list]:
+        """Per camera: handheld board views, detection, calibrateCamera.
+        Cameras (R = I, t = 0) at the intrinsic width, and the results."""
+        from core.sim.board_view import handheld_board_poses, render_board_view
+
+        detector = BoardDetector(self.wall_board)
+        cams, results = [], []
+        for k, cam in enumerate(at_width(self.truth, self.intrinsic_width_px)):
+            coverage = Coverage(cam.size)
+            found = []
+            for R, t in handheld_board_poses(cam, self.wall_board, views, self.rng, margin_px=0.1 * cam.height):
+                image = render_board_view(cam, self.wall_board, R, t, rng=self.rng)
+                det = detector.detect(image)
+                found.append(det)
+                if det is not None:
+                    coverage.add(det)
+                missing = coverage.missing_regions()
+                text = (f"{cam.name}: {len(found)}/{views} views, {coverage.fraction:.0%} of the image covered"
+                        + (f"; still to visit: {', '.join(missing)}" if missing else ""))
+                self.show(BoardOverlay(k, cam.name, board_preview(image, None if det is None else det.pixels,
+                                                                  coverage.covered, self.preview_width_px),
+                                       text, coverage.fraction))
+                steps.tick()
+            try:
+                res = calibrate_intrinsics(found, self.wall_board)
+            except CalibrationError as exc:
+                raise CalibrationError(f"camera {cam.name}: {exc}") from exc
+            results.append(res)
+            cams.append(Camera(res.K, res.dist, np.eye(3), np.zeros(3), res.size, cam.name))
+        return tuple(cams), results
+
+    # -- the rig -------------------------------------------------------------------------
+    def rig_views(self, moments: int, steps: _Steps, floor: bool = True):
+        """detections[m][k] at the rig width: the board walked around the area,
+        then (if `floor`) lying on the floor at the origin."""
+        from core.sim.board_view import floor_pose, waved_board_poses
+
+        cams = at_width(self.truth, self.rig_width_px)
+        poses = waved_board_poses(self.truth, self.rig_board, moments, self.rng)
+        if floor:
+            poses.append(floor_pose(self.rig_board))
+        out = []
+        for m, (R, t) in enumerate(poses):
+            out.append(self.detect_views(cams, R, t, f"board position {m + 1}/{len(poses)}"))
+            steps.tick()
+        return out
+
+    def detect_views(self, cams, R, t, what: str) -> list:
+        from core.sim.board_view import board_corners_px, render_board_view
+
+        detector = BoardDetector(self.rig_board)
+        row = []
+        for k, cam in enumerate(cams):
+            if board_corners_px(cam, self.rig_board, R, t)[1].sum() < detector.min_corners:
+                row.append(None)  # the board's back or nothing: no corners to find
+                continue
+            image = render_board_view(cam, self.rig_board, R, t, rng=self.rng)
+            det = detector.detect(image)
+            row.append(det)
+            self.show(BoardOverlay(k, cam.name, board_preview(image, None if det is None else det.pixels, None,
+                                                              self.preview_width_px),
+                                   f"{cam.name}: {what}, {0 if det is None else len(det)} corners"))
+        return row
+
+
+# -- the panel ------------------------------------------------------------------------------
+
+class _Relay(QObject):
+    board_view = Signal(object)  # BoardOverlay, from the worker thread
+
+
+class CameraTile(QWidget):
+    """One camera's preview: its name and a small image (or "no signal")."""
+
+    def __init__(self, name: str, width_px: int, parent=None) -> None:
+        super().__init__(parent)
+        self.caption = QLabel(name)
+        self.image = QLabel("no signal")
+        self.image.setAlignment(Qt.AlignCenter)
+        self.image.setFixedSize(width_px, max(1, width_px * 9 // 16) + 2)
+        self.image.setStyleSheet("background: #282828; color: #aaaaaa;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(self.caption)
+        lay.addWidget(self.image)
+        self.name = name
+        self.signal = False
+
+    def show_rgb(self, rgb: np.ndarray, caption: str | None = None) -> None:
+        h, w, _ = rgb.shape
+        rgb = np.ascontiguousarray(rgb)
+        img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()  # owns its pixels
+        self.image.setPixmap(QPixmap.fromImage(img))
+        self.caption.setText(caption or self.name)
+        self.signal = True
+
+    def show_no_signal(self) -> None:
+        if self.signal or self.image.text() != "no signal":
+            self.image.setText("no signal")
+            self.caption.setText(self.name)
+        self.signal = False
+
+
+class CamerasPanel(QWidget):
+    PREVIEW_WIDTH_PX = 160
+    REFRESH_MS = 200  # previews at 5 frames/s: enough to frame a performer, cheap on 2 cores
+    STALE_S = 2.0  # a frame older than this is no signal
+    INTRINSIC_WIDTH_PX = 960
+    RIG_WIDTH_PX = 1440
+    INTRINSIC_VIEWS = 14
+    RIG_MOMENTS = 24
+    WALL_BOARD = BoardSpec(squares_x=9, squares_y=6, square_mm=40.0, marker_mm=30.0)
+    RIG_BOARD = BoardSpec(squares_x=9, squares_y=7, square_mm=160.0, marker_mm=120.0)
+    COLUMNS = ("Camera", "Views", "RMS px", "At performer mm", "Verdict")
+
+    def __init__(self, context, parent=None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.rig_in_use: CameraRig | None = None  # what the studio uses now
+        self.last_rig: CameraRig | None = None  # the newest result (calibrated or loaded)
+        self.last_outcome: CalibrationOutcome | None = None
+        self.error_rows: list[ErrorRow] = []
+        self.board: BoardSpec | None = None  # the board last_rig was made with
+        self.quality: dict = {}
+        self.coverage: dict[str, float] = {}  # camera name -> fraction, from the last intrinsics
+        self.shown_frame = None  # the LiveFrame the previews show
+        self.task = None
+        self._intrinsic_cams: tuple[Camera, ...] | None = None
+        self._newest = None
+        self._newest_at = 0.0
+        self._serial = 0
+        self._shown_serial = -1
+        self._overlays: dict[int, BoardOverlay] = {}
+        self._closing = False
+        self._relay = _Relay(self)
+        self._relay.board_view.connect(self._on_board_view)  # queued: emitted on the worker thread
+
+        # previews
+        self.tiles: list[CameraTile] = []
+        self._grid_host = QWidget()
+        self._grid = QGridLayout(self._grid_host)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self._grid_host)
+        self.coverage_bar = QProgressBar()
+        self.coverage_bar.setRange(0, 100)
+        self.coverage_bar.setFormat("coverage %p%")
+        self.coverage_bar.setVisible(False)
+        self.coverage_label = QLabel("")
+        self.coverage_label.setWordWrap(True)
+
+        # calibration
+        self.buttons: dict[str, QPushButton] = {}
+        for key, label, tip, slot in (
+            ("cameras", "Calibrate cameras", "Lens and focal length of every camera (intrinsics)",
+             lambda: self.calibrate_cameras()),
+            ("rig", "Calibrate rig", "Where every camera stands (extrinsics, bundle adjustment) and the floor",
+             lambda: self.calibrate_rig()),
+            ("floor", "Set floor", "Origin and floor from the board lying flat on the floor", lambda: self.set_floor()),
+            ("apply", "Apply", "Use this calibration", lambda: self.apply()),
+            ("load", "Load…", "FuseCap JSON or anipose / FreeMoCap TOML", self._ask_load),
+            ("save", "Save…", "FuseCap JSON or anipose / FreeMoCap TOML", self._ask_save),
+        ):
+            b = QPushButton(label)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            self.buttons[key] = b
+        self.error_table = QTableWidget(0, len(self.COLUMNS))
+        self.error_table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.error_table.verticalHeader().setVisible(False)
+        self.error_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.error_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.summary = QLabel("No calibration yet.")
+        self.summary.setWordWrap(True)
+        boards = QLabel(f"Boards: {self._board_words(self.WALL_BOARD)} for the cameras, "
+                        f"{self._board_words(self.RIG_BOARD)} for the rig and floor "
+                        "(print them with `main.py board`).")
+        boards.setWordWrap(True)
+
+        calib = QGroupBox("Calibration")
+        c = QVBoxLayout(calib)
+        row1, row2 = QHBoxLayout(), QHBoxLayout()
+        for key in ("cameras", "rig", "floor", "apply"):
+            row1.addWidget(self.buttons[key])
+        for key in ("load", "save"):
+            row2.addWidget(self.buttons[key])
+        row2.addStretch(1)
+        c.addWidget(boards)
+        c.addLayout(row1)
+        c.addWidget(self.error_table, 1)
+        c.addWidget(self.summary)
+        c.addLayout(row2)
+        lay = QVBoxLayout(self)
+        lay.addWidget(scroll, 1)
+        lay.addWidget(self.coverage_bar)
+        lay.addWidget(self.coverage_label)
+        lay.addWidget(calib, 1)
+
+        context.session_started.connect(self._on_session_started)
+        context.session_stopped.connect(self._on_session_stopped)
+        context.frame.connect(self._on_frame)
+        context.rig_changed.connect(self._on_rig_changed)
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setObjectName("camera-previews")
+        self.refresh_timer.setInterval(self.REFRESH_MS)
+        self.refresh_timer.timeout.connect(self.refresh_previews)
+        self.refresh_timer.start()
+        if context.bridge is not None:
+            self._on_session_started(context.bridge)
+        self._update_buttons()
+
+    @staticmethod
+    def _board_words(b: BoardSpec) -> str:
+        return f"{b.squares_x} × {b.squares_y} squares of {b.square_mm:g} mm"
+
+    # -- the studio and its frames ----------------------------------------------------------
+    def _on_session_started(self, bridge) -> None:
+        self._on_rig_changed(bridge.session.rig)
+
+    def _on_session_stopped(self) -> None:
+        self._newest = None
+        self._serial += 1
+
+    def _on_rig_changed(self, rig: CameraRig) -> None:
+        self.rig_in_use = rig
+        self._set_tiles(rig.names)
+
+    def _on_frame(self, frame) -> None:
+        # Only a reference: the timer draws the newest one at its own pace.
+        self._newest = frame
+        self._newest_at = time.monotonic()
+        self._serial += 1
+
+    def _set_tiles(self, names: list[str]) -> None:
+        if [t.name for t in self.tiles] == list(names):
+            return
+        for t in self.tiles:
+            self._grid.removeWidget(t)
+            t.deleteLater()
+        self.tiles = [CameraTile(n, self.PREVIEW_WIDTH_PX) for n in names]
+        for k, t in enumerate(self.tiles):
+            self._grid.addWidget(t, k // 2, k % 2)
+        self._shown_serial = -1
+
+    def refresh_previews(self) -> None:
+        """Draw the newest frame (or the calibration's board views) into the tiles."""
+        if not self.isVisible():
+            return
+        frame = self._newest
+        stale = frame is not None and time.monotonic() - self._newest_at > self.STALE_S
+        if frame is not None and not stale and len(frame.bundle.silhouettes) != len(self.tiles):
+            names = self.rig_in_use.names if self.rig_in_use is not None and \
+                len(self.rig_in_use) == len(frame.bundle.silhouettes) else \
+                [f"camera {k + 1}" for k in range(len(frame.bundle.silhouettes))]
+            self._set_tiles(names)
+        if self._serial == self._shown_serial and not stale and not self._overlays:
+            return
+        self._shown_serial = self._serial
+        self.shown_frame = None if frame is None or stale else frame
+        for k, tile in enumerate(self.tiles):
+            overlay = self._overlays.get(k)
+            if overlay is not None:
+                tile.show_rgb(overlay.rgb, f"{tile.name} — board")
+                continue
+            mask = None if self.shown_frame is None else self.shown_frame.bundle.silhouettes[k]
+            if mask is None:
+                tile.show_no_signal()
+            else:
+                tile.show_rgb(silhouette_preview(mask, self.PREVIEW_WIDTH_PX))
+
+    def _on_board_view(self, overlay: BoardOverlay) -> None:
+        if self._closing:
+            return
+        self._overlays[overlay.camera] = overlay
+        self.coverage_label.setText(overlay.text)
+        if overlay.coverage is not None:
+            self.coverage_bar.setVisible(True)
+            self.coverage_bar.setValue(int(round(100 * overlay.coverage)))
+            self.coverage[overlay.name] = overlay.coverage
+
+    # -- calibration ----------------------------------------------------------------------------
+    def _simulated_truth(self) -> CameraRig | None:
+        """The simulated studio's true cameras (the default studio's while none
+        runs); None for a studio whose cameras give no images."""
+        bridge = self.context.bridge
+        if bridge is None:
+            from core.camera.rig import standard_studio
+            from core.sim.studio import StudioConfig
+
+            config = StudioConfig()  # the rig SimulatedStudio(StudioConfig()) renders through
+            return (config.rig or standard_studio()).scaled(config.image_scale)
+        studio = getattr(bridge.devices, "studio", None)
+        return None if studio is None else studio.rig
+
+    def _start(self, kind: str, title: str, seed: int | None, run) -> object | None:
+        if self.task is not None:
+            self.context.message("info", "a calibration is already running")
+            return None
+        truth = self._simulated_truth()
+        if truth is None:
+            self.context.message("error", "board calibration needs the cameras' images, and this studio's cameras "
+                                          "deliver silhouettes only: load a calibration file instead")
+            return None
+        seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else int(seed)
+        base = self.last_rig if kind == "floor" and self.last_rig is not None else self.rig_in_use
+        intrinsic_cams = self._intrinsic_cams
+        relay = self._relay
+        if len(self.tiles) != len(truth):
+            self._set_tiles(truth.names)  # somewhere to show the board views
+        if kind != "floor":
+            self.coverage = {}
+
+        def work(progress):
+            t0 = time.monotonic()
+            rig = truth
+            sim = SimulatedBoardCalibration(rig, seed, self.WALL_BOARD, self.RIG_BOARD, self.INTRINSIC_WIDTH_PX,
+                                            self.RIG_WIDTH_PX, self.PREVIEW_WIDTH_PX, relay.board_view.emit)
+            fits = base is not None and len(base) == len(rig) and \
+                all(tuple(a.size) == tuple(b.size) for a, b in zip(base, rig))
+            outcome = run(sim, progress, base if fits else rig, intrinsic_cams)
+            return replace(outcome, seconds=time.monotonic() - t0)
+
+        def done(result, error):
+            self.task = None
+            self._overlays.clear()
+            self._shown_serial = -1
+            self.coverage_bar.setVisible(False)
+            self.coverage_label.setText("")
+            self._update_buttons()
+            if self._closing:
+                return
+            if isinstance(error, Cancelled):
+                self.context.message("info", f"{title} cancelled; nothing changed")
+            elif isinstance(error, (CalibrationError, BoardError, ValueError)):
+                self.context.message("error", f"{title} failed: {error}")
+            elif error is not None:
+                self.context.message("error", f"{title} failed: {type(error).__name__}: {error}")
+            else:
+                self._take(result)
+
+        self.task = run_with_progress(self, f"{title[0].upper()}{title[1:]}…", work, done)
+        self._update_buttons()
+        return self.task
+
+    def _take(self, outcome: CalibrationOutcome) -> None:
+        self.last_outcome = outcome
+        self.last_rig = outcome.rig
+        self.board = outcome.board
+        self.quality = outcome.quality
+        if outcome.intrinsic_cams is not None:
+            self._intrinsic_cams = outcome.intrinsic_cams
+        if outcome.rows:
+            self._show_rows(list(outcome.rows))
+        if "summary" in outcome.quality:
+            self.summary.setText(outcome.quality["summary"])
+        self._update_buttons()
+        self.context.message("info", f"{outcome.detail} ({outcome.seconds:.0f} s); press Apply to use it")
+
+    def calibrate_cameras(self, seed: int | None = None, views: int | None = None):
+        """Intrinsics of every camera; the rig in use keeps its extrinsics.
+        Returns the ProgressTask (None when it could not start)."""
+        views = views or self.INTRINSIC_VIEWS
+
+        def run(sim, progress, base, _):
+            steps = _Steps(progress, len(base) * views)
+            cams, results = sim.intrinsics(views, steps)
+            live = tuple(Camera(scaled_to(ic, b.size).K, ic.dist, b.R, b.t, b.size, b.name)
+                         for ic, b in zip(cams, base))
+            rig = CameraRig(live, base.area)
+            at_calib = CameraRig(tuple(Camera(ic.K, ic.dist, b.R, b.t, ic.size, b.name) for ic, b in zip(cams, base)),
+                                 base.area)
+            rms = np.array([r.rms_px for r in results])
+            report = assess(at_calib, rms)
+            rows = _rows(base, [len(r.used) for r in results], rms, report)
+            quality = {"kind": "intrinsics", **report.to_dict(), "views": [len(r.used) for r in results],
+                       "calibration_size": list(cams[0].size)}
+            detail = (f"{len(cams)} cameras calibrated from {views} board views each at {cams[0].size[0]} px wide: "
+                      f"RMS {float(np.max(rms)):.2f} px at worst")
+            return CalibrationOutcome("intrinsics", rig, rows, self.WALL_BOARD, quality, detail, cams)
+
+        return self._start("intrinsics", "camera calibration", seed, run)
+
+    def calibrate_rig(self, seed: int | None = None, moments: int | None = None, views: int | None = None):
+        """Extrinsics by bundle adjustment, the world from the board on the floor.
+        Uses this panel's camera calibration when there is one for these
+        cameras, otherwise calibrates the cameras first. Returns the ProgressTask."""
+        moments = moments or self.RIG_MOMENTS
+        views = views or self.INTRINSIC_VIEWS
+
+        def run(sim, progress, base, intrinsic_cams):
+            reuse = intrinsic_cams is not None and [c.name for c in intrinsic_cams] == base.names and all(
+                abs(c.width * b.height - b.width * c.height) == 0 for c, b in zip(intrinsic_cams, base))
+            steps = _Steps(progress, (0 if reuse else len(base) * views) + moments + 1 + 4)
+            if not reuse:
+                intrinsic_cams, _ = sim.intrinsics(views, steps)
+            detections = sim.rig_views(moments, steps)
+            intr = [Intrinsics(c.name, c.K, c.dist, c.size)
+                    for c in (ic.scaled(self.RIG_WIDTH_PX / ic.width) for ic in intrinsic_cams)]
+            before = steps.done
+
+            def stage(i, n):
+                steps.progress(before + i, steps.total)
+
+            res = calibrate_rig(detections, intr, self.RIG_BOARD, floor_moment=len(detections) - 1, area=base.area,
+                                progress=stage)
+            live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(res.rig, base)), base.area)
+            report = assess(res.rig, res.camera_rms_px)
+            rows = _rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
+            quality = {"kind": "rig", **report.to_dict(), "rms_px": res.rms_px,
+                       "views": [int(n) for n in res.observations], "calibration_size": list(res.rig[0].size)}
+            detail = (f"rig calibrated from {len(detections) - 1} board positions and the floor: "
+                      f"RMS {res.rms_px:.2f} px ({report.verdict})")
+            return CalibrationOutcome("rig", live, rows, self.RIG_BOARD, quality, detail, tuple(intrinsic_cams))
+
+        return self._start("rig", "rig calibration", seed, run)
+
+    def set_floor(self, seed: int | None = None):
+        """The world from the board lying on the floor at the origin, for the
+        newest result (or the rig in use). Returns the ProgressTask."""
+        if self.last_rig is None and self.rig_in_use is None:
+            self.context.message("error", "no rig to set the floor of: calibrate the rig or load a calibration")
+            return None
+        board, quality = self.board, dict(self.quality)
+
+        def run(sim, progress, base, _):
+            from core.sim.board_view import floor_pose
+
+            steps = _Steps(progress, 2)
+            R, t = floor_pose(self.RIG_BOARD)
+            row = sim.detect_views(at_width(sim.truth, self.RIG_WIDTH_PX), R, t, "board on the floor")
+            steps.tick()
+            at_res = CameraRig(at_width(base, self.RIG_WIDTH_PX), base.area)
+            moved, used = floor_aligned(at_res, row, self.RIG_BOARD)
+            live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(moved, base)), base.area)
+            steps.tick()
+            shift = float(np.linalg.norm(live[0].centre - base[0].centre))
+            detail = f"floor and origin set from {used} camera(s) (camera {base[0].name} moved {shift:.0f} mm)"
+            return CalibrationOutcome("floor", live, (), board, quality, detail)
+
+        return self._start("floor", "setting the floor", seed, run)
+
+    def apply(self) -> bool:
+        """Use the newest result: `context.rig_changed(rig)`."""
+        if self.last_rig is None:
+            return False
+        self.rig_in_use = self.last_rig
+        self.context.rig_changed.emit(self.last_rig)
+        self._update_buttons()
+        self.context.message("info", f"calibration of {len(self.last_rig)} cameras in use")
+        return True
+
+    # -- the table ---------------------------------------------------------------------------------
+    def _show_rows(self, rows: list[ErrorRow]) -> None:
+        self.error_rows = rows
+        t = self.error_table
+        t.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            cells = (row.camera, str(row.views) if row.views else "–", _fmt(row.rms_px, 2),
+                     _fmt(row.error_mm, 1), row.verdict or "–")
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                t.setItem(r, c, item)
+
+    def _rows_from_quality(self, rig: CameraRig, quality: dict) -> list[ErrorRow]:
+        cams = quality.get("cameras") if isinstance(quality, dict) else None
+        views = quality.get("views") if isinstance(quality, dict) else None
+        rows = []
+        for k, cam in enumerate(rig):
+            q = cams[k] if isinstance(cams, list) and k < len(cams) and isinstance(cams[k], dict) else {}
+            n = views[k] if isinstance(views, list) and k < len(views) and isinstance(views[k], int) else 0
+            rows.append(ErrorRow(cam.name, n, _num(q.get("reprojection_px")), _num(q.get("reprojection_mm")),
+                                 str(q.get("verdict", "")) if q.get("reprojection_px") is not None else ""))
+        return rows
+
+    # -- files -----------------------------------------------------------------------------------
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save calibration", "calibration.json",
+                                              "FuseCap calibration (*.json);;anipose / FreeMoCap (*.toml)")
+        if path:
+            self.save_calibration(Path(path))
+
+    def _ask_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load calibration", "",
+                                              "Calibrations (*.json *.toml);;All files (*)")
+        if path:
+            self.load_calibration(Path(path))
+
+    def save_calibration(self, path: str | Path) -> bool:
+        """Write the newest result (or the rig in use): .json FuseCap, .toml anipose."""
+        path = Path(path)
+        rig = self.last_rig or self.rig_in_use
+        if rig is None:
+            self.context.message("error", "there is no calibration to save yet")
+            return False
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".toml":
+                rms = self.quality.get("rms_px") if self.last_rig is not None else None
+                files.write_anipose_toml(path, rig, error_px=rms if isinstance(rms, (int, float)) else None)
+            elif suffix == ".json":
+                quality = self.quality if self.last_rig is not None else {}
+                files.save_calibration(path, files.CalibrationFile(rig, self.board, quality))
+            else:
+                self.context.message("error", f"{path.name}: save a calibration as .json (FuseCap) or "
+                                              ".toml (anipose / FreeMoCap)")
+                return False
+        except OSError as exc:
+            self.context.message("error", f"cannot save {path}: {exc.strerror or exc}")
+            return False
+        self.context.message("info", f"calibration saved to {path}")
+        return True
+
+    def load_calibration(self, path: str | Path) -> bool:
+        """Read a FuseCap JSON or anipose / FreeMoCap TOML calibration and use
+        it. A bad file, or one for other cameras, changes nothing."""
+        path = Path(path)
+        ref = self.rig_in_use
+        try:
+            calib = files.load_calibration(path, area=None if ref is None else ref.area)
+            rig = calib.rig
+            if ref is not None:
+                if len(rig) != len(ref):
+                    raise files.CalibrationFileError(f"{path}: {len(rig)} cameras in the file, {len(ref)} in the "
+                                                     "studio; not loaded")
+                try:
+                    rig = CameraRig(tuple(scaled_to(c, r.size) for c, r in zip(rig, ref)), rig.area)
+                except ValueError as exc:
+                    raise files.CalibrationFileError(f"{path}: {exc}; not loaded") from exc
+        except files.CalibrationFileError as exc:
+            self.context.message("error", str(exc))
+            return False
+        except OSError as exc:
+            self.context.message("error", f"cannot read {path}: {exc.strerror or exc}")
+            return False
+        self.last_rig = rig
+        self.last_outcome = None
+        self.board = calib.board
+        self.quality = calib.quality
+        self._show_rows(self._rows_from_quality(rig, calib.quality))
+        self.summary.setText(str(calib.quality.get("summary", f"loaded from {path.name}")))
+        self.apply()
+        note = "; its world is the other tool's: set the floor" if path.suffix.lower() == ".toml" else ""
+        self.context.message("info", f"calibration loaded from {path.name}: {len(rig)} cameras{note}")
+        return True
+
+    # -- state and shutdown ------------------------------------------------------------------------
+    def _update_buttons(self) -> None:
+        idle = self.task is None
+        for key in ("cameras", "rig", "load"):
+            self.buttons[key].setEnabled(idle)
+        self.buttons["floor"].setEnabled(idle and (self.last_rig is not None or self.rig_in_use is not None))
+        self.buttons["apply"].setEnabled(idle and self.last_rig is not None and self.last_rig is not self.rig_in_use)
+        self.buttons["save"].setEnabled(idle and (self.last_rig is not None or self.rig_in_use is not None))
+
+    def shutdown(self) -> None:
+        """Stop the preview timer and any calibration (cancelled, its thread joined)."""
+        self._closing = True
+        self.refresh_timer.stop()
+        task = self.task
+        if task is not None:
+            task.cancelled.set()
+            task.thread.join(30.0)
+            # Its result is queued for the GUI thread: deliver it now, while the dialog still exists.
+            QCoreApplication.sendPostedEvents(None, QEvent.MetaCall)
+        self._newest = None
+        self.shown_frame = None
+
+
+def _rows(rig: CameraRig, views, rms_px, report) -> tuple[ErrorRow, ...]:
+    return tuple(ErrorRow(c.name, int(n), float(px), math.nan if q.reprojection_mm is None else q.reprojection_mm,
+                          q.verdict) for c, n, px, q in zip(rig, views, rms_px, report.cameras))
+
+
+def _fmt(v: float, digits: int) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan

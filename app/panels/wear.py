@@ -1,0 +1,565 @@
+"""Wear offsets panel: capture each sensor's wear offset and heading while
+the performer does the calibration routine (docs/CALIBRATION.md, "IMUs").
+
+The performer stands in the T-pose (or N-pose), holds still, then bows,
+squats, rocks onto the heels and moves freely. A stillness meter shows the
+largest turn of any sensor over the last second against the 4° under which
+core.imu.calibration counts the sensors as still. "Capture" counts down,
+collects the session's IMU samples (renumbered to bones through the pairing)
+and the live solved joints for the routine's duration, then runs
+core.imu.calibration.calibrate off the GUI thread (app.workers). The result
+table gives per bone the heading, the fit's residual, whether the heading
+was observable, and a check against the vision skeleton: the median angle
+between the IMU bone direction and the same bone in the solved joints.
+"Apply" makes the result the session's IMU calibration.
+
+Threads: the IMU listener (on the session's IMU thread) only appends to
+locked buffers; frames arrive on the GUI thread; one GUI timer (10 Hz)
+drives the countdown, the instructions and the meter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from app.context import AppContext
+from app.panels.imus import ImuFeed
+from app.plots import StillnessPlot
+from app.workers import Cancelled, run_with_progress
+from core import skeleton as sk
+from core.devices import ImuSample
+from core.frames import orientations_at
+from core.imu.calibration import ImuCalibration, ImuCalibrationError, bone_orientations, calibrate
+from core.rotations import from_wxyz
+
+TICK_MS = 100
+STILL_DEG = 4.0           # core.imu.calibration.still_frames' default
+STILL_WINDOW_S = 1.0
+COUNTDOWN_S = 3.0
+HOLD_S = 3.0
+DURATION_S = 26.0         # hold, the 11 s of moves, then free movement
+METER_MAX_DEG = 20.0
+
+# The routine's steps after the countdown: (seconds from the start of the capture, what to do).
+# The moves take 11 s, as core.sim.motion.calibration's simulated performer does them.
+STEPS = (
+    (0.0, "Hold the {pose}-pose still"),
+    (HOLD_S, "Bow forward: head down, arms reaching forward; come back up"),
+    (HOLD_S + 4.0, "Squat with the arms raised; come back up"),
+    (HOLD_S + 8.0, "Rock back onto the heels, toes up"),
+    (HOLD_S + 11.0, "Move freely: walk, turn, swing the arms"),
+)
+
+
+def largest_turn_deg(times_s: np.ndarray, quats_wxyz: np.ndarray, window_s: float = STILL_WINDOW_S) -> float:
+    """How far one sensor turned over the last `window_s` (degrees): the
+    largest angle between the window's first orientation and any later one
+    (the stillness test of core.imu.calibration.still_frames). NaN with
+    fewer than two samples in the window."""
+    t = np.asarray(times_s, float)
+    if len(t) < 2:
+        return float("nan")
+    keep = t >= t[-1] - window_s
+    if keep.sum() < 2:
+        return float("nan")
+    rot = from_wxyz(np.asarray(quats_wxyz, float)[keep])
+    return float(np.degrees((rot[0].inv() * rot).magnitude().max()))
+
+
+class CaptureBuffer:
+    """IMU samples (bone-numbered) and solved joints collected during a capture; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: list[ImuSample] = []
+        self._frames: list[tuple[float, np.ndarray]] = []
+
+    def clear(self) -> None:
+        with self._lock:
+            self._samples, self._frames = [], []
+
+    def add_samples(self, samples) -> None:
+        with self._lock:
+            self._samples.extend(samples)
+
+    def add_joints(self, t_s: float, joints_mm: np.ndarray) -> None:
+        with self._lock:
+            self._frames.append((float(t_s), np.array(joints_mm, float)))
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._samples), len(self._frames)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Frame times (T,), each bone's sensor orientation at them (T, 13, 4;
+        NaN where a sensor had no sample within 0.1 s) and the joints (T, 22, 3)."""
+        with self._lock:
+            samples, frames = list(self._samples), sorted(self._frames, key=lambda f: f[0])
+        times = np.array([f[0] for f in frames], float)
+        joints = np.stack([f[1] for f in frames]) if frames else np.zeros((0, sk.NUM_JOINTS, 3))
+        imu = np.full((len(times), sk.NUM_IMUS, 4), np.nan)
+        per: dict[int, list[ImuSample]] = {}
+        for s in samples:
+            if 0 <= s.sensor_id < sk.NUM_IMUS:
+                per.setdefault(int(s.sensor_id), []).append(s)
+        for k, rows in per.items():
+            rows.sort(key=lambda s: s.t_s)
+            t_k = np.array([s.t_s for s in rows])
+            q_k = np.stack([np.asarray(s.quat_wxyz, float) for s in rows])
+            imu[:, k], _ = orientations_at(t_k, q_k, times)
+        return times, imu, joints
+
+
+@dataclass(frozen=True, eq=False)
+class WearResult:
+    calibration: ImuCalibration
+    vision_check_deg: np.ndarray   # (13,) median angle, IMU bone vs the solved skeleton's bone
+    frames: int
+    duration_s: float
+
+
+def vision_check_deg(calib: ImuCalibration, times_s: np.ndarray, imu_wxyz: np.ndarray,
+                     joints_mm: np.ndarray) -> np.ndarray:
+    """(13,) per bone, the median over frames of the angle (degrees) between
+    the bone direction the calibrated sensor gives and the one the solved
+    joints show (NaN for a bone without usable frames). The joints are
+    smoothed over about 70 ms first, as calibrate does: on short bones (the
+    pelvis, the feet) a frame's joint noise alone tilts the bone by tens of
+    degrees."""
+    out = np.full(sk.NUM_IMUS, np.nan)
+    if len(times_s) > 1:
+        dt = float(np.median(np.diff(times_s)))
+        joints_mm = gaussian_filter1d(joints_mm, sigma=max(0.07 / max(dt, 1e-3), 0.5), axis=0, mode="nearest")
+    for k, bone in enumerate(sk.IMU_BONES):
+        seen = joints_mm[:, bone.end] - joints_mm[:, bone.start]
+        ok = ~np.isnan(imu_wxyz[:, k, 0]) & np.isfinite(seen).all(1)
+        if not ok.any() or not np.isfinite(calib.rest_dirs[k, 0]).all():
+            continue
+        n = int(ok.sum())
+        rot = bone_orientations(imu_wxyz[ok, k], np.full(n, k), calib.wear, np.full(n, calib.heading_rad[k]))
+        d = rot.apply(calib.rest_dirs[k, 0])
+        o = seen[ok] / np.maximum(np.linalg.norm(seen[ok], axis=1, keepdims=True), 1e-9)
+        out[k] = float(np.median(np.degrees(np.arccos(np.clip((d * o).sum(1), -1.0, 1.0)))))
+    return out
+
+
+def solve_wear(times: np.ndarray, imu: np.ndarray, joints: np.ndarray, pose: str, progress=None) -> WearResult:
+    """The calibration from a capture's arrays (CaptureBuffer.arrays); raises ImuCalibrationError."""
+    if progress is not None:
+        progress(0, 2)
+    span = float(times[-1] - times[0]) if len(times) else 0.0
+    calib = calibrate(times, imu, joints, pose=pose, moves_s=max(span, 1.0))
+    if progress is not None:
+        progress(1, 2)
+    check = vision_check_deg(calib, times, imu, joints)
+    if progress is not None:
+        progress(2, 2)
+    return WearResult(calib, check, len(times), span)
+
+
+class WearOffsetsPanel(QWidget):
+    COLUMNS = ("bone", "heading (°)", "residual (°)", "observable", "vision check (°)")
+
+    def __init__(self, context: AppContext, parent=None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.feed = ImuFeed(capacity=512)   # a few seconds, for the meter
+        self.buffer = CaptureBuffer()
+        self.result: WearResult | None = None
+        self.task = None
+        self.phase = "idle"          # idle, countdown, capturing, solving
+        self.countdown_s = COUNTDOWN_S
+        self.duration_s = DURATION_S
+        self._phase_t0 = 0.0
+        self._collecting = threading.Event()
+        self._session = None
+        self._source = ""
+        self._listener = None
+        self._build()
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+        context.session_started.connect(self._on_session_started)
+        context.session_stopped.connect(self._on_session_stopped)
+        context.frame.connect(self._on_frame)
+        bridge = context.bridge
+        if bridge is not None and getattr(bridge, "state", "") == "live":
+            self._on_session_started(bridge)
+
+    # -- layout --------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.pose_box = QComboBox()
+        self.pose_box.addItem("T-pose (arms out to the sides)", "T")
+        self.pose_box.addItem("N-pose (arms down at the sides)", "N")
+        self.pose_box.currentIndexChanged.connect(lambda _: self._show_steps(-1))
+        self.duration = QDoubleSpinBox()
+        self.duration.setRange(HOLD_S + 12.0, 60.0)
+        self.duration.setValue(self.duration_s)
+        self.duration.setSuffix(" s")
+        self.duration.setDecimals(0)
+        self.duration.valueChanged.connect(lambda v: setattr(self, "duration_s", float(v)))
+        form = QFormLayout()
+        form.addRow("Known pose", self.pose_box)
+        form.addRow("Capture length", self.duration)
+        self.steps = QLabel()
+        self.steps.setTextFormat(Qt.RichText)
+        self.steps.setWordWrap(True)
+        self.status = QLabel("Start the studio, strap the sensors on, then press Capture.")
+        self.status.setWordWrap(True)
+        font = self.status.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.status.setFont(font)
+        box = QGroupBox("The routine")
+        bl = QVBoxLayout(box)
+        bl.addLayout(form)
+        bl.addWidget(self.steps)
+        bl.addWidget(self.status)
+
+        self.meter = QProgressBar()
+        self.meter.setRange(0, int(METER_MAX_DEG * 10))
+        self.meter.setTextVisible(True)
+        self.meter.setFormat("no IMU data")
+        self.meter.setValue(0)
+        self.still_plot = StillnessPlot(STILL_DEG, window_s=10.0, max_deg=METER_MAX_DEG)
+        self.still_plot.setMinimumHeight(110)
+        self.still_plot.setMaximumHeight(170)
+        self._still_t = np.full(200, np.nan)     # the meter's last 20 s, preallocated ring
+        self._still_v = np.full(200, np.nan)
+        self._still_n = 0
+        self._meter_colour = ""
+        meter_box = QGroupBox(f"Stillness: largest turn of any sensor in the last second (still below {STILL_DEG:g}°)")
+        ml = QVBoxLayout(meter_box)
+        ml.addWidget(self.meter)
+        ml.addWidget(self.still_plot)
+
+        self.capture_button = QPushButton("Capture")
+        self.capture_button.clicked.connect(lambda: self.start_capture())
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(lambda: self.cancel_capture())
+        self.apply_button = QPushButton("Apply to the session")
+        self.apply_button.clicked.connect(lambda: self.apply())
+        self.save_button = QPushButton("Save…")
+        self.save_button.clicked.connect(self._ask_save)
+        buttons = QHBoxLayout()
+        for b in (self.capture_button, self.cancel_button, self.apply_button, self.save_button):
+            buttons.addWidget(b)
+
+        self.table = QTableWidget(sk.NUM_IMUS, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * sk.NUM_IMUS
+                                    + self.table.horizontalHeader().sizeHint().height() + 6)
+        for k, bone in enumerate(sk.IMU_BONES):
+            self.table.setItem(k, 0, QTableWidgetItem(bone.name))
+            for c in range(1, len(self.COLUMNS)):
+                item = QTableWidgetItem("")
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(k, c, item)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+
+        content = QWidget()
+        lay = QVBoxLayout(content)
+        lay.addWidget(box)
+        lay.addWidget(meter_box)
+        lay.addLayout(buttons)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.summary)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self._show_steps(-1)
+        self._update_buttons()
+
+    @property
+    def pose(self) -> str:
+        return self.pose_box.currentData()
+
+    def _show_steps(self, current: int) -> None:
+        rows = []
+        for i, (t, text) in enumerate(STEPS):
+            text = text.format(pose=self.pose)
+            rows.append(f"<b>▶ {i + 1}. {text}</b>" if i == current else f"{i + 1}. {text}")
+        self.steps.setText("<br>".join(rows))
+
+    def _update_buttons(self) -> None:
+        busy = self.phase != "idle"
+        self.capture_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(self.phase in ("countdown", "capturing"))
+        self.apply_button.setEnabled(not busy and self.result is not None)
+        self.save_button.setEnabled(self.result is not None)
+        self.pose_box.setEnabled(not busy)
+        self.duration.setEnabled(not busy)
+
+    # -- the session ------------------------------------------------------------------------
+    def _on_session_started(self, bridge) -> None:
+        self._detach_session()
+        session = bridge.session
+        imu = session.capture.imu
+        self._source = str(getattr(imu.sources[0], "name", "")) if len(imu.sources) == 1 else ""
+        self._listener = self._on_imu_samples
+        imu.listeners.append(self._listener)
+        self._session = session
+
+    def _on_session_stopped(self) -> None:
+        if self.phase in ("countdown", "capturing"):
+            self.cancel_capture("the studio stopped; capture cancelled")
+        self._detach_session()
+
+    def _detach_session(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            session.capture.imu.listeners.remove(self._listener)
+        except ValueError:
+            pass
+        self._listener = None
+        self.feed.forget("session")
+
+    def _on_imu_samples(self, samples) -> None:
+        """On the session's IMU thread: the meter's feed, and the capture while it runs."""
+        self.feed.put("session", samples)
+        if self._collecting.is_set():
+            self.collect_samples(self._to_bones(samples))
+
+    def _to_bones(self, samples):
+        """Renumber the sensors to their bones through the session's pairing
+        (the sensors' own numbering when there is none, as on the simulated hub)."""
+        session = self._session
+        pairing = None if session is None else session.pairing
+        if pairing is None or not self._source:
+            return samples
+        return pairing.route(self._source, samples)
+
+    def _on_frame(self, frame) -> None:
+        solve = frame.result.solve
+        if self._collecting.is_set() and solve is not None:
+            self.collect_joints(frame.bundle.t_s, solve.joints_mm)
+
+    # -- capture ----------------------------------------------------------------------------
+    def collect_samples(self, samples) -> None:
+        """IMU samples whose sensor id is their IMU bone (any thread)."""
+        self.buffer.add_samples(samples)
+
+    def collect_joints(self, t_s: float, joints_mm: np.ndarray) -> None:
+        """The solved joints (22, 3) mm of the frame at `t_s` (same clock as the samples)."""
+        self.buffer.add_joints(t_s, joints_mm)
+
+    def start_capture(self) -> bool:
+        """Count down, then collect for `duration_s`, then solve. Needs a live session."""
+        if self.phase != "idle":
+            return False
+        if self._session is None:
+            self.context.message("error", "start the studio first: the capture needs the IMUs and the cameras")
+            return False
+        self.buffer.clear()
+        self.phase = "countdown"
+        self._phase_t0 = time.monotonic()
+        self._update_buttons()
+        self._tick()
+        return True
+
+    def cancel_capture(self, why: str = "capture cancelled") -> None:
+        if self.phase not in ("countdown", "capturing"):
+            return
+        self._collecting.clear()
+        self.buffer.clear()
+        self.phase = "idle"
+        self.status.setText(why)
+        self._show_steps(-1)
+        self.context.message("info", why)
+        self._update_buttons()
+
+    def _advance(self, now: float) -> None:
+        elapsed = now - self._phase_t0
+        if self.phase == "countdown":
+            left = self.countdown_s - elapsed
+            if left > 0:
+                self.status.setText(f"Get into the {self.pose}-pose… {int(np.ceil(left))}")
+                self._show_steps(0)
+                return
+            self.buffer.clear()
+            self._collecting.set()
+            self.phase = "capturing"
+            self._phase_t0 = now
+            self._update_buttons()
+            elapsed = 0.0
+        if self.phase == "capturing":
+            if elapsed >= self.duration_s:
+                self._collecting.clear()
+                self.finish_capture()
+                return
+            step = max(i for i, (t, _) in enumerate(STEPS) if elapsed >= t)
+            self._show_steps(step)
+            n_samples, n_frames = self.buffer.counts()
+            self.status.setText(f"{STEPS[step][1].format(pose=self.pose)} — {self.duration_s - elapsed:.0f} s left "
+                                f"({n_frames} frames, {n_samples} IMU samples)")
+
+    def finish_capture(self):
+        """Solve what was collected, off the GUI thread; the task (None if nothing to solve)."""
+        self._collecting.clear()
+        times, imu, joints = self.buffer.arrays()
+        self.buffer.clear()
+        if len(times) < 10:
+            self._fail("no skeleton came from the cameras during the capture: the wear offsets need the live "
+                       "solve (choose a live model in the Studio panel) and the performer in view")
+            return None
+        if np.isnan(imu[..., 0]).all():
+            self._fail("no IMU samples arrived during the capture: check the sensors and the pairing")
+            return None
+        pose = self.pose
+        self.phase = "solving"
+        self.status.setText("Computing the wear offsets…")
+        self._show_steps(-1)
+        self._update_buttons()
+
+        def work(progress):
+            return solve_wear(times, imu, joints, pose, progress)
+
+        self.task = run_with_progress(self, "Computing the wear offsets…", work, self._solved)
+        return self.task
+
+    def _fail(self, why: str) -> None:
+        self.phase = "idle"
+        self.status.setText(why)
+        self._show_steps(-1)
+        self.context.message("error", why)
+        self._update_buttons()
+
+    def _solved(self, result, error) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.dialog.deleteLater()
+        self.phase = "idle"
+        if isinstance(error, Cancelled):
+            self.status.setText("capture cancelled")
+            self.context.message("info", "wear-offset capture cancelled")
+        elif isinstance(error, ImuCalibrationError):
+            self._fail(f"wear offsets not captured: {error}")
+        elif error is not None:
+            self._fail(f"wear-offset capture failed: {type(error).__name__}: {error}")
+        else:
+            self.result = result
+            self._show_result(result)
+            self.context.message("info", self.summary.text())
+        self._update_buttons()
+
+    def _show_result(self, result: WearResult) -> None:
+        calib = result.calibration
+        warn = QColor("#f0ad4e")
+        for k, fit in enumerate(calib.fits):
+            check = result.vision_check_deg[k]
+            texts = (f"{fit.heading_deg:.1f}", f"{fit.residual_deg:.1f}",
+                     "yes" if fit.observable else f"no ({fit.observability_deg:.1f}°)",
+                     "–" if np.isnan(check) else f"{check:.1f}")
+            for c, text in enumerate(texts, start=1):
+                item = self.table.item(k, c)
+                item.setText(text)
+                item.setForeground(warn if (c == 3 and not fit.observable) else self.palette().text().color())
+        bad = [f.bone for f in calib.fits if not f.observable]
+        med = float(np.nanmedian(result.vision_check_deg))
+        self.summary.setText(
+            f"Wear offsets captured from {result.frames} frames over {result.duration_s:.0f} s; the IMU bones "
+            f"agree with the cameras' skeleton within {med:.1f}° (median over bones). "
+            + (f"Heading not observable for {', '.join(bad)}: repeat the bow and squat. " if bad else "")
+            + "Press Apply to use them.")
+        self.status.setText("Done: check the table, then apply.")
+
+    # -- apply and save ---------------------------------------------------------------------
+    def apply(self) -> bool:
+        """Make the captured calibration the session's (its live solve uses it from the next frame)."""
+        if self.result is None:
+            self.context.message("error", "capture the wear offsets first")
+            return False
+        if self._session is None:
+            self.context.message("error", "start the studio first, then apply (or save the result meanwhile)")
+            return False
+        calib = self.result.calibration
+        session = self._session
+        session.imu_calibration = calib  # the session reads it for every frame
+        self.context.message("info", "wear offsets applied: the live solve uses them from the next frame")
+        return True
+
+    def _ask_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save IMU calibration", "imu-calibration.json", "JSON (*.json)")
+        if path:
+            self.save_result(path)
+
+    def save_result(self, path) -> bool:
+        if self.result is None:
+            return False
+        try:
+            self.result.calibration.save(path)
+        except (OSError, ValueError) as exc:
+            self.context.message("error", f"cannot save the IMU calibration: {exc}")
+            return False
+        self.context.message("info", f"IMU calibration saved to {path}")
+        return True
+
+    # -- the meter ------------------------------------------------------------------------------
+    def stillness_deg(self) -> float:
+        """The largest turn of any sensor over the last second (degrees; NaN without data)."""
+        turns = [largest_turn_deg(*self.feed.recent(key, STILL_WINDOW_S + 0.2)) for key in self.feed.keys()]
+        turns = [t for t in turns if np.isfinite(t)]
+        return max(turns) if turns else float("nan")
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.phase in ("countdown", "capturing"):
+            self._advance(now)  # a capture goes on behind another panel too
+        if not self.isVisible():
+            return
+        turn = self.stillness_deg()
+        if np.isnan(turn):
+            self.meter.setFormat("no IMU data")
+            self.meter.setValue(0)
+        else:
+            self.meter.setValue(int(min(turn, METER_MAX_DEG) * 10))
+            self.meter.setFormat(f"{turn:.1f}° — " + ("still" if turn <= STILL_DEG else "moving"))
+            colour = "#5cb85c" if turn <= STILL_DEG else "#f0ad4e"
+            if colour != self._meter_colour:  # a style sheet change restyles the widget: only on change
+                self._meter_colour = colour
+                self.meter.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
+        i = self._still_n % len(self._still_t)
+        self._still_t[i], self._still_v[i] = now, turn
+        self._still_n += 1
+        order = np.arange(max(0, self._still_n - len(self._still_t)), self._still_n) % len(self._still_t)
+        t, v = self._still_t[order], self._still_v[order]
+        keep = np.isfinite(v) & (t >= now - 10.0)
+        self.still_plot.show_series(t[keep] - now, v[keep])
+
+    # -- shutdown -----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the timer and any capture, wait for a running solve, leave the session."""
+        self.timer.stop()
+        self._collecting.clear()
+        task = self.task
+        if task is not None:
+            task.cancelled.set()
+            task.thread.join(30.0)
+        self._detach_session()
+        for signal, slot in ((self.context.session_started, self._on_session_started),
+                             (self.context.session_stopped, self._on_session_stopped),
+                             (self.context.frame, self._on_frame)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
