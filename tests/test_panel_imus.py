@@ -198,7 +198,8 @@ def shaken_stream(studio: SimulatedStudio, sensor: int, start_s: float, end_s: f
 
 @needs_pty
 def test_shake_to_identify_pairs_the_shaken_sensor_and_the_diagram_shows_it(bench, qtbot, tmp_path):
-    from app.panels.imus import BodyDiagram, ImusPanel
+    from app.panels.body_diagram import BodyDiagram
+    from app.panels.imus import ImusPanel
 
     rng = np.random.default_rng()
     shaken, bone = (int(v) for v in rng.integers(sk.NUM_IMUS, size=2))
@@ -348,7 +349,7 @@ def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qt
 
 
 def test_stillness_is_the_largest_turn_over_a_second():
-    from app.panels.wear import largest_turn_deg
+    from app.wear_capture import largest_turn_deg
 
     studio = SimulatedStudio(StudioConfig(seed=int(np.random.default_rng().integers(1000)), calibration_pose="T"))
     hold = studio.imu_samples(1.0, 2.5)     # the routine holds the pose for 3 s
@@ -377,7 +378,8 @@ OTHER_BOUND_DEG = 3.5
 def test_wear_offsets_captured_from_simulated_data_match_the_true_ones(bench, qtbot):
     from app.bridge import SessionBridge
     from app.cli.studio import simulated_imu_calibration
-    from app.panels.wear import DURATION_S, CaptureBuffer, WearOffsetsPanel, vision_check_deg
+    from app.panels.wear import WearOffsetsPanel
+    from app.wear_capture import DURATION_S, CaptureBuffer, vision_check_deg
     from core.camera.rig import standard_studio
     from core.frames import FrameBundle, orientations_at
     from core.session import CaptureSession

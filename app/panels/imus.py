@@ -5,323 +5,38 @@ the selected sensor's orientation over the last 10 s.
 Threads: samples arrive on other threads, from the panel's own serial link
 (a Python thread that opens the port, so a busy or missing port is a message,
 not a frozen window) and from the running session's IMU thread (a listener).
-Both only append to `ImuFeed`, a locked ring per sensor; one GUI timer
-(~20 Hz) reads it for the plot and, four times a second, for the table.
+Both only append to `ImuFeed` (app.imu_feed), a locked ring per sensor; one
+GUI timer (~20 Hz) reads it for the plot and, four times a second, the table.
 `shutdown` stops the timers, the serial link (its thread is joined) and
 detaches from the session.
 """
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-from dataclasses import dataclass
-from typing import Sequence
 
-import numpy as np
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QScrollArea,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.context import AppContext
+from app.imu_feed import (ImuFeed, NoSerialPlugin, SensorStats, SerialLink, dropped_per_sensor, serial_ports,
+                          serial_source, session_source_name)
+from app.panels.body_diagram import BodyDiagram, PairingBox
 from app.plots import OrientationPlot
 from core import skeleton as sk
-from core.devices import DeviceError, ImuSample
 from core.imu.pairing import Pairing, SensorKey, ShakeResult, identify_shaken
 from core.rotations import from_wxyz
 
+# ImuFeed, SerialLink and BodyDiagram live in their own modules; the panel still offers them.
+__all__ = ["BodyDiagram", "ImuFeed", "ImusPanel", "PairingBox", "SensorStats", "SerialLink"]
+
 TICK_MS = 50            # plot refresh (~20 Hz)
 TABLE_EVERY = 5         # table refresh every 5 ticks (~4 Hz)
-RATE_WINDOW_S = 2.0     # rates are counted over the last 2 s of arrivals
 PLOT_WINDOW_S = 10.0
 SHAKE_S = 2.0           # how long the user shakes a sensor
 
-
-# -- the sample feed -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SensorStats:
-    key: SensorKey
-    samples: int
-    rate_hz: float          # arrivals per second over the last RATE_WINDOW_S (0 once it stops)
-    age_s: float            # since the newest sample arrived
-
-
-class _Ring:
-    """One sensor's recent samples, preallocated."""
-
-    def __init__(self, capacity: int, arrival_s: float) -> None:
-        self.t = np.zeros(capacity)
-        self.arrival = np.zeros(capacity)
-        self.q = np.zeros((capacity, 4))
-        self.n = 0
-        self.first_arrival = arrival_s
-
-    def put(self, t_s: float, arrival_s: float, q_wxyz) -> None:
-        i = self.n % len(self.t)
-        self.t[i], self.arrival[i] = t_s, arrival_s
-        self.q[i] = q_wxyz
-        self.n += 1
-
-    def order(self) -> np.ndarray:
-        cap = len(self.t)
-        return np.arange(max(0, self.n - cap), self.n) % cap
-
-
-class ImuFeed:
-    """Recent samples of every sensor seen, keyed by (source, sensor id).
-
-    `put` may be called from any thread; the readers copy what they return.
-    Times: ``t`` is the sample's own time (host monotonic seconds for every
-    FuseCap source), ``arrival`` when `put` received it."""
-
-    def __init__(self, capacity: int = 4096, clock=time.monotonic) -> None:
-        self.capacity = int(capacity)  # 10 s at 400 Hz
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._rings: dict[SensorKey, _Ring] = {}
-
-    def put(self, source: str, samples: Sequence[ImuSample]) -> None:
-        now = self._clock()
-        with self._lock:
-            for s in samples:
-                key = SensorKey(source, int(s.sensor_id))
-                ring = self._rings.get(key)
-                if ring is None:
-                    ring = self._rings[key] = _Ring(self.capacity, now)
-                ring.put(float(s.t_s), now, s.quat_wxyz)
-
-    def keys(self) -> list[SensorKey]:
-        with self._lock:
-            return sorted(self._rings)
-
-    def forget(self, source: str) -> None:
-        with self._lock:
-            for key in [k for k in self._rings if k.source == source]:
-                del self._rings[key]
-
-    def stats(self) -> list[SensorStats]:
-        now = self._clock()
-        out = []
-        with self._lock:
-            for key in sorted(self._rings):
-                r = self._rings[key]
-                arr = r.arrival[r.order()]
-                span = min(RATE_WINDOW_S, now - r.first_arrival)
-                recent = int(np.count_nonzero(arr > now - RATE_WINDOW_S))
-                rate = recent / span if span > 0.2 else 0.0
-                out.append(SensorStats(key, r.n, rate, now - float(arr[-1]) if len(arr) else math.inf))
-        return out
-
-    def recent(self, key: SensorKey, seconds: float) -> tuple[np.ndarray, np.ndarray]:
-        """The sensor's samples within `seconds` of its newest: times (N,) and wxyz (N, 4), oldest first."""
-        with self._lock:
-            r = self._rings.get(key)
-            if r is None or r.n == 0:
-                return np.zeros(0), np.zeros((0, 4))
-            idx = r.order()
-            t, q = r.t[idx], r.q[idx]
-        keep = t >= t[-1] - seconds
-        return t[keep], q[keep]
-
-    def since(self, arrival_s: float) -> list[tuple[str, ImuSample]]:
-        """Every sample that arrived at or after `arrival_s`, as (source, sample)."""
-        out = []
-        with self._lock:
-            for key, r in self._rings.items():
-                idx = r.order()
-                idx = idx[r.arrival[idx] >= arrival_s]
-                out += [(key.source, ImuSample(key.sensor_id, float(r.t[i]), r.q[i].copy())) for i in idx]
-        return out
-
-
-# -- a serial source on its own thread ---------------------------------------------------------
-
-class SerialLink(QObject):
-    """Opens an IMU source and reads it into a feed on a Python thread.
-    `opened` / `failed` arrive on the GUI thread (queued)."""
-
-    opened = Signal(object)        # the link
-    failed = Signal(object, str)   # the link, why it could not be opened
-
-    def __init__(self, source, feed: ImuFeed) -> None:
-        super().__init__()
-        self.source = source
-        self.name = str(getattr(source, "name", "imu"))
-        self.feed = feed
-        self.state = "connecting"
-        self.read_error = ""
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"imu-link {self.name}", daemon=True)
-
-    def start(self) -> "SerialLink":
-        self.thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            self.source.open()
-        except (DeviceError, OSError, ValueError) as exc:
-            self.state = "failed"
-            self.failed.emit(self, str(exc))
-            return
-        self.state = "open"
-        self.opened.emit(self)
-        while not self._stop.is_set():
-            try:
-                samples = self.source.read(0.05)
-            except (DeviceError, OSError) as exc:
-                self.read_error = str(exc)
-                self._stop.wait(0.5)
-                continue
-            if samples:
-                self.feed.put(self.name, samples)
-
-    def stop(self, timeout_s: float = 3.0) -> None:
-        self._stop.set()
-        self.thread.join(timeout_s)
-        try:
-            self.source.close()
-        except (DeviceError, OSError):
-            pass
-        self.state = "closed"
-
-    def counters(self):
-        get = getattr(self.source, "counters", None)
-        return get() if get is not None and self.state == "open" else None
-
-
-# -- the body diagram ----------------------------------------------------------------------------
-
-# A front view of a T-pose in a 100 x 200 box (y down); the performer faces
-# the viewer, so their left is on the right.
-_POS = {
-    "Hips": (50, 102), "Spine": (50, 86), "Chest": (50, 66), "Neck": (50, 50), "Head": (50, 44),
-    "HeadTop": (50, 22), "LeftShoulder": (57, 53), "LeftArm": (65, 53), "LeftForeArm": (81, 53),
-    "LeftHand": (96, 53), "RightShoulder": (43, 53), "RightArm": (35, 53), "RightForeArm": (19, 53),
-    "RightHand": (4, 53), "LeftUpLeg": (58, 104), "LeftLeg": (60, 144), "LeftFoot": (61, 182),
-    "LeftToeBase": (69, 192), "RightUpLeg": (42, 104), "RightLeg": (40, 144), "RightFoot": (39, 182),
-    "RightToeBase": (31, 192),
-}
-
-
-class BodyDiagram(QWidget):
-    """The 13 IMU bones on a stick figure; click one to select it. Paired
-    bones are drawn green with their sensor's name, unpaired ones orange."""
-
-    bone_clicked = Signal(int)
-    PAIRED = QColor("#5cb85c")
-    UNPAIRED = QColor("#f0ad4e")
-    SELECTED = QColor(90, 160, 230)
-    BODY = QColor(110, 112, 118)
-    WIDTH = 7.0
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setMinimumSize(200, 300)
-        self.setMouseTracking(False)
-        self.labels = [""] * sk.NUM_IMUS   # the sensor on each bone ("" when unpaired)
-        self._short = [""] * sk.NUM_IMUS   # what is drawn
-        self.selected = 0
-        self._pos = np.array([_POS[name] for name in sk.JOINTS], float)
-
-    def set_pairing(self, pairing: Pairing) -> None:
-        self.labels = [str(pairing.bones[b]) if b in pairing.bones else "" for b in range(sk.NUM_IMUS)]
-        # Drawn short: "#3" when every paired sensor is on one source, else the source's tail too.
-        sources = {k.source for k in pairing.bones.values()}
-        self._short = [("" if b not in pairing.bones else
-                        f"#{pairing.bones[b].sensor_id}" if len(sources) == 1 else
-                        f"{pairing.bones[b].source.rsplit('/', 1)[-1][-8:]}#{pairing.bones[b].sensor_id}")
-                       for b in range(sk.NUM_IMUS)]
-        self.setToolTip("\n".join(f"{b.name}: {self.labels[i] or 'unpaired'}" for i, b in enumerate(sk.IMU_BONES)))
-        self.update()
-
-    def set_selected(self, bone: int) -> None:
-        if bone != self.selected:
-            self.selected = int(bone)
-            self.update()
-
-    def is_paired(self, bone: int) -> bool:
-        return bool(self.labels[bone])
-
-    # -- geometry ------------------------------------------------------------------------
-    def _transform(self) -> tuple[float, float, float]:
-        s = min(self.width() / 112.0, self.height() / 206.0)
-        return s, (self.width() - 100.0 * s) / 2, (self.height() - 200.0 * s) / 2
-
-    def point(self, joint: int) -> QPointF:
-        s, ox, oy = self._transform()
-        x, y = self._pos[joint]
-        return QPointF(ox + s * x, oy + s * y)
-
-    def bone_segment(self, bone: int) -> tuple[QPointF, QPointF]:
-        b = sk.IMU_BONES[bone]
-        return self.point(b.start), self.point(b.end)
-
-    def bone_midpoint(self, bone: int) -> QPointF:
-        a, b = self.bone_segment(bone)
-        return (a + b) / 2
-
-    def bone_at(self, pos: QPointF, tolerance_px: float = 9.0) -> int | None:
-        """The IMU bone nearest `pos` (widget coordinates), if within the tolerance."""
-        p = np.array([pos.x(), pos.y()])
-        best, best_d = None, tolerance_px
-        for k in range(sk.NUM_IMUS):
-            a, b = (np.array([q.x(), q.y()]) for q in self.bone_segment(k))
-            ab = b - a
-            u = np.clip(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-9), 0.0, 1.0)
-            d = float(np.linalg.norm(a + u * ab - p))
-            if d <= best_d:
-                best, best_d = k, d
-        return best
-
-    # -- Qt ------------------------------------------------------------------------------
-    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        bone = self.bone_at(event.position())
-        if bone is not None:
-            self.set_selected(bone)
-            self.bone_clicked.emit(bone)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
-        s, _, _ = self._transform()
-        p.setPen(QPen(self.BODY, 2.0, Qt.SolidLine, Qt.RoundCap))
-        for a, b in sk.BONES:
-            p.drawLine(self.point(a), self.point(b))
-        head = (self.point(sk.JOINT_INDEX["Head"]) + self.point(sk.JOINT_INDEX["HeadTop"])) / 2
-        p.drawEllipse(head, 10 * s, 12 * s)
-        a, b = self.bone_segment(self.selected)
-        p.setPen(QPen(self.SELECTED, self.WIDTH + 7, Qt.SolidLine, Qt.RoundCap))
-        p.drawLine(a, b)
-        for k in range(sk.NUM_IMUS):
-            a, b = self.bone_segment(k)
-            p.setPen(QPen(self.PAIRED if self.labels[k] else self.UNPAIRED, self.WIDTH, Qt.SolidLine, Qt.FlatCap))
-            p.drawLine(a, b)
-        font = QFont(self.font())
-        font.setPointSizeF(max(6.0, 3.2 * s))
-        p.setFont(font)
-        for k in range(sk.NUM_IMUS):
-            p.setPen(self.PAIRED if self.labels[k] else self.UNPAIRED)
-            p.drawText(self._label_rect(k), Qt.AlignCenter, self._short[k] or "?")
-        p.end()
-
-    def _label_rect(self, bone: int) -> QRectF:
-        """Beside the bone, never over its middle."""
-        mid = self.bone_midpoint(bone)
-        a, b = self.bone_segment(bone)
-        w, h = 64.0, 14.0
-        if abs(b.x() - a.x()) > abs(b.y() - a.y()):  # horizontal: above it
-            return QRectF(mid.x() - w / 2, mid.y() - h - 7, w, h)
-        side = 1.0 if mid.x() >= self.width() / 2 else -1.0
-        x = mid.x() + side * (w / 2 + 8) - w / 2
-        return QRectF(x, mid.y() - h / 2, w, h)
-
-
-# -- the panel --------------------------------------------------------------------------------
 
 class ImusPanel(QWidget):
     COLUMNS = ("sensor", "bone", "rate (Hz)", "samples", "dropped", "last update")
@@ -397,42 +112,16 @@ class ImusPanel(QWidget):
         self.line_state = QLabel("")
         self.line_state.setWordWrap(True)
 
-        self.diagram = BodyDiagram()
+        self.pair_box = pair_box = PairingBox()
+        self.diagram, self.bone, self.shake_button = pair_box.diagram, pair_box.bone, pair_box.shake_button
+        self.shake_state, self.missing = pair_box.shake_state, pair_box.missing
         self.diagram.bone_clicked.connect(self.select_bone)
-        self.bone = QComboBox()
-        for b in sk.IMU_BONES:
-            self.bone.addItem(b.name)
         self.bone.currentIndexChanged.connect(self.select_bone)
-        self.shake_button = QPushButton("Shake to identify")
-        self.shake_button.setToolTip("Shake the sensor for the chosen bone for two seconds")
         self.shake_button.clicked.connect(lambda: self.identify_by_shaking())
-        assign = QPushButton("Assign selected sensor")
-        assign.clicked.connect(self._assign_selected)
-        unpair = QPushButton("Unpair bone")
-        unpair.clicked.connect(lambda: self.unassign(self.diagram.selected))
-        save = QPushButton("Save pairing…")
-        save.clicked.connect(self._ask_save)
-        load = QPushButton("Load pairing…")
-        load.clicked.connect(self._ask_load)
-        self.shake_state = QLabel("Pick a bone, then shake its sensor.")
-        self.shake_state.setWordWrap(True)
-        self.missing = QLabel("")
-        self.missing.setWordWrap(True)
-        self.diagram.setMinimumHeight(340)
-        bone_row = QHBoxLayout()
-        bone_row.addWidget(QLabel("Bone"))
-        bone_row.addWidget(self.bone, 1)
-        bone_row.addWidget(self.shake_button)
-        edit_row = QGridLayout()
-        for i, w in enumerate((assign, unpair, save, load)):
-            edit_row.addWidget(w, i // 2, i % 2)
-        pair_box = QGroupBox("Sensors on bones (click a bone)")
-        pair = QVBoxLayout(pair_box)
-        pair.addWidget(self.diagram)
-        pair.addLayout(bone_row)
-        pair.addWidget(self.shake_state)
-        pair.addLayout(edit_row)
-        pair.addWidget(self.missing)
+        pair_box.assign_button.clicked.connect(self._assign_selected)
+        pair_box.unpair_button.clicked.connect(lambda: self.unassign(self.diagram.selected))
+        pair_box.save_button.clicked.connect(self._ask_save)
+        pair_box.load_button.clicked.connect(self._ask_load)
 
         self.plot = OrientationPlot(PLOT_WINDOW_S)
         self.plot.setMinimumHeight(180)
@@ -470,14 +159,12 @@ class ImusPanel(QWidget):
     def refresh_ports(self) -> None:
         self.ports.clear()
         try:
-            from plugins.imu.serial_source import list_ports
-
-            ports = list_ports()
+            ports = serial_ports()
         except (ImportError, OSError) as exc:
             self.ports.addItem(f"cannot list ports: {exc}", "")
             return
-        for p in ports:
-            self.ports.addItem(f"{p.device} — {p.description}" if p.description else p.device, p.device)
+        for label, device in ports:
+            self.ports.addItem(label, device)
         if not ports:
             self.ports.addItem("no serial ports found", "")
 
@@ -492,14 +179,11 @@ class ImusPanel(QWidget):
         if self.link is not None:
             self.context.message("error", f"already connected to {self.link.name}: disconnect first")
             return False
-        from core.registry import registry
-
-        factory = registry().imu_sources.get("serial")
-        if factory is None:
-            self.context.message("error", "the serial IMU plugin is not installed")
-            return False
         try:
-            source = factory(port, protocol=protocol)
+            source = serial_source(port, protocol)
+        except NoSerialPlugin as exc:
+            self.context.message("error", str(exc))
+            return False
         except ValueError as exc:
             self.context.message("error", f"cannot use {port}: {exc}")
             return False
@@ -545,11 +229,7 @@ class ImusPanel(QWidget):
         self._detach_session()
         session = bridge.session
         imu = session.capture.imu
-        names = [str(getattr(s, "name", f"source {i}")) for i, s in enumerate(imu.sources)]
-        # The IMU thread's listeners are not told which source a batch came
-        # from; with one source (the simulated studio's hub) that is no loss.
-        self._session_source = names[0] if len(names) == 1 else "session"
-        source = self._session_source
+        self._session_source = source = session_source_name(imu.sources)
         self._listener = lambda samples: self.feed.put(source, samples)
         imu.listeners.append(self._listener)
         self._session = session
@@ -603,10 +283,7 @@ class ImusPanel(QWidget):
         self.assign(self.diagram.selected, key)
 
     def _show_pairing(self) -> None:
-        self.diagram.set_pairing(self.pairing)
-        missing = self.pairing.missing
-        self.missing.setText("All 13 bones have a sensor." if not missing else
-                             f"Unpaired ({len(missing)}): " + ", ".join(missing))
+        self.pair_box.show_pairing(self.pairing)
         self._show_bones()
 
     def _show_bones(self) -> None:
@@ -692,19 +369,13 @@ class ImusPanel(QWidget):
         self.refresh_plot()
 
     def _dropped(self) -> dict[SensorKey, int]:
-        out = {}
         sources = []
         if self.link is not None:
             sources.append((self.link.name, self.link.counters()))
         if self._session is not None and self._session_source != "session":
-            src = self._session.capture.imu.sources[0]
-            get = getattr(src, "counters", None)
+            get = getattr(self._session.capture.imu.sources[0], "counters", None)
             sources.append((self._session_source, get() if get is not None else None))
-        for name, counters in sources:
-            if counters is not None:
-                for s in counters.sensors:
-                    out[SensorKey(name, s.sensor_id)] = s.dropped
-        return out
+        return dropped_per_sensor(sources)
 
     def refresh_table(self) -> None:
         stats = self.feed.stats()
@@ -735,14 +406,10 @@ class ImusPanel(QWidget):
         lines = []
         link = self.link
         if link is not None:
-            c = link.counters()
-            if c is None:
-                self.link_state.setText(f"{link.name}: {link.state}")
-            else:
-                state = "reconnecting (device lost)" if c.state == "lost" else c.state
-                self.link_state.setText(f"{link.name}: {state}")
-                lines.append(f"{link.name}: {c.packets} packets, {c.corrupt} corrupt, {c.invalid} unusable, "
-                             f"{c.skipped_bytes} bytes skipped, {c.resyncs} resyncs, {c.reconnects} reconnects")
+            state, counters = link.describe()
+            self.link_state.setText(state)
+            if counters:
+                lines.append(counters)
         if self._session is not None:
             imu = self._session.capture.imu
             text = f"studio IMUs: {imu.samples} samples"
