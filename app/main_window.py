@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QListWidget, QMai
 
 from app.bridge import SessionBridge
 from app.context import AppContext
+from app.panels.cameras import CamerasPanel
 from app.panels.imus import ImusPanel
 from app.panels.live import LivePanel
 from app.panels.studio import StudioPanel
@@ -46,7 +47,7 @@ def next_take_name(folder: Path, stem: str = "take") -> str:
 
 
 class MainWindow(QMainWindow):
-    PANELS = ("Studio", "IMUs", "Wear offsets", "Live", "Takes")
+    PANELS = ("Studio", "Cameras", "IMUs", "Wear offsets", "Live", "Takes")
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -56,6 +57,9 @@ class MainWindow(QMainWindow):
         self.context.message_posted.connect(self.show_message)
         self._bridge: SessionBridge | None = None
         self._shut_down = False
+        self.calibrated_rig = None  # a rig the Cameras panel applied; used from the next studio start
+        self._announcing_rig = False
+        self.context.rig_changed.connect(self._rig_applied)
         self.messages: list[tuple[str, str]] = []  # (level, text), newest last
         self.takes_folder = Path(str(self.settings.value("takes/folder", default_takes_folder())))
 
@@ -72,13 +76,14 @@ class MainWindow(QMainWindow):
         self.player.unloaded.connect(self.view.clear)
         self.takes_panel = TakesPanel(self.takes_folder, self.player)
         self.takes_panel.message.connect(self.show_message)
+        self.cameras_panel = CamerasPanel(self.context)
         self.imus_panel = ImusPanel(self.context)
         self.wear_panel = WearOffsetsPanel(self.context)
         self.nav = QListWidget()
         self.nav.addItems(self.PANELS)
         self.nav.setMaximumHeight(24 * len(self.PANELS) + 8)
         self.stack = QStackedWidget()
-        self.panels = {"Studio": self.studio_panel, "IMUs": self.imus_panel, "Wear offsets": self.wear_panel,
+        self.panels = {"Studio": self.studio_panel, "Cameras": self.cameras_panel, "IMUs": self.imus_panel, "Wear offsets": self.wear_panel,
                        "Live": self.live_panel, "Takes": self.takes_panel}
         for panel in (self.panels[name] for name in self.PANELS):
             self.stack.addWidget(panel)
@@ -200,19 +205,38 @@ class MainWindow(QMainWindow):
         panel.remember()
         config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value())
         try:
-            session, devices, label = open_simulated_session(config, panel.model.currentData())
+            session, devices, label = open_simulated_session(config, panel.model.currentData(),
+                                                             rig=self.calibrated_rig)
         except (OSError, ValueError) as exc:
             self.show_message("error", f"cannot start the simulated studio: {exc}")
             return False
         self.bridge = SessionBridge(session, devices, label)
         self.bridge.frame.connect(self._on_frame)
         self.bridge.state_changed.connect(self._on_state)
-        self.view.set_rig(devices.rig)
-        self.live_panel.set_cameras(devices.rig.names)
-        self.context.rig_changed.emit(devices.rig)
+        self.view.set_rig(session.rig)
+        self.live_panel.set_cameras(session.rig.names)
+        self._announcing_rig = True
+        try:
+            self.context.rig_changed.emit(session.rig)
+        finally:
+            self._announcing_rig = False
         self.bridge.start()
         self._update_actions()
         return True
+
+    def _rig_applied(self, rig) -> None:
+        """A calibration the user applied: the studio restarts on it."""
+        if self._announcing_rig:
+            return
+        self.calibrated_rig = rig
+        if self.bridge is not None:
+            if self.bridge.session.recorder is not None:
+                self.show_message("info", "the new calibration is used from the next studio start "
+                                  "(a take is being recorded)")
+                return
+            self.stop_studio()
+            self.start_studio()
+            self.show_message("info", "the studio restarted on the new calibration")
 
     def stop_studio(self) -> None:
         if self.bridge is None:

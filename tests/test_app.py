@@ -74,9 +74,12 @@ def test_record_a_three_second_take_and_export_it(qtbot, window, tmp_path):
     _wait_live(qtbot, w, frames=2)
     name = w.take_name.text()
     assert name == "take-001"
+    solved_before = w.bridge.session.solved
     assert w.start_recording()
     assert not w.record_action.isEnabled() and w.stop_action.isEnabled()
     qtbot.wait(3000)
+    # On a loaded machine the live solve may lag: record until it delivered twice.
+    qtbot.waitUntil(lambda: w.bridge.session.solved - solved_before >= 2, timeout=60_000)
     stats = w.stop_recording()
     assert stats is not None and w.take_name.text() == "take-002"
     take = Take(tmp_path / "takes" / name)
@@ -84,7 +87,7 @@ def test_record_a_three_second_take_and_export_it(qtbot, window, tmp_path):
     # At least the 3 s asked for (the event loop may stop it a little later) at 15 fps,
     # less what the cameras dropped on a busy machine.
     assert take.duration_s >= 2.9
-    assert 0.6 * 15 * take.duration_s <= len(take) <= 15 * take.duration_s + 1, (len(take), take.duration_s)
+    assert 0.5 * 15 * take.duration_s <= len(take) <= 15 * take.duration_s + 1, (len(take), take.duration_s)
     assert len(take.live_joints()) >= 1  # the live solve's rate depends on the machine's load
     # The Takes panel lists it; export BVH and CSV from there.
     panel = w.takes_panel
@@ -239,10 +242,34 @@ def test_settings_are_remembered(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.studio_panel.seed.setValue(42)
     w.studio_panel.remember()
-    w.nav.setCurrentRow(4)
+    w.nav.setCurrentRow(5)
     w.close()
     w2 = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
     qtbot.addWidget(w2)
-    assert w2.studio_panel.seed.value() == 42 and w2.nav.currentRow() == 4
+    assert w2.studio_panel.seed.value() == 42 and w2.nav.currentRow() == 5
     assert w2.stack.currentWidget() is w2.takes_panel
     w2.close()
+
+
+def test_an_applied_calibration_restarts_the_studio_on_it(qtbot, window):
+    """The Cameras panel applies a rig: the studio restarts and solves with it,
+    while the simulated cameras keep rendering through their true rig."""
+    from core.camera.rig import CameraRig
+
+    w = window
+    assert w.start_studio()
+    _wait_live(qtbot, w, frames=1)
+    true_rig = w.bridge.devices.rig
+    # A calibration 1 % off in focal length, as a real one may be.
+    cams = []
+    for c in true_rig.cameras:
+        d = c.to_dict()
+        d["K"] = (np.array(d["K"], float) * np.array([[1.01, 1, 1], [1, 1.01, 1], [1, 1, 1]])).tolist()
+        cams.append(d)
+    calibrated = CameraRig.from_dict({**true_rig.to_dict(), "cameras": cams})
+    w.context.rig_changed.emit(calibrated)
+    assert w.calibrated_rig is calibrated
+    assert w.bridge is not None and w.bridge.session.rig is calibrated
+    assert w.bridge.devices.rig is not calibrated
+    _wait_live(qtbot, w, frames=2)
+    assert "restarted on the new calibration" in w.messages[-1][1]

@@ -54,10 +54,12 @@ def live_engine(spec: str, rig):
     return InferenceEngine(model, rig, threads=2), spec
 
 
-def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-euro"):
+def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-euro", rig=None):
     """(session, devices, label) for the simulated studio in real time;
     raises ValueError (a bad model file) or OSError. label: the live model's
-    name, or why there is no live solve."""
+    name, or why there is no live solve. rig: a calibrated rig for the
+    solve (the simulated cameras still render through their true one, as
+    real cameras do); by default the true rig."""
     from core.filters import FilterConfig
     from core.registry import registry
     from core.session import CaptureSession
@@ -66,10 +68,14 @@ def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-
     if "simulated" not in reg.studios:
         raise ValueError(f"the simulated studio plugin is not installed ({reg.errors or 'no entry point'})")
     devices = reg.studios["simulated"](config, realtime=True)
-    engine, label = live_engine(model, devices.rig)
+    rig = devices.rig if rig is None else rig
+    sizes = [tuple(c.size) for c in rig.cameras]
+    if sizes != [tuple(c.size) for c in devices.rig.cameras]:
+        raise ValueError(f"the calibration has {len(rig)} cameras of other sizes than the studio's {len(devices.rig)}")
+    engine, label = live_engine(model, rig)
     if engine is False:
         raise ValueError(f"cannot load the model {model!r}")
-    session = CaptureSession(devices.cameras, devices.imus, devices.rig, config.camera_fps, engine or None,
+    session = CaptureSession(devices.cameras, devices.imus, rig, config.camera_fps, engine or None,
                              simulated_imu_calibration(devices.studio), identity_pairing(devices.imus[0].name),
                              FilterConfig(kind=filter_kind), model_info(label) if engine else None,
                              source=f"simulated studio (seed {config.seed})")
