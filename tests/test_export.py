@@ -200,3 +200,17 @@ def test_progress_reaches_the_frame_count(tmp_path, take):
         calls = []
         write(tmp_path / "out", *args, progress=lambda d, t: calls.append((d, t)))
         assert calls and calls[-1] == (len(times), len(times))
+
+
+def test_exported_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary file; the result is readable like any new file."""
+    import os
+
+    from core.files import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.csv", "x\n")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644
