@@ -16,7 +16,8 @@ from PySide6.QtGui import QImage
 from scipy.spatial.transform import Rotation
 
 from app.context import AppContext
-from app.panels.cameras import BACKGROUND_RGB, SILHOUETTE_RGB, CamerasPanel
+from app.camera_calibration import BACKGROUND_RGB, SILHOUETTE_RGB
+from app.panels.cameras import CamerasPanel
 from core.calibration.files import write_anipose_toml
 from core.camera.model import Camera
 from core.camera.rig import CameraRig, standard_studio

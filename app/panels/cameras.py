@@ -58,276 +58,27 @@ says so and calibration files are the way in.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
-from scipy.optimize import least_squares
-from scipy.spatial.transform import Rotation
 
+from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration, Steps, at_width,
+                                    error_rows, floor_aligned, fmt, num, scaled_to, silhouette_preview)
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
-from core.calibration.board import BoardDetector, BoardError, BoardSpec
-from core.calibration.extrinsics import MAX_PNP_RMS_PX, Intrinsics, calibrate_rig, floor_frame
-from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
+from core.calibration.board import BoardError, BoardSpec
+from core.calibration.extrinsics import Intrinsics, calibrate_rig
+from core.calibration.intrinsics import CalibrationError
 from core.calibration.quality import assess
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
-
-BACKGROUND_RGB = (40, 40, 40)
-SILHOUETTE_RGB = (255, 170, 40)
-CORNER_RGB = (40, 255, 80)
-COVERED_RGB = (40, 200, 255)
-
-
-# -- plain data and pictures (no Qt) ------------------------------------------------------
-
-@dataclass(frozen=True)
-class ErrorRow:
-    """One camera in the error table. rms_px: pixels of the calibration
-    images; error_mm: that error at the performer (quality.assess); NaN and
-    "" where unknown (a file without a quality report)."""
-
-    camera: str
-    views: int
-    rms_px: float
-    error_mm: float
-    verdict: str
-
-
-@dataclass(frozen=True, eq=False)
-class BoardOverlay:
-    """What the worker shows of one board view: camera index, an RGB
-    thumbnail (corners and coverage drawn in), words, and the coverage
-    fraction (None outside intrinsics)."""
-
-    camera: int
-    name: str
-    rgb: np.ndarray
-    text: str
-    coverage: float | None = None
-
-
-@dataclass(frozen=True, eq=False)
-class CalibrationOutcome:
-    """A finished calibration: the rig at the live size, its table, the board
-    it was made with, a quality dict for the file, and a line for the user."""
-
-    kind: str  # "intrinsics", "rig" or "floor"
-    rig: CameraRig
-    rows: tuple[ErrorRow, ...]
-    board: BoardSpec | None
-    quality: dict
-    detail: str
-    intrinsic_cams: tuple[Camera, ...] | None = None  # at the intrinsics' calibration size
-    seconds: float = 0.0
-
-
-def preview_step(width_px: int, max_width_px: int) -> int:
-    """Pixel stride that brings an image `width_px` wide to at most `max_width_px`."""
-    return max(1, math.ceil(width_px / max_width_px))
-
-
-def silhouette_preview(mask: np.ndarray, max_width_px: int) -> np.ndarray:
-    """(h, w, 3) uint8: every `step`-th pixel of the mask, silhouette in orange."""
-    s = preview_step(mask.shape[1], max_width_px)
-    on = mask[::s, ::s] > 0
-    return np.where(on[..., None], np.array(SILHOUETTE_RGB, np.uint8), np.array(BACKGROUND_RGB, np.uint8))
-
-
-def board_preview(image: np.ndarray, pixels: np.ndarray | None, covered: np.ndarray | None,
-                  max_width_px: int) -> np.ndarray:
-    """(h, w, 3) uint8 thumbnail of a grey board view with the covered cells
-    tinted and the detected corners (pixels (N, 2)) as green dots."""
-    s = preview_step(image.shape[1], max_width_px)
-    g = image[::s, ::s]
-    rgb = np.repeat(g[..., None], 3, axis=2).astype(np.float32)
-    h, w = g.shape
-    if covered is not None:
-        rows, cols = covered.shape
-        cy = np.minimum((np.arange(h) * s * rows) // image.shape[0], rows - 1)
-        cx = np.minimum((np.arange(w) * s * cols) // image.shape[1], cols - 1)
-        cell = covered[cy[:, None], cx[None, :]]
-        rgb[cell] = 0.6 * rgb[cell] + 0.4 * np.array(COVERED_RGB, np.float32)
-    out = rgb.astype(np.uint8)
-    if pixels is not None and len(pixels):
-        uv = np.rint(pixels / s).astype(int)
-        for dv in (0, 1):
-            for du in (0, 1):
-                out[np.clip(uv[:, 1] + dv, 0, h - 1), np.clip(uv[:, 0] + du, 0, w - 1)] = CORNER_RGB
-    return np.ascontiguousarray(out)
-
-
-def at_width(rig: CameraRig, width_px: int) -> tuple[Camera, ...]:
-    """Every camera of `rig` with its image scaled to `width_px` wide."""
-    return tuple(c.scaled(width_px / c.width) for c in rig)
-
-
-def scaled_to(cam: Camera, size: tuple[int, int], name: str | None = None) -> Camera:
-    """`cam` at image size `size` (same aspect ratio); ValueError otherwise."""
-    out = cam if tuple(cam.size) == tuple(size) else cam.scaled(size[0] / cam.width)
-    if tuple(out.size) != tuple(size):
-        raise ValueError(f"camera {cam.name}: a {cam.width}x{cam.height} calibration does not fit a "
-                         f"{size[0]}x{size[1]} camera")
-    if name is not None and name != out.name:
-        out = Camera(out.K, out.dist, out.R, out.t, out.size, name)
-    return out
-
-
-def floor_aligned(rig: CameraRig, detections, board: BoardSpec) -> tuple[CameraRig, int]:
-    """`rig` re-expressed in the world of a board lying face up on the floor
-    (origin at its centre, X along its rows, Z up; extrinsics.floor_frame).
-    detections[k]: camera k's view of that board (None where unseen), at
-    camera k's image size. Each view gives the board's pose in the rig's
-    current world (solvePnP); from their rotation mean and median position,
-    the pose is refined against every camera's corners at once (a board far
-    away and foreshortened is placed far better by several cameras than by
-    one). Returns the new rig and how many cameras took part."""
-    poses, used = [], []
-    for cam, det in zip(rig, detections):
-        if det is None or len(det) < 6:
-            continue
-        obj = det.object_points(board).astype(np.float64)
-        ok, rvec, tvec = cv2.solvePnP(obj, det.pixels, cam.K, cam.dist, flags=cv2.SOLVEPNP_IPPE)
-        if not ok:
-            continue
-        rvec, tvec = cv2.solvePnPRefineLM(obj, det.pixels, cam.K, cam.dist, rvec, tvec)
-        proj, _ = cv2.projectPoints(obj, rvec, tvec, cam.K, cam.dist)
-        if np.sqrt(((proj.reshape(-1, 2) - det.pixels) ** 2).sum(1).mean()) > MAX_PNP_RMS_PX:
-            continue  # a misdetection
-        T_cb = _pose(cv2.Rodrigues(rvec)[0], tvec.ravel())
-        poses.append(np.linalg.inv(_pose(cam.R, cam.t)) @ T_cb)  # board -> current world
-        used.append((cam, obj, det.pixels))
-    if not poses:
-        raise CalibrationError("no camera saw the board on the floor: lay it flat, printed side up, "
-                               "in the middle of the area")
-    R = Rotation.from_matrix(np.stack([T[:3, :3] for T in poses])).mean().as_matrix()
-    x0 = np.r_[Rotation.from_matrix(R).as_rotvec(), np.median(np.stack([T[:3, 3] for T in poses]), 0)]
-
-    def residuals(x):
-        Rb = Rotation.from_rotvec(x[:3]).as_matrix()
-        return np.concatenate([(cam.project(obj @ Rb.T + x[3:])[0] - uv).ravel() for cam, obj, uv in used])
-
-    x = least_squares(residuals, x0, loss="soft_l1", f_scale=1.0).x
-    T_wb = _pose(Rotation.from_rotvec(x[:3]).as_matrix(), x[3:])
-    T_old_new = T_wb @ floor_frame(board)  # new world -> current world
-    cams = []
-    for cam in rig:
-        T = _pose(cam.R, cam.t) @ T_old_new
-        U, _, Vt = np.linalg.svd(T[:3, :3])
-        cams.append(Camera(cam.K, cam.dist, U @ Vt, T[:3, 3], cam.size, cam.name))
-    return CameraRig(tuple(cams), rig.area), len(poses)
-
-
-def _pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
-
-
-class _Steps:
-    """Overall progress over the stages of one run; `tick` raises Cancelled."""
-
-    def __init__(self, progress: Callable[[int, int], None], total: int) -> None:
-        self.progress, self.total, self.done = progress, total, 0
-
-    def tick(self, n: int = 1) -> None:
-        self.done += n
-        self.progress(self.done, self.total)
-
-
-class SimulatedBoardCalibration:
-    """Board views of the simulated studio, rendered through its true cameras
-    (`truth`, at the live size), and the calibrations made from them.
-    Nothing here knows the truth but the renderer: the calibration sees only
-    detected corners. `show(BoardOverlay)` receives every view (any thread)."""
-
-    def __init__(self, truth: CameraRig, seed: int, wall_board: BoardSpec, rig_board: BoardSpec,
-                 intrinsic_width_px: int, rig_width_px: int, preview_width_px: int,
-                 show: Callable[[BoardOverlay], None] = lambda o: None) -> None:
-        self.truth = truth
-        self.rng = np.random.default_rng(seed)
-        self.wall_board, self.rig_board = wall_board, rig_board
-        self.intrinsic_width_px, self.rig_width_px = intrinsic_width_px, rig_width_px
-        self.preview_width_px = preview_width_px
-        self.show = show
-
-    # -- intrinsics ------------------------------------------------------------------
-    def intrinsics(self, views: int, steps: _Steps) -> tuple[tuple[Camera, ...], list]:
-        """Per camera: handheld board views, detection, calibrateCamera.
-        Cameras (R = I, t = 0) at the intrinsic width, and the results."""
-        from core.sim.board_view import handheld_board_poses, render_board_view
-
-        detector = BoardDetector(self.wall_board)
-        cams, results = [], []
-        for k, cam in enumerate(at_width(self.truth, self.intrinsic_width_px)):
-            coverage = Coverage(cam.size)
-            found = []
-            for R, t in handheld_board_poses(cam, self.wall_board, views, self.rng, margin_px=0.1 * cam.height):
-                image = render_board_view(cam, self.wall_board, R, t, rng=self.rng)
-                det = detector.detect(image)
-                found.append(det)
-                if det is not None:
-                    coverage.add(det)
-                missing = coverage.missing_regions()
-                text = (f"{cam.name}: {len(found)}/{views} views, {coverage.fraction:.0%} of the image covered"
-                        + (f"; still to visit: {', '.join(missing)}" if missing else ""))
-                self.show(BoardOverlay(k, cam.name, board_preview(image, None if det is None else det.pixels,
-                                                                  coverage.covered, self.preview_width_px),
-                                       text, coverage.fraction))
-                steps.tick()
-            try:
-                res = calibrate_intrinsics(found, self.wall_board)
-            except CalibrationError as exc:
-                raise CalibrationError(f"camera {cam.name}: {exc}") from exc
-            results.append(res)
-            cams.append(Camera(res.K, res.dist, np.eye(3), np.zeros(3), res.size, cam.name))
-        return tuple(cams), results
-
-    # -- the rig -------------------------------------------------------------------------
-    def rig_views(self, moments: int, steps: _Steps, floor: bool = True):
-        """detections[m][k] at the rig width: the board walked around the area,
-        then (if `floor`) lying on the floor at the origin."""
-        from core.sim.board_view import floor_pose, waved_board_poses
-
-        cams = at_width(self.truth, self.rig_width_px)
-        poses = waved_board_poses(self.truth, self.rig_board, moments, self.rng)
-        if floor:
-            poses.append(floor_pose(self.rig_board))
-        out = []
-        for m, (R, t) in enumerate(poses):
-            out.append(self.detect_views(cams, R, t, f"board position {m + 1}/{len(poses)}"))
-            steps.tick()
-        return out
-
-    def detect_views(self, cams, R, t, what: str) -> list:
-        from core.sim.board_view import board_corners_px, render_board_view
-
-        detector = BoardDetector(self.rig_board)
-        row = []
-        for k, cam in enumerate(cams):
-            if board_corners_px(cam, self.rig_board, R, t)[1].sum() < detector.min_corners:
-                row.append(None)  # the board's back or nothing: no corners to find
-                continue
-            image = render_board_view(cam, self.rig_board, R, t, rng=self.rng)
-            det = detector.detect(image)
-            row.append(det)
-            self.show(BoardOverlay(k, cam.name, board_preview(image, None if det is None else det.pixels, None,
-                                                              self.preview_width_px),
-                                   f"{cam.name}: {what}, {0 if det is None else len(det)} corners"))
-        return row
-
-
-# -- the panel ------------------------------------------------------------------------------
 
 class _Relay(QObject):
     board_view = Signal(object)  # BoardOverlay, from the worker thread
@@ -614,7 +365,7 @@ class CamerasPanel(QWidget):
         if outcome.intrinsic_cams is not None:
             self._intrinsic_cams = outcome.intrinsic_cams
         if outcome.rows:
-            self._show_rows(list(outcome.rows))
+            self._showerror_rows(list(outcome.rows))
         if "summary" in outcome.quality:
             self.summary.setText(outcome.quality["summary"])
         self._update_buttons()
@@ -626,7 +377,7 @@ class CamerasPanel(QWidget):
         views = views or self.INTRINSIC_VIEWS
 
         def run(sim, progress, base, _):
-            steps = _Steps(progress, len(base) * views)
+            steps = Steps(progress, len(base) * views)
             cams, results = sim.intrinsics(views, steps)
             live = tuple(Camera(scaled_to(ic, b.size).K, ic.dist, b.R, b.t, b.size, b.name)
                          for ic, b in zip(cams, base))
@@ -635,7 +386,7 @@ class CamerasPanel(QWidget):
                                  base.area)
             rms = np.array([r.rms_px for r in results])
             report = assess(at_calib, rms)
-            rows = _rows(base, [len(r.used) for r in results], rms, report)
+            rows = error_rows(base, [len(r.used) for r in results], rms, report)
             quality = {"kind": "intrinsics", **report.to_dict(), "views": [len(r.used) for r in results],
                        "calibration_size": list(cams[0].size)}
             detail = (f"{len(cams)} cameras calibrated from {views} board views each at {cams[0].size[0]} px wide: "
@@ -654,7 +405,7 @@ class CamerasPanel(QWidget):
         def run(sim, progress, base, intrinsic_cams):
             reuse = intrinsic_cams is not None and [c.name for c in intrinsic_cams] == base.names and all(
                 abs(c.width * b.height - b.width * c.height) == 0 for c, b in zip(intrinsic_cams, base))
-            steps = _Steps(progress, (0 if reuse else len(base) * views) + moments + 1 + 4)
+            steps = Steps(progress, (0 if reuse else len(base) * views) + moments + 1 + 4)
             if not reuse:
                 intrinsic_cams, _ = sim.intrinsics(views, steps)
             detections = sim.rig_views(moments, steps)
@@ -669,7 +420,7 @@ class CamerasPanel(QWidget):
                                 progress=stage)
             live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(res.rig, base)), base.area)
             report = assess(res.rig, res.camera_rms_px)
-            rows = _rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
+            rows = error_rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
             quality = {"kind": "rig", **report.to_dict(), "rms_px": res.rms_px,
                        "views": [int(n) for n in res.observations], "calibration_size": list(res.rig[0].size)}
             detail = (f"rig calibrated from {len(detections) - 1} board positions and the floor: "
@@ -689,7 +440,7 @@ class CamerasPanel(QWidget):
         def run(sim, progress, base, _):
             from core.sim.board_view import floor_pose
 
-            steps = _Steps(progress, 2)
+            steps = Steps(progress, 2)
             R, t = floor_pose(self.RIG_BOARD)
             row = sim.detect_views(at_width(sim.truth, self.RIG_WIDTH_PX), R, t, "board on the floor")
             steps.tick()
@@ -714,13 +465,13 @@ class CamerasPanel(QWidget):
         return True
 
     # -- the table ---------------------------------------------------------------------------------
-    def _show_rows(self, rows: list[ErrorRow]) -> None:
+    def _showerror_rows(self, rows: list[ErrorRow]) -> None:
         self.error_rows = rows
         t = self.error_table
         t.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            cells = (row.camera, str(row.views) if row.views else "–", _fmt(row.rms_px, 2),
-                     _fmt(row.error_mm, 1), row.verdict or "–")
+            cells = (row.camera, str(row.views) if row.views else "–", fmt(row.rms_px, 2),
+                     fmt(row.error_mm, 1), row.verdict or "–")
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c:
@@ -734,7 +485,7 @@ class CamerasPanel(QWidget):
         for k, cam in enumerate(rig):
             q = cams[k] if isinstance(cams, list) and k < len(cams) and isinstance(cams[k], dict) else {}
             n = views[k] if isinstance(views, list) and k < len(views) and isinstance(views[k], int) else 0
-            rows.append(ErrorRow(cam.name, n, _num(q.get("reprojection_px")), _num(q.get("reprojection_mm")),
+            rows.append(ErrorRow(cam.name, n, num(q.get("reprojection_px")), num(q.get("reprojection_mm")),
                                  str(q.get("verdict", "")) if q.get("reprojection_px") is not None else ""))
         return rows
 
@@ -802,7 +553,7 @@ class CamerasPanel(QWidget):
         self.last_outcome = None
         self.board = calib.board
         self.quality = calib.quality
-        self._show_rows(self._rows_from_quality(rig, calib.quality))
+        self._showerror_rows(self._rows_from_quality(rig, calib.quality))
         self.summary.setText(str(calib.quality.get("summary", f"loaded from {path.name}")))
         self.apply()
         note = "; its world is the other tool's: set the floor" if path.suffix.lower() == ".toml" else ""
@@ -830,16 +581,3 @@ class CamerasPanel(QWidget):
             QCoreApplication.sendPostedEvents(None, QEvent.MetaCall)
         self._newest = None
         self.shown_frame = None
-
-
-def _rows(rig: CameraRig, views, rms_px, report) -> tuple[ErrorRow, ...]:
-    return tuple(ErrorRow(c.name, int(n), float(px), math.nan if q.reprojection_mm is None else q.reprojection_mm,
-                          q.verdict) for c, n, px, q in zip(rig, views, rms_px, report.cameras))
-
-
-def _fmt(v: float, digits: int) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
-
-
-def _num(v) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
