@@ -223,3 +223,13 @@ def dropped_per_sensor(counters_by_source) -> dict[SensorKey, int]:
     """Each sensor's dropped-packet count, from (source name, its counters or None) pairs."""
     return {SensorKey(name, s.sensor_id): s.dropped
             for name, counters in counters_by_source if counters is not None for s in counters.sensors}
+
+
+def detach_listener(session, listener) -> None:
+    """Take `listener` off the session's IMU thread (nothing if it is not there)."""
+    if session is None or listener is None:
+        return
+    try:
+        session.capture.imu.listeners.remove(listener)
+    except ValueError:
+        pass

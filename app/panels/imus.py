@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormL
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.context import AppContext
-from app.imu_feed import (ImuFeed, NoSerialPlugin, SensorStats, SerialLink, dropped_per_sensor, serial_ports,
-                          serial_source, session_source_name)
+from app.imu_feed import (ImuFeed, NoSerialPlugin, SensorStats, SerialLink, detach_listener, dropped_per_sensor,
+                          serial_ports, serial_source, session_source_name)
 from app.panels.body_diagram import BodyDiagram, PairingBox
 from app.plots import OrientationPlot
 from core import skeleton as sk
@@ -245,10 +245,7 @@ class ImusPanel(QWidget):
         session, self._session = self._session, None
         if session is None:
             return
-        try:
-            session.capture.imu.listeners.remove(self._listener)
-        except ValueError:
-            pass
+        detach_listener(session, self._listener)
         self._listener = None
         self.feed.forget(self._session_source)
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFi
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.context import AppContext
-from app.imu_feed import ImuFeed
+from app.imu_feed import ImuFeed, detach_listener
 from app.plots import StillnessPlot
 from app.wear_capture import (DURATION_S, HOLD_S, STEPS, STILL_DEG, STILL_WINDOW_S, CaptureBuffer, WearResult,
                               largest_turn_deg, solve_wear, vision_check_deg)
@@ -207,10 +207,7 @@ class WearOffsetsPanel(QWidget):
         session, self._session = self._session, None
         if session is None:
             return
-        try:
-            session.capture.imu.listeners.remove(self._listener)
-        except ValueError:
-            pass
+        detach_listener(session, self._listener)
         self._listener = None
         self.feed.forget("session")
 
