@@ -273,3 +273,32 @@ def test_an_applied_calibration_restarts_the_studio_on_it(qtbot, window):
     assert w.bridge.devices.rig is not calibrated
     _wait_live(qtbot, w, frames=2)
     assert "restarted on the new calibration" in w.messages[-1][1]
+
+
+def test_wear_offsets_captured_live_on_the_simulated_performer(qtbot, window):
+    """Capture in the Wear offsets panel: the simulated performer does the
+    routine on cue, the live solve watches, and the offsets found turn the
+    sensors into bone orientations close to the simulator's truth."""
+    from core.rotations import from_wxyz
+
+    w = window
+    assert w.start_studio()
+    _wait_live(qtbot, w, frames=2)
+    panel = w.wear_panel
+    panel.countdown_s = 1.0
+    assert panel.start_capture()
+    qtbot.waitUntil(lambda: panel.phase == "idle" and panel.task is None, timeout=180_000)
+    assert panel.result is not None, w.messages[-3:]
+    assert panel.apply()
+    calib = w.bridge.session.imu_calibration
+    assert calib is panel.result.calibration
+    # Against the truth, on the frames that follow.
+    _wait_live(qtbot, w, frames=w.bridge.session.solved + 3)
+    devices = w.bridge.devices
+    frame = w.bridge.newest_solved
+    truth = devices.studio.truth(frame.bundle.t_s - devices.t0_s)
+    got = calib.bone_wxyz(frame.bundle.imu_wxyz)
+    ok = np.isfinite(got).all(axis=1)
+    err = np.degrees((from_wxyz(truth.bone_wxyz[ok]).inv() * from_wxyz(got[ok])).magnitude())
+    print("live wear-offset capture, bone errors (deg):", err.round(1))
+    assert ok.sum() == 13 and np.median(err) < 10.0, err.round(1)

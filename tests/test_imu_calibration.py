@@ -223,3 +223,30 @@ def test_time_offset_between_imus_and_cameras_within_one_frame(seed, offset):
     assert res.reliable and res.bones == 10
     with pytest.raises(ValueError, match="too short"):
         estimate_time_offset(imu_t, imu_q, cam_t[:40], joints[:40])
+
+
+def test_calibration_routine_on_demand_in_the_simulated_studio():
+    """The animator presses Capture mid-session: the simulated performer stops
+    what it does, holds the T-pose, does the moves, and carries on; the
+    wear offsets come out as when the routine opens the session."""
+    seed, start = 1253, 6.0
+    plain = SimulatedStudio(StudioConfig(seed=seed))
+    studio = SimulatedStudio(StudioConfig(seed=seed))
+    end = studio.start_calibration_routine(start)
+    assert end == pytest.approx(start + 0.8 + 3.0 + 11.0 + 1.0)
+    before = np.arange(0.0, start, 0.25)
+    np.testing.assert_array_equal(studio.poses(before).positions_mm, plain.poses(before).positions_mm)
+    # Still during the hold: no joint moves more than a millimetre.
+    hold = studio.poses(np.array([start + 1.0, start + 3.5])).positions_mm
+    assert np.abs(hold[1] - hold[0]).max() < 1.0
+    # Arms out sideways: the T-pose.
+    j = sk.JOINT_INDEX
+    arm = hold[0, j["LeftHand"]] - hold[0, j["LeftArm"]]
+    assert abs(arm[2]) < 0.05 * np.linalg.norm(arm)
+    # The wear offsets from the routine's window.
+    times, imu, joints = capture(studio, start + 32.0, seed)
+    sel = times >= start
+    calib = calibrate(times[sel], imu[sel], joints[sel], pose="T", moves_s=22.0)
+    assert start + 0.8 < calib.t_s < start + 3.8
+    err = orientation_errors(studio, calib, times, imu, range(int((start + 20) * FPS), len(times), 10))
+    assert err.mean(0).max() < 3.0, f"mean per bone {err.mean(0).round(1)}"

@@ -254,6 +254,15 @@ class WearOffsetsPanel(QWidget):
         self._tick()
         return True
 
+    def _start_simulated_routine(self) -> None:
+        """On the simulated studio, the virtual performer does the routine now."""
+        bridge = self.context.bridge
+        devices = getattr(bridge, "devices", None)
+        studio = getattr(devices, "studio", None)
+        if studio is None or not hasattr(studio, "start_calibration_routine"):
+            return
+        studio.start_calibration_routine(time.monotonic() - devices.t0_s)
+
     def cancel_capture(self, why: str = "capture cancelled") -> None:
         if self.phase not in ("countdown", "capturing"):
             return
@@ -277,6 +286,7 @@ class WearOffsetsPanel(QWidget):
             self._collecting.set()
             self.phase = "capturing"
             self._phase_t0 = now
+            self._start_simulated_routine()
             self._update_buttons()
             elapsed = 0.0
         if self.phase == "capturing":

@@ -108,38 +108,43 @@ class LiveCapture:
         self.imu.stop()
 
     def latest_bundle(self, timeout_s: float = 1.0) -> FrameBundle | None:
-        """The newest frame newer than the last one returned: each camera's
-        newest silhouette within half a frame period of the newest time (None
-        for a camera without one), and the IMU orientations at that time.
-        None when no new frame arrived within the timeout."""
-        deadline = threading.Event()
+        """The newest instant newer than the last one returned that most
+        cameras have delivered: each camera's newest silhouette within half a
+        frame period of it (None for a camera without one), and the IMU
+        orientations at that time. None when nothing new arrived in time.
+
+        A camera a frame ahead of the others (it got to the next frame first)
+        is left out of that bundle rather than the others: on a busy machine
+        cameras skip frames independently, and an instant seen by one camera
+        only is no use to the solve."""
+        half = 0.5 / self.fps
         waited = 0.0
         step = min(0.005, 0.25 / self.fps)
+        pause = threading.Event()
         while True:
             for k, reader in enumerate(self._latest):
                 got = reader.read(0.0)
                 if got is not None:
                     self._newest[k] = got.item
                     self.skipped += got.skipped
-            times = [f.t_s for f in self._newest if f is not None]
-            if times and max(times) > self._last_t:
-                newest = max(times)
-                # Give the other cameras' frames of that instant a moment to arrive.
-                fresh = [f for f in self._newest if f is not None and newest - f.t_s < 0.5 / self.fps]
-                live = sum(1 for t in self.group.threads if t.state == "running")
-                if len(fresh) >= live or waited >= 0.5 / self.fps:
+            times = sorted({f.t_s for f in self._newest if f is not None and f.t_s > self._last_t}, reverse=True)
+            if times:
+                live = max(1, sum(1 for t in self.group.threads if t.state == "running"))
+                counts = [sum(1 for f in self._newest if f is not None and abs(f.t_s - c) < half) for c in times]
+                best = int(np.argmax(counts))  # the first (newest) of the best-seen instants
+                chosen = times[best]
+                if counts[best] >= live or (waited >= half and counts[best] * 2 >= live) or waited >= 4 * half:
                     break
             if waited >= timeout_s:
                 return None
-            deadline.wait(step)
+            pause.wait(step)
             waited += step
-        half = 0.5 / self.fps
-        masks = tuple(f.image if f is not None and newest - f.t_s < half else None for f in self._newest)
-        used = [f.t_s for f in self._newest if f is not None and newest - f.t_s < half]
-        t = float(np.mean(used))
+        picked = [f if f is not None and abs(f.t_s - chosen) < half else None for f in self._newest]
+        masks = tuple(None if f is None else f.image for f in picked)
+        t = float(np.mean([f.t_s for f in picked if f is not None]))
         with self._lock:
             quats, ages = self.buffer.at(t)
-        self._last_t = newest
+        self._last_t = max(f.t_s for f in picked if f is not None)
         bundle = FrameBundle(self._index, t, masks, quats, ages)
         self._index += 1
         return bundle

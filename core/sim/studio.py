@@ -22,7 +22,7 @@ from core.sim.body import body_primitives
 from core.sim.imu import ImuSamples, SimulatedImus
 from core.sim.imu_config import ImuConfig
 from core.sim.motion import BvhMotion, Performer, ProceduralMotion, load_bvh
-from core.sim.motion.calibration import CalibrationRoutine
+from core.sim.motion.calibration import CalibrationRoutine, OnDemandRoutine
 from core.sim.render import render_silhouettes
 from core.sim.silhouette_noise import SilhouetteNoise, apply_noise_all, crop_partial
 from core.sim.subject import Subject
@@ -76,6 +76,8 @@ class SimulatedStudio:
             motion = ProceduralMotion(seed, area=full_rig.area)
         if cfg.calibration_pose is not None:
             motion = CalibrationRoutine(motion, cfg.calibration_pose, cfg.calibration_hold_s)
+        else:  # the routine when asked for (start_calibration_routine)
+            motion = OnDemandRoutine(motion, "T", cfg.calibration_hold_s)
         self.performer = Performer(self.subject, motion)
         self.imus = SimulatedImus(cfg.seed, cfg.imu)
         self._lock = threading.Lock()
@@ -90,6 +92,22 @@ class SimulatedStudio:
         p = self.poses(np.array([t_s]))
         rot = Rotation.from_matrix(p.rotations[0, [b.start for b in sk.IMU_BONES]])
         return Truth(float(t_s), p.positions_mm[0].copy(), to_wxyz(rot))
+
+    def newest_rendered(self) -> float | None:
+        """The newest time whose silhouettes are rendered (cached), if any."""
+        with self._lock:
+            return max(self._cache) if self._cache else None
+
+    def start_calibration_routine(self, t_s: float) -> float | None:
+        """Have the performer do the IMU calibration routine (T-pose hold, bow,
+        squat, heels) from studio time t_s on; when it ends, or None for a
+        studio whose routine is fixed at its start (StudioConfig.calibration_pose)."""
+        motion = self.performer.motion
+        if not isinstance(motion, OnDemandRoutine):
+            return None
+        with self._lock:
+            self._cache = {t: m for t, m in self._cache.items() if t < t_s}
+        return motion.start(t_s)
 
     def silhouettes(self, t_s: float) -> list[np.ndarray | None]:
         """Every camera's silhouette at t_s (uint8 0/1; None for a camera that is off).

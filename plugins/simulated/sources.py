@@ -64,8 +64,17 @@ class SimulatedCamera:
         now = self.clock.now() - self._t0
         newest = math.floor(now * fps + 1e-9)
         if newest > self._next:
-            self.dropped += newest - self._next
-            self._next = newest
+            # Behind: catch up to the frame the other cameras are on when it is
+            # already rendered (all views are rendered together), so that cameras
+            # skipping frames on a busy machine still deliver the same instants.
+            target = newest
+            rendered = self.studio.newest_rendered()
+            if rendered is not None:
+                k = round(rendered * fps)
+                if self._next <= k < newest and abs(k / fps - rendered) < 1e-6:
+                    target = k
+            self.dropped += target - self._next
+            self._next = target
         t = self._t0 + self._next / fps
         if t - self.clock.now() > timeout_s:
             return None

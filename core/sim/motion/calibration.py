@@ -80,12 +80,15 @@ class CalibrationRoutine:
         self.blend_s = float(blend_s)
         self.key_times, self.keys = _moves()
         self.duration_s = self.hold_s + MOVES_S + self.blend_s
+        self._first = None
 
     def frames(self, times_s: np.ndarray) -> MotionFrames:
         t = np.asarray(times_s, np.float64).ravel()
         start = self.hold_s + MOVES_S
         after = self.then.frames(t - start)
-        first = self.then.frames(np.zeros(1))
+        if self._first is None:  # where and how the performer stands: the same for every call
+            self._first = self.then.frames(np.zeros(1))
+        first = self._first
         n, nj = len(t), sk.NUM_JOINTS
         # The routine's local rotations: the pose plus the interpolated moves.
         rv = np.zeros((n, nj, 3))
@@ -124,3 +127,70 @@ def _yaw(rot: Rotation) -> Rotation:
     """The heading part of a rotation (about Z)."""
     fwd = rot.apply(np.array([0.0, -1.0, 0.0]))
     return Rotation.from_rotvec([0.0, 0.0, np.arctan2(fwd[0], -fwd[1])])
+
+
+class _Shifted:
+    """`base` played from `offset_s` on (its time 0 is base's offset_s)."""
+
+    def __init__(self, base, offset_s: float) -> None:
+        self.base = base
+        self.offset_s = float(offset_s)
+
+    def frames(self, times_s: np.ndarray) -> MotionFrames:
+        t = np.asarray(times_s, np.float64).ravel()
+        fr = self.base.frames(t + self.offset_s)
+        return MotionFrames(t, fr.local, fr.root_xy_mm, fr.root_z_mm, fr.grounded, fr.root_shift_leg,
+                            fr.source_leg_mm)
+
+
+class OnDemandRoutine:
+    """A Motion that plays `base` until `start(t_s)` is called, then the
+    calibration routine from where the performer stands at t_s (blending into
+    the known pose over `blend_in_s`), then `base` again from where it left
+    off. What the simulated performer does when the animator presses Capture
+    in the Wear offsets panel."""
+
+    def __init__(self, base, pose: str = "T", hold_s: float = 3.0, blend_in_s: float = 0.8) -> None:
+        known_pose_locals(pose)  # checks the pose
+        self.base = base
+        self.pose = pose
+        self.hold_s = float(hold_s)
+        self.blend_in_s = float(blend_in_s)
+        self._plan: tuple[float, CalibrationRoutine] | None = None
+
+    def start(self, t_s: float) -> float:
+        """Begin the routine at motion time t_s; when it ends (s)."""
+        # The blend-in is added to the hold, so the pose is held still for hold_s.
+        routine = CalibrationRoutine(_Shifted(self.base, t_s), self.pose, self.hold_s + self.blend_in_s)
+        self._plan = (float(t_s), routine)  # one assignment: readers on other threads see old or new
+        return float(t_s) + routine.duration_s
+
+    @property
+    def started_at(self) -> float | None:
+        return None if self._plan is None else self._plan[0]
+
+    def frames(self, times_s: np.ndarray) -> MotionFrames:
+        t = np.asarray(times_s, np.float64).ravel()
+        plan = self._plan
+        if plan is None or (t < plan[0]).all():
+            return self.base.frames(t)
+        start, routine = plan
+        back = start + routine.hold_s + MOVES_S  # from here on the base motion again, delayed
+        if (t >= back + routine.blend_s).all():
+            return _Shifted(self.base, start - back).frames(t)
+        b = self.base.frames(t)
+        r = routine.frames(t - start)
+        after = t >= start
+        n, nj = len(t), sk.NUM_JOINTS
+        w = np.where(after, smootherstep(np.clip((t - start) / self.blend_in_s, 0.0, 1.0)), 0.0)
+        ww = np.repeat(w, nj)
+        r0, r1 = b.local, r.local
+        local = r0 * Rotation.from_rotvec(ww[:, None] * (r0.inv() * r1).as_rotvec())
+        root_xy = np.where(after[:, None], r.root_xy_mm, b.root_xy_mm)
+        root_z = np.where(after, r.root_z_mm, b.root_z_mm)
+        shift = None
+        if b.root_shift_leg is not None or r.root_shift_leg is not None:
+            bs = b.root_shift_leg if b.root_shift_leg is not None else np.zeros((n, 2))
+            rs = r.root_shift_leg if r.root_shift_leg is not None else np.zeros((n, 2))
+            shift = np.where(after[:, None], rs, bs)
+        return MotionFrames(t, local, root_xy, root_z, b.grounded, shift, b.source_leg_mm)
