@@ -203,7 +203,9 @@ class MainWindow(QMainWindow):
 
         panel = self.studio_panel
         panel.remember()
-        config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value())
+        # The simulated performer holds the calibration pose 4 s when asked (Wear
+        # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
+        config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value(), calibration_hold_s=4.0)
         try:
             session, devices, label = open_simulated_session(config, panel.model.currentData(),
                                                              rig=self.calibrated_rig)
@@ -351,4 +353,6 @@ class MainWindow(QMainWindow):
             task.thread.join(30.0)
         self.view.shutdown()
         self.statusBar().clearMessage()  # stops the status bar's message timer
+        for box in self.findChildren(QMessageBox):  # messages still open go with the window
+            box.close()
         super().closeEvent(event)

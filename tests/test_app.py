@@ -38,6 +38,10 @@ def window(qtbot, tmp_path):
     timers = [t for t in w.findChildren(QTimer) if t.isActive()]
     assert timers == [], f"active timers: {[(t.objectName(), type(t.parent()).__name__) for t in timers]}"
     assert not w.view._timer.isActive()
+    # ... and no window of the app is left open (message boxes, progress dialogs).
+    QApplication.processEvents()
+    left = [type(x).__name__ for x in QApplication.topLevelWidgets() if x.isVisible()]
+    assert left == [], f"windows left open: {left}"
 
 
 def _wait_live(qtbot, w, frames=3, timeout_ms=180_000):
