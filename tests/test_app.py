@@ -279,6 +279,7 @@ def test_an_applied_calibration_restarts_the_studio_on_it(qtbot, window):
     assert "restarted on the new calibration" in w.messages[-1][1]
 
 
+@pytest.mark.slow  # its accuracy depends on how many frames a loaded machine solves live
 def test_wear_offsets_captured_live_on_the_simulated_performer(qtbot, window):
     """Capture in the Wear offsets panel: the simulated performer does the
     routine on cue, the live solve watches, and the offsets found turn the
