@@ -13,6 +13,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
+from core.devices import DeviceError
 from core.session import CaptureSession, LiveFrame
 
 
@@ -53,7 +54,12 @@ class SessionBridge(QObject):
 
     def _on_state(self, state: str) -> None:
         if state == "prepared" and self.state == "preparing":
-            self.session.start()
+            try:
+                self.session.start()  # opens the IMU ports: a busy or missing one fails here
+            except (DeviceError, OSError) as exc:
+                self.session.stop()
+                self._set_state(f"failed: {exc}")
+                return
             self._set_state("live")
         elif state.startswith("failed") and self.state == "preparing":
             self.state = state

@@ -34,10 +34,14 @@ class EndOfStream(DeviceError):
 
 @dataclass(frozen=True, eq=False)
 class CameraFrame:
+    """image: what `kind` says. colour: for a silhouette made from a camera's
+    image (core.silhouette.live), that image; None otherwise."""
+
     camera: int
     t_s: float
     image: np.ndarray
     kind: str = IMAGE_BGR
+    colour: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)

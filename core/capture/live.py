@@ -18,7 +18,7 @@ import numpy as np
 
 from core.capture.ring import NextReader
 from core.capture.threads import CaptureGroup, CaptureThread
-from core.devices import CameraFrame, CameraSource, DeviceError, ImuSample, ImuSource
+from core.devices import IMAGE_SILHOUETTE, CameraFrame, CameraSource, DeviceError, ImuSample, ImuSource
 from core.frames import FrameBundle, ImuBuffer
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,17 @@ class ImuThread:
         self._thread = threading.Thread(target=self._run, name="imu-capture", daemon=True)
 
     def start(self) -> None:
-        for s in self.sources:
-            s.open()
+        """Open every source (DeviceError / OSError from the first that fails,
+        with those opened before it closed again), then start reading."""
+        opened = []
+        try:
+            for s in self.sources:
+                s.open()
+                opened.append(s)
+        except (DeviceError, OSError):
+            for s in opened:
+                s.close()
+            raise
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -140,7 +149,8 @@ class LiveCapture:
             pause.wait(step)
             waited += step
         picked = [f if f is not None and abs(f.t_s - chosen) < half else None for f in self._newest]
-        masks = tuple(None if f is None else f.image for f in picked)
+        # A camera still handing on images (no background yet) has no silhouette.
+        masks = tuple(f.image if f is not None and f.kind == IMAGE_SILHOUETTE else None for f in picked)
         t = float(np.mean([f.t_s for f in picked if f is not None]))
         with self._lock:
             quats, ages = self.buffer.at(t)

@@ -158,7 +158,7 @@ class Recorder:
                     mask = frame.image
                 else:
                     mask = self.silhouette_of(frame) if self.silhouette_of is not None else None
-                image = frame.image if self.video else None
+                image = (frame.image if frame.colour is None else frame.colour) if self.video else None
                 self._pending_frames[k].append((frame.t_s, got.seq, mask, image))
         while True:
             try:

@@ -6,7 +6,7 @@ Registered camera sources:
   index=0, backend=None, **options)``: one
   :class:`plugins.cameras.opencv_source.OpenCVCamera` (a device index, a
   stream URL or a video file);
-- "video-files": ``create_video_files(source, timestamps=None, realtime=True, speed=1.0)``:
+- "video-files": ``create_video_files(source, timestamps=None, realtime=True, speed=1.0, live_clock=False)``:
   a :class:`plugins.cameras.video_files.VideoFiles`, recorded footage of K
   views; its ``cameras`` list holds the K sources.
 
@@ -24,10 +24,10 @@ def create_opencv(source, width=None, height=None, fps=None, name=None, index=0,
                         backend=backend, **options)
 
 
-def create_video_files(source, timestamps=None, realtime: bool = True, speed: float = 1.0):
+def create_video_files(source, timestamps=None, realtime: bool = True, speed: float = 1.0, live_clock: bool = False):
     from plugins.cameras.video_files import VideoFiles
 
-    return VideoFiles(source, timestamps=timestamps, realtime=realtime, speed=speed)
+    return VideoFiles(source, timestamps=timestamps, realtime=realtime, speed=speed, live_clock=live_clock)
 
 
 def register(registry) -> None:

@@ -24,8 +24,11 @@ Playback: `realtime=True` delivers each frame at its time relative to the
 earliest frame of all views (divided by `speed`), starting when the first
 view opens, so the views stay in step as live cameras would; `realtime=False`
 delivers frames as fast as they decode (offline processing). Frames are never
-skipped either way, and each carries its recorded timestamp. After a view's
-last frame `read` raises `EndOfStream`.
+skipped either way, and each carries its recorded timestamp; with
+`live_clock=True` (real time only) it carries instead the host monotonic time
+it is due at, so footage stands in for live cameras beside live IMUs and
+recorders, on their clock (`recorded_time` maps back). After a view's last
+frame `read` raises `EndOfStream`.
 """
 
 from __future__ import annotations
@@ -156,10 +159,11 @@ class _Playback:
     """Shared pacing of the views: device time of the earliest frame, fixed
     when the first view opens."""
 
-    def __init__(self, t_first_s: float, realtime: bool, speed: float) -> None:
+    def __init__(self, t_first_s: float, realtime: bool, speed: float, live_clock: bool = False) -> None:
         self.t_first_s = t_first_s
         self.realtime = realtime
         self.speed = speed
+        self.live_clock = live_clock
         self.wall0: float | None = None
         self._lock = threading.Lock()
 
@@ -171,6 +175,10 @@ class _Playback:
     def due(self, t_s: float) -> float:
         """The wall (monotonic) time at which a frame taken at `t_s` is delivered."""
         return self.wall0 + (t_s - self.t_first_s) / self.speed
+
+    def recorded(self, due_s: float) -> float:
+        """The recorded time of the frame due at the monotonic time `due_s`."""
+        return self.t_first_s + (due_s - self.wall0) * self.speed
 
 
 class VideoFileCamera:
@@ -233,6 +241,8 @@ class VideoFileCamera:
         self.next_frame = i + 1
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0].copy()
+        if self.playback.live_clock:
+            t_s = self.playback.due(t_s)
         return CameraFrame(self.index, t_s, image, IMAGE_GRAY if image.ndim == 2 else IMAGE_BGR)
 
 
@@ -246,7 +256,7 @@ class VideoFiles:
 
     def __init__(self, source: str | os.PathLike | Sequence[str | os.PathLike],
                  timestamps: str | os.PathLike | None = None, realtime: bool = True,
-                 speed: float = 1.0) -> None:
+                 speed: float = 1.0, live_clock: bool = False) -> None:
         if isinstance(source, (str, os.PathLike)):
             paths = find_videos(source)
         else:
@@ -259,6 +269,8 @@ class VideoFiles:
             raise FootageError(f"two videos share the name {twice[0]!r}: the cameras need distinct names")
         if speed <= 0:
             raise ValueError(f"playback speed must be positive, not {speed}")
+        if live_clock and not realtime:
+            raise ValueError("the live clock needs real-time playback")
         self.views = [probe(p) for p in paths]
         if timestamps is None and (paths[0].parent / TIMESTAMPS_FILE).is_file():
             timestamps = paths[0].parent / TIMESTAMPS_FILE
@@ -270,7 +282,7 @@ class VideoFiles:
         else:
             times = [self._times_from_rate(v) for v in self.views]
         t_first = min((float(t[0]) for t in times if len(t)), default=0.0)
-        self.playback = _Playback(t_first, realtime, speed)
+        self.playback = _Playback(t_first, realtime, speed, live_clock)
         self.cameras = [VideoFileCamera(v, t, k, self.playback) for k, (v, t) in enumerate(zip(self.views, times))]
 
     @staticmethod
@@ -285,6 +297,10 @@ class VideoFiles:
             cam.rewind()
         with self.playback._lock:
             self.playback.wall0 = None
+
+    def recorded_time(self, t_s: float) -> float:
+        """A frame's recorded time from its timestamp (the same without `live_clock`)."""
+        return self.playback.recorded(t_s) if self.playback.live_clock else t_s
 
     @property
     def names(self) -> list[str]:
