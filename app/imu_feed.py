@@ -188,10 +188,9 @@ class SerialLink(QObject):
 
 
 def session_source_name(sources) -> str:
-    """The name a capture session's IMU samples are filed under: its one
-    source's name, else "session". The IMU thread's listeners are not told
-    which source a batch came from; with one source (the simulated studio's
-    hub) that is no loss."""
+    """The name a capture session's routed IMU samples are filed under: its
+    one source's name, else "session" (the IMU thread's routed listeners are
+    not told which source a batch came from; its raw listeners are)."""
     names = [str(getattr(s, "name", f"source {i}")) for i, s in enumerate(sources)]
     return names[0] if len(names) == 1 else "session"
 
@@ -226,10 +225,12 @@ def dropped_per_sensor(counters_by_source) -> dict[SensorKey, int]:
 
 
 def detach_listener(session, listener) -> None:
-    """Take `listener` off the session's IMU thread (nothing if it is not there)."""
+    """Take `listener` off the session's IMU thread, routed or raw (nothing if it is not there)."""
     if session is None or listener is None:
         return
-    try:
-        session.capture.imu.listeners.remove(listener)
-    except ValueError:
-        pass
+    imu = session.capture.imu
+    for listeners in (imu.listeners, imu.raw_listeners):
+        try:
+            listeners.remove(listener)
+        except ValueError:
+            pass

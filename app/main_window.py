@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QListWidget, QMai
 
 from app.bridge import SessionBridge
 from app.context import AppContext
-from app.panels.cameras import CamerasPanel
+from app.panels.cameras import CALIBRATION_KEY, CamerasPanel
 from app.panels.imus import ImusPanel
 from app.panels.live import LivePanel
-from app.panels.studio import StudioPanel
+from app.panels.studio import DEVICES, StudioPanel
 from app.panels.takes import TakesPanel
 from app.panels.wear import WearOffsetsPanel
 from app.playback import TakePlayer, imu_bone_arrows
@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.studio_panel = StudioPanel(self.settings)
         self.studio_panel.start_requested.connect(self.start_studio)
         self.studio_panel.stop_requested.connect(self.stop_studio)
+        self.studio_panel.background_requested.connect(self.capture_background)
         self.live_panel = LivePanel(self.view, self.settings)
         self.live_panel.vmc_changed.connect(self._set_vmc)
         self.player = TakePlayer(self)
@@ -104,12 +105,19 @@ class MainWindow(QMainWindow):
         self.status_timer.setInterval(500)
         self.status_timer.timeout.connect(self.update_status)
         self.status_timer.start()
+        self._load_remembered_calibration()
         self.nav.setCurrentRow(int(self.settings.value("window/panel", 0)))
         geometry = self.settings.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
+
+    def _load_remembered_calibration(self) -> None:
+        """Real cameras: the calibration file last used, when it is still there."""
+        path = str(self.settings.value(CALIBRATION_KEY, "") or "")
+        if self.studio_panel.source_kind == DEVICES and path and Path(path).is_file():
+            self.cameras_panel.load_calibration(path)
 
     @property
     def bridge(self) -> SessionBridge | None:
@@ -158,7 +166,8 @@ class MainWindow(QMainWindow):
         self.record_action.setEnabled(live and not recording)
         self.stop_action.setEnabled(recording)
         self.take_name.setEnabled(not recording)
-        self.studio_panel.set_running(self.bridge is not None and self.bridge.state in ("preparing", "live"))
+        running = self.bridge is not None and self.bridge.state in ("preparing", "live")
+        self.studio_panel.set_running(running, running and hasattr(self.bridge.devices, "capture_background"))
 
     def update_status(self) -> None:
         b = self.bridge
@@ -178,7 +187,8 @@ class MainWindow(QMainWindow):
         labels["device"].setText("CPU" if engine is None else str(engine.device).upper())
         labels["model"].setText(f"model {b.label}")
         self.studio_panel.state.setText(b.state)
-        self.studio_panel.show_status(b.session.capture.group.status())
+        states = getattr(b.devices, "background_states", None)
+        self.studio_panel.show_status(b.session.capture.group.status(), None if states is None else states())
         rec = b.session.recorder
         if rec is not None and rec.error is not None:
             self.show_message("error", rec.error)
@@ -198,19 +208,32 @@ class MainWindow(QMainWindow):
     def start_studio(self) -> bool:
         if self.bridge is not None:
             return True
-        from app.cli.studio import open_simulated_session
-        from core.sim.studio import StudioConfig
-
         panel = self.studio_panel
         panel.remember()
-        # The simulated performer holds the calibration pose 4 s when asked (Wear
-        # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
-        config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value(), calibration_hold_s=4.0)
         try:
-            session, devices, label = open_simulated_session(config, panel.model.currentData(),
-                                                             rig=self.calibrated_rig)
+            if panel.source_kind == DEVICES:
+                from app.cli.devices import open_device_session
+
+                setup = panel.device_setup()
+                if setup.imu_port and self.imus_panel.link is not None:
+                    self.imus_panel.disconnect_serial()  # the session opens the port itself
+                session, devices, label = open_device_session(setup, self.calibrated_rig, panel.model.currentData())
+            else:
+                from app.cli.studio import open_simulated_session, rig_fits, simulated_rig
+                from core.sim.studio import StudioConfig
+
+                # The simulated performer holds the calibration pose 4 s when asked (Wear
+                # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
+                config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value(), calibration_hold_s=4.0)
+                rig = self.calibrated_rig
+                if rig is not None and not rig_fits(rig, simulated_rig(config)):
+                    self.show_message("info", f"the calibration in use is for {len(rig)} other cameras: the "
+                                      "simulated studio runs on its own")
+                    rig = None
+                session, devices, label = open_simulated_session(config, panel.model.currentData(), rig=rig)
         except (OSError, ValueError) as exc:
-            self.show_message("error", f"cannot start the simulated studio: {exc}")
+            what = "the cameras and IMUs" if panel.source_kind == DEVICES else "the simulated studio"
+            self.show_message("error", f"cannot start {what}: {exc}")
             return False
         self.bridge = SessionBridge(session, devices, label)
         self.bridge.frame.connect(self._on_frame)
@@ -224,6 +247,18 @@ class MainWindow(QMainWindow):
             self._announcing_rig = False
         self.bridge.start()
         self._update_actions()
+        return True
+
+    def capture_background(self) -> bool:
+        """Real cameras: the next frames of every camera become its empty stage."""
+        devices = None if self.bridge is None else self.bridge.devices
+        if not hasattr(devices, "capture_background"):
+            self.show_message("error", "the background is captured from real cameras: start the studio "
+                              "on \"Cameras and IMUs\" first")
+            return False
+        frames = self.studio_panel.background_frames.value()
+        devices.capture_background(frames)
+        self.show_message("info", f"capturing the background: keep every camera's view empty for {frames} frames")
         return True
 
     def _rig_applied(self, rig) -> None:

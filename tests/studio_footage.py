@@ -30,9 +30,15 @@ class StudioFootage:
 
 
 def render_footage(folder: Path, seconds: float = 3.0, fps: float = 10.0, empty_s: float = 1.0,
-                   seed: int = 3) -> StudioFootage:
+                   seed: int = 3, cameras: tuple[int, ...] | None = None) -> StudioFootage:
+    """cameras: which of the standard studio's 8 cameras film (default all)."""
+    from core.camera.rig import CameraRig, standard_studio
+
     folder.mkdir(parents=True, exist_ok=True)
-    studio = SimulatedStudio(StudioConfig(seed=seed, camera_fps=fps))
+    rig = standard_studio()
+    if cameras is not None:
+        rig = CameraRig(tuple(rig.cameras[k] for k in cameras), rig.area)
+    studio = SimulatedStudio(StudioConfig(seed=seed, camera_fps=fps, rig=rig))
     scene = SceneRenderer(studio, seed=seed)
     w, h = studio.rig.cameras[0].size
     writers = [cv2.VideoWriter(str(folder / f"cam{k}.mkv"), cv2.VideoWriter_fourcc(*"FFV1"), fps, (w, h))

@@ -3,46 +3,16 @@ simulated studio goes live and joints arrive, a take is recorded, exported
 from the Takes panel, and the window closes leaving no thread or timer
 behind."""
 
-import threading
 import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from core.take.take import Take
 
 pytestmark = pytest.mark.gui
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from app.main_window import MainWindow
-
-    before = set(threading.enumerate())
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    settings.setValue("takes/folder", str(tmp_path / "takes"))
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
-    # Nothing left running: every thread the window started has ended ...
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (set(threading.enumerate()) - before):
-        time.sleep(0.05)
-    leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
-    assert leaked == [], f"threads left running: {leaked}"
-    # ... and no timer of the window or its 3D view is still active.
-    timers = [t for t in w.findChildren(QTimer) if t.isActive()]
-    assert timers == [], f"active timers: {[(t.objectName(), type(t.parent()).__name__) for t in timers]}"
-    assert not w.view._timer.isActive()
-    # ... and no window of the app is left open (message boxes, progress dialogs).
-    QApplication.processEvents()
-    left = [type(x).__name__ for x in QApplication.topLevelWidgets() if x.isVisible()]
-    assert left == [], f"windows left open: {left}"
-
 
 def _wait_live(qtbot, w, frames=3, timeout_ms=180_000):
     qtbot.waitUntil(lambda: w.bridge is not None and w.bridge.newest_solved is not None

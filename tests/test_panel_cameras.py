@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import types
 import time
 
 import numpy as np
@@ -291,6 +292,8 @@ def test_bad_files_change_nothing(qtbot, context, panel, tmp_path):
     write_anipose_toml(tmp_path / "square.toml", CameraRig(tuple(
         Camera(c.K, c.dist, c.R, c.t, (480, 480), c.name) for c in rig), rig.area))
     context.rigs.clear()
+    # While a studio runs, a file must be for its cameras (the panel asks only whether one runs).
+    context.bridge = types.SimpleNamespace(devices=None)
     last, in_use, errors = panel.last_rig, panel.rig_in_use, len(context.messages.of("error"))
     for name, why in (("cut.json", "not valid JSON"), ("other.json", "not a FuseCap calibration"),
                       ("empty.toml", "no \\[cam_N\\] tables"), ("fisheye.toml", "fisheye"),
@@ -306,3 +309,7 @@ def test_bad_files_change_nothing(qtbot, context, panel, tmp_path):
                 for r in range(panel.error_table.rowCount())] == table
     assert not panel.save_calibration(tmp_path / "studio.yaml")
     assert ".json" in context.messages.of("error")[-1]
+    # A stopped studio takes a calibration of other cameras (for another source) as it is.
+    context.bridge = None
+    assert panel.load_calibration(tmp_path / "four.toml"), context.messages
+    assert len(panel.rig_in_use) == 4 and context.rigs == [panel.rig_in_use]

@@ -301,7 +301,7 @@ def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qt
     bench.context.bridge = bridge
     imus = bench.panel(ImusPanel)        # made after the session went live: it attaches at once
     wear = bench.panel(WearOffsetsPanel)
-    assert len(session.capture.imu.listeners) == 2
+    assert len(session.capture.imu.listeners) == 1 and len(session.capture.imu.raw_listeners) == 1
     qtbot.waitUntil(lambda: imus.table.rowCount() == sk.NUM_IMUS, timeout=5000)
     qtbot.wait(2500)
     imus.refresh_table()
@@ -343,7 +343,7 @@ def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qt
     assert wear.result is None and wear.capture_button.isEnabled()
 
     bench.context.session_stopped.emit()
-    assert session.capture.imu.listeners == []
+    assert session.capture.imu.listeners == [] and session.capture.imu.raw_listeners == []
     qtbot.wait(300)
     assert imus.feed.keys() == []
 

@@ -54,6 +54,19 @@ def live_engine(spec: str, rig):
     return InferenceEngine(model, rig, threads=2), spec
 
 
+def simulated_rig(config):
+    """The true cameras the simulated studio of `config` renders through."""
+    from core.camera.rig import standard_studio
+
+    rig = config.rig or standard_studio()
+    return rig.scaled(config.image_scale) if config.image_scale != 1.0 else rig
+
+
+def rig_fits(rig, cameras) -> bool:
+    """Whether `rig` calibrates `cameras` (a rig): as many cameras, the same image sizes."""
+    return [tuple(c.size) for c in rig.cameras] == [tuple(c.size) for c in cameras.cameras]
+
+
 def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-euro", rig=None):
     """(session, devices, label) for the simulated studio in real time;
     raises ValueError (a bad model file) or OSError. label: the live model's
@@ -69,8 +82,7 @@ def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-
         raise ValueError(f"the simulated studio plugin is not installed ({reg.errors or 'no entry point'})")
     devices = reg.studios["simulated"](config, realtime=True)
     rig = devices.rig if rig is None else rig
-    sizes = [tuple(c.size) for c in rig.cameras]
-    if sizes != [tuple(c.size) for c in devices.rig.cameras]:
+    if not rig_fits(rig, devices.rig):
         raise ValueError(f"the calibration has {len(rig)} cameras of other sizes than the studio's {len(devices.rig)}")
     engine, label = live_engine(model, rig)
     if engine is False:

@@ -71,6 +71,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGro
 
 from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration, Steps, at_width,
                                     error_rows, floor_aligned, fmt, num, scaled_to, silhouette_preview)
+from app.cli.studio import simulated_rig
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
 from core.calibration.board import BoardError, BoardSpec
@@ -82,6 +83,11 @@ from core.camera.rig import CameraRig
 
 class _Relay(QObject):
     board_view = Signal(object)  # BoardOverlay, from the worker thread
+
+
+# The calibration file last loaded or saved: loaded again at the next start
+# when the studio's source is real cameras.
+CALIBRATION_KEY = "cameras/calibration_file"
 
 
 class CameraTile(QWidget):
@@ -299,11 +305,9 @@ class CamerasPanel(QWidget):
         runs); None for a studio whose cameras give no images."""
         bridge = self.context.bridge
         if bridge is None:
-            from core.camera.rig import standard_studio
             from core.sim.studio import StudioConfig
 
-            config = StudioConfig()  # the rig SimulatedStudio(StudioConfig()) renders through
-            return (config.rig or standard_studio()).scaled(config.image_scale)
+            return simulated_rig(StudioConfig())
         studio = getattr(bridge.devices, "studio", None)
         return None if studio is None else studio.rig
 
@@ -525,24 +529,30 @@ class CamerasPanel(QWidget):
             self.context.message("error", f"cannot save {path}: {exc.strerror or exc}")
             return False
         self.context.message("info", f"calibration saved to {path}")
+        self.context.settings.setValue(CALIBRATION_KEY, str(path.resolve()))
         return True
 
     def load_calibration(self, path: str | Path) -> bool:
         """Read a FuseCap JSON or anipose / FreeMoCap TOML calibration and use
         it. A bad file, or one for other cameras, changes nothing."""
         path = Path(path)
+        # A file for the cameras in use is scaled to their image size. While a
+        # studio runs it must be for its cameras; a stopped one takes any
+        # calibration (other cameras, for another source), checked at the next start.
         ref = self.rig_in_use
+        running = self.context.bridge is not None
         try:
             calib = files.load_calibration(path, area=None if ref is None else ref.area)
             rig = calib.rig
-            if ref is not None:
-                if len(rig) != len(ref):
-                    raise files.CalibrationFileError(f"{path}: {len(rig)} cameras in the file, {len(ref)} in the "
-                                                     "studio; not loaded")
+            if ref is not None and len(rig) != len(ref) and running:
+                raise files.CalibrationFileError(f"{path}: {len(rig)} cameras in the file, {len(ref)} in the "
+                                                 "studio; not loaded")
+            if ref is not None and len(rig) == len(ref):
                 try:
                     rig = CameraRig(tuple(scaled_to(c, r.size) for c, r in zip(rig, ref)), rig.area)
                 except ValueError as exc:
-                    raise files.CalibrationFileError(f"{path}: {exc}; not loaded") from exc
+                    if running:
+                        raise files.CalibrationFileError(f"{path}: {exc}; not loaded") from exc
         except files.CalibrationFileError as exc:
             self.context.message("error", str(exc))
             return False
@@ -556,6 +566,7 @@ class CamerasPanel(QWidget):
         self._showerror_rows(self._rows_from_quality(rig, calib.quality))
         self.summary.setText(str(calib.quality.get("summary", f"loaded from {path.name}")))
         self.apply()
+        self.context.settings.setValue(CALIBRATION_KEY, str(path.resolve()))
         note = "; its world is the other tool's: set the floor" if path.suffix.lower() == ".toml" else ""
         self.context.message("info", f"calibration loaded from {path.name}: {len(rig)} cameras{note}")
         return True

@@ -52,7 +52,7 @@ class ImusPanel(QWidget):
         self._shake_since = 0.0
         self._shake_bone = 0
         self._session = None          # the CaptureSession we listen to
-        self._session_source = ""     # the name its samples are filed under
+        self._session_sources: list[str] = []  # the names its sources' samples are filed under
         self._listener = None
         self._ticks = 0
         self._rows: list[SensorKey] = []
@@ -229,9 +229,10 @@ class ImusPanel(QWidget):
         self._detach_session()
         session = bridge.session
         imu = session.capture.imu
-        self._session_source = source = session_source_name(imu.sources)
-        self._listener = lambda samples: self.feed.put(source, samples)
-        imu.listeners.append(self._listener)
+        # The sensors as they come (before the pairing renumbers them to bones).
+        self._session_sources = [session_source_name([s]) for s in imu.sources]
+        self._listener = self.feed.put
+        imu.raw_listeners.append(self._listener)
         self._session = session
         if session.pairing is not None:
             self.set_pairing(session.pairing)
@@ -247,7 +248,8 @@ class ImusPanel(QWidget):
             return
         detach_listener(session, self._listener)
         self._listener = None
-        self.feed.forget(self._session_source)
+        for name in self._session_sources:
+            self.feed.forget(name)
 
     # -- pairing ------------------------------------------------------------------------------
     def select_bone(self, bone: int) -> None:
@@ -369,9 +371,10 @@ class ImusPanel(QWidget):
         sources = []
         if self.link is not None:
             sources.append((self.link.name, self.link.counters()))
-        if self._session is not None and self._session_source != "session":
-            get = getattr(self._session.capture.imu.sources[0], "counters", None)
-            sources.append((self._session_source, get() if get is not None else None))
+        if self._session is not None:
+            for name, src in zip(self._session_sources, self._session.capture.imu.sources):
+                get = getattr(src, "counters", None)
+                sources.append((name, get() if get is not None else None))
         return dropped_per_sensor(sources)
 
     def refresh_table(self) -> None:

@@ -1,21 +1,45 @@
-"""Studio panel: the device source, start/stop, and each camera's status."""
+"""Studio panel: the device source, start/stop, and each camera's status.
+
+Two sources:
+
+- "Simulated studio": a virtual performer, cameras and IMUs (no hardware);
+- "Cameras and IMUs": real cameras (device numbers, stream URLs, video
+  files, or a folder of recorded footage) and one serial IMU port, with the
+  calibration the Cameras panel applied (app.cli.devices). Their
+  silhouettes come from a background model per camera: the first frames
+  after the start are taken as the empty stage when "Capture the background
+  at the start" is ticked, and "Capture background" takes a new one at any
+  time (step out of every view first). The status table shows each
+  camera's background.
+
+Everything the user sets here is remembered between runs (QSettings).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from app.cli.devices import DeviceSetup
+
+SIMULATED, DEVICES = "simulated", "devices"
+PROTOCOLS = (("FuseCap hub", "fusecap"), ("WitMotion", "witmotion"), ("Xsens MTi", "xsens"))
 
 
 class StudioPanel(QWidget):
     start_requested = Signal()
     stop_requested = Signal()
+    background_requested = Signal()
 
     def __init__(self, settings, parent=None) -> None:
         super().__init__(parent)
         self.settings = settings
         self.source = QComboBox()
-        self.source.addItem("Simulated studio (no hardware)", "simulated")
+        self.source.addItem("Simulated studio (no hardware)", SIMULATED)
+        self.source.addItem("Cameras and IMUs", DEVICES)
+        self.source.setCurrentIndex(max(0, self.source.findData(settings.value("studio/source", SIMULATED))))
         self.seed = QSpinBox()
         self.seed.setRange(0, 1_000_000)
         self.seed.setValue(int(settings.value("studio/seed", 0)))
@@ -29,9 +53,11 @@ class StudioPanel(QWidget):
         self.model.setCurrentIndex(max(i, 0))
         form = QFormLayout()
         form.addRow("Source", self.source)
-        form.addRow("Performer seed", self.seed)
+        self.seed_label = QLabel("Performer seed")
+        form.addRow(self.seed_label, self.seed)
         form.addRow("Frame rate", self.fps)
         form.addRow("Live model", self.model)
+        self.devices_box = self._build_devices()
         self.start_button = QPushButton("Start studio")
         self.stop_button = QPushButton("Stop studio")
         self.start_button.clicked.connect(self.start_requested)
@@ -40,30 +66,127 @@ class StudioPanel(QWidget):
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         self.state = QLabel("stopped")
-        self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["camera", "state", "fps", "dropped", "error"])
+        self.table = QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["camera", "state", "fps", "dropped", "silhouettes", "error"])
         self.table.verticalHeader().setVisible(False)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.devices_box)
         lay.addLayout(buttons)
         lay.addWidget(self.state)
         lay.addWidget(self.table, 1)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self._running = False
+        self._source_changed()
         self.set_running(False)
 
-    def remember(self) -> None:
-        self.settings.setValue("studio/seed", self.seed.value())
-        self.settings.setValue("studio/fps", self.fps.value())
-        self.settings.setValue("studio/model", self.model.currentData())
+    def _build_devices(self) -> QGroupBox:
+        s = self.settings
+        box = QGroupBox("Cameras and IMUs")
+        self.cameras = QLineEdit(str(s.value("devices/cameras", "0, 1")))
+        self.cameras.setPlaceholderText("0, 1, 2, 3  or  rtsp://…, video files, or one footage folder")
+        self.cameras.setToolTip("One entry per calibrated camera, in the calibration's order: a device number, "
+                                "a stream URL or a video file; or a single folder of recorded footage")
+        browse = QPushButton("Footage folder…")
+        browse.clicked.connect(self._ask_folder)
+        row = QHBoxLayout()
+        row.addWidget(self.cameras, 1)
+        row.addWidget(browse)
+        self.imu_port = QComboBox()
+        self.imu_port.setEditable(True)
+        self.imu_port.setToolTip("The IMUs' serial port (leave empty for cameras only)")
+        self.refresh_ports()
+        self.imu_port.setEditText(str(s.value("devices/imu_port", "")))
+        self.imu_protocol = QComboBox()
+        for label, name in PROTOCOLS:
+            self.imu_protocol.addItem(label, name)
+        self.imu_protocol.setCurrentIndex(max(0, self.imu_protocol.findData(s.value("devices/imu_protocol",
+                                                                                    "fusecap"))))
+        refresh = QPushButton("Refresh ports")
+        refresh.clicked.connect(self.refresh_ports)
+        ports = QHBoxLayout()
+        ports.addWidget(self.imu_port, 1)
+        ports.addWidget(refresh)
+        self.background_at_start = QCheckBox("Capture the background at the start (stage empty)")
+        self.background_at_start.setChecked(str(s.value("devices/background_at_start", "true")) == "true")
+        self.background_frames = QSpinBox()
+        self.background_frames.setRange(2, 300)
+        self.background_frames.setValue(int(s.value("devices/background_frames", 15)))
+        self.background_button = QPushButton("Capture background")
+        self.background_button.setToolTip("Step out of every camera's view, then press: the next frames "
+                                           "become the empty stage the silhouettes are cut from")
+        self.background_button.clicked.connect(self.background_requested)
+        form = QFormLayout(box)
+        form.addRow("Cameras", row)
+        form.addRow("IMU port", ports)
+        form.addRow("IMU protocol", self.imu_protocol)
+        form.addRow(self.background_at_start)
+        form.addRow("Background frames", self.background_frames)
+        form.addRow(self.background_button)
+        return box
 
-    def set_running(self, running: bool) -> None:
-        for w in (self.source, self.seed, self.fps, self.model, self.start_button):
+    def refresh_ports(self) -> None:
+        from app.imu_feed import serial_ports
+
+        typed = self.imu_port.currentText()
+        self.imu_port.clear()
+        self.imu_port.addItem("", "")
+        try:
+            for label, device in serial_ports():
+                self.imu_port.addItem(device, device)
+                self.imu_port.setItemData(self.imu_port.count() - 1, label, Qt.ToolTipRole)
+        except (ImportError, OSError):
+            pass  # the IMUs panel says why; a path can still be typed
+        self.imu_port.setEditText(typed)
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Footage folder (one video per camera)")
+        if folder:
+            self.cameras.setText(folder)
+
+    def _source_changed(self) -> None:
+        devices = self.source_kind == DEVICES
+        self.devices_box.setVisible(devices)
+        self.seed.setVisible(not devices)
+        self.seed_label.setVisible(not devices)
+
+    @property
+    def source_kind(self) -> str:
+        return self.source.currentData()
+
+    def device_setup(self) -> DeviceSetup:
+        return DeviceSetup(cameras=DeviceSetup.parse_cameras(self.cameras.text()),
+                           imu_port=self.imu_port.currentText().strip(), imu_protocol=self.imu_protocol.currentData(),
+                           fps=self.fps.value(), background_frames=self.background_frames.value(),
+                           background_at_start=self.background_at_start.isChecked())
+
+    def remember(self) -> None:
+        s = self.settings
+        s.setValue("studio/source", self.source_kind)
+        s.setValue("studio/seed", self.seed.value())
+        s.setValue("studio/fps", self.fps.value())
+        s.setValue("studio/model", self.model.currentData())
+        s.setValue("devices/cameras", self.cameras.text())
+        s.setValue("devices/imu_port", self.imu_port.currentText().strip())
+        s.setValue("devices/imu_protocol", self.imu_protocol.currentData())
+        s.setValue("devices/background_at_start", "true" if self.background_at_start.isChecked() else "false")
+        s.setValue("devices/background_frames", self.background_frames.value())
+
+    def set_running(self, running: bool, devices: bool = False) -> None:
+        self._running = running
+        for w in (self.source, self.seed, self.fps, self.model, self.start_button, self.cameras, self.imu_port,
+                  self.imu_protocol, self.background_at_start, self.background_frames):
             w.setEnabled(not running)
         self.stop_button.setEnabled(running)
+        self.background_button.setEnabled(running and devices)
 
-    def show_status(self, statuses) -> None:
+    def show_status(self, statuses, backgrounds=None) -> None:
+        """statuses: core.capture.threads.CaptureStatus per camera; backgrounds:
+        each camera's BackgroundState (None: the source gives silhouettes)."""
         self.table.setRowCount(len(statuses))
         for r, s in enumerate(statuses):
-            for c, v in enumerate((s.name, s.state, f"{s.fps:.1f}", str(s.dropped), s.last_error)):
+            sil = "from the source" if backgrounds is None else backgrounds[r].words()
+            for c, v in enumerate((s.name, s.state, f"{s.fps:.1f}", str(s.dropped), sil, s.last_error)):
                 item = self.table.item(r, c)
                 if item is None:
                     self.table.setItem(r, c, QTableWidgetItem(v))

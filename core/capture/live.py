@@ -35,7 +35,11 @@ class ImuThread:
         self.buffer = buffer
         self.lock = lock
         self.route = route
+        # listeners get the samples after `route` (renumbered to IMU bones, as
+        # the solve and the recorder see them); raw_listeners get each source's
+        # samples as they came, with the source's name (pairing tools).
         self.listeners: list[Callable[[list[ImuSample]], None]] = []
+        self.raw_listeners: list[Callable[[str, list[ImuSample]], None]] = []
         self.samples = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -77,6 +81,9 @@ class ImuThread:
                     if not self.errors or self.errors[-1] != msg:
                         self.errors.append(msg)
                     samples = []
+                if samples:
+                    for listen in list(self.raw_listeners):
+                        listen(str(getattr(src, "name", f"source {i}")), samples)
                 if self.route is not None:
                     samples = self.route(i, samples)
                 if samples:

@@ -23,11 +23,13 @@ own frame rate), i.e. the cameras are taken to have started together.
 Playback: `realtime=True` delivers each frame at its time relative to the
 earliest frame of all views (divided by `speed`), starting when the first
 view opens, so the views stay in step as live cameras would; `realtime=False`
-delivers frames as fast as they decode (offline processing). Frames are never
+delivers frames as fast as they decode (offline processing). Frames are not
 skipped either way, and each carries its recorded timestamp; with
 `live_clock=True` (real time only) it carries instead the host monotonic time
 it is due at, so footage stands in for live cameras beside live IMUs and
-recorders, on their clock (`recorded_time` maps back). After a view's last
+recorders, on their clock (`recorded_time` maps back), and a view that
+falls behind skips to the frame due now, as a live camera would. After a
+view's last
 frame `read` raises `EndOfStream`.
 """
 
@@ -192,6 +194,7 @@ class VideoFileCamera:
         self.name = f"video:{view.name}"
         self.playback = playback
         self.next_frame = 0
+        self.dropped = 0  # frames skipped to keep up on the live clock
         self._cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:
@@ -219,6 +222,19 @@ class VideoFileCamera:
         self.close()
         self.next_frame = 0
 
+    def _catch_up(self, cap: cv2.VideoCapture, i: int) -> tuple[int, float]:
+        """On the live clock a reader that fell behind gets the frame due now,
+        as from a live camera: the frames it missed are skipped (grabbed, not
+        decoded) and counted in `dropped`."""
+        now = time.monotonic()
+        while i + 1 < len(self.times_s) and self.playback.due(float(self.times_s[i + 1])) <= now:
+            if not cap.grab():
+                raise FootageError(f"{self.name}: {self.view.path} ended or broke at frame {i}")
+            i += 1
+            self.dropped += 1
+        self.next_frame = i
+        return i, float(self.times_s[i])
+
     def read(self, timeout_s: float = 1.0) -> CameraFrame | None:
         cap = self._cap
         if cap is None:
@@ -227,6 +243,8 @@ class VideoFileCamera:
         if i >= len(self.times_s):
             raise EndOfStream(f"{self.name}: end of footage after {i} frames")
         t_s = float(self.times_s[i])
+        if self.playback.live_clock:
+            i, t_s = self._catch_up(cap, i)
         if self.playback.realtime:
             wait = self.playback.due(t_s) - time.monotonic()
             if wait > timeout_s:
