@@ -82,6 +82,22 @@ def silhouette_preview(mask: np.ndarray, max_width_px: int) -> np.ndarray:
     return np.where(on[..., None], np.array(SILHOUETTE_RGB, np.uint8), np.array(BACKGROUND_RGB, np.uint8))
 
 
+def colour_preview(image: np.ndarray, mask: np.ndarray | None, max_width_px: int) -> np.ndarray:
+    """(h, w, 3) uint8 RGB thumbnail of a camera's BGR (or grey) image, with
+    its silhouette (a mask of the calibrated size, possibly another than the
+    image's) tinted orange over it."""
+    s = preview_step(image.shape[1], max_width_px)
+    small = image[::s, ::s]
+    rgb = (np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small[..., ::-1]).astype(np.float32)
+    if mask is not None:
+        h, w = rgb.shape[:2]
+        rows = np.minimum(np.arange(h) * mask.shape[0] // h, mask.shape[0] - 1)
+        cols = np.minimum(np.arange(w) * mask.shape[1] // w, mask.shape[1] - 1)
+        on = mask[rows][:, cols] > 0
+        rgb[on] = 0.45 * rgb[on] + 0.55 * np.array(SILHOUETTE_RGB, np.float32)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
 def board_preview(image: np.ndarray, pixels: np.ndarray | None, covered: np.ndarray | None,
                   max_width_px: int) -> np.ndarray:
     """(h, w, 3) uint8 thumbnail of a grey board view with the covered cells

@@ -6,7 +6,9 @@ Cameras: each entry is a device index ("0"), a stream URL
 one folder of recorded footage (plugins.cameras.video_files: one video per
 camera, optional timestamps.csv), played in real time and stamped on
 the host clock like live cameras. Entry k is camera k of the calibration,
-whose image size it must deliver (or a size of the same shape).
+whose image shape it must deliver (any size of that shape). Silhouettes
+are cut and solved at most SILHOUETTE_WIDTH_PX wide (the calibration
+scaled to it); the recorded video keeps the cameras' own size.
 
 Silhouettes come from a background model per camera
 (core.silhouette.live.SegmentedCamera): with `background_at_start` the
@@ -68,6 +70,18 @@ class DeviceStudio:
         return [cam.background_state for cam in self.cameras]
 
 
+# Silhouettes are cut and solved at most this wide: the image size the
+# network was trained at (the simulated studio's 1920x1080 cameras at 0.25).
+SILHOUETTE_WIDTH_PX = 480
+
+
+def silhouette_rig(rig: CameraRig) -> CameraRig:
+    """The calibration at the silhouettes' size: each camera wider than
+    SILHOUETTE_WIDTH_PX scaled down to it (the lens model scales exactly)."""
+    cams = tuple(c.scaled(SILHOUETTE_WIDTH_PX / c.width) if c.width > SILHOUETTE_WIDTH_PX else c for c in rig)
+    return CameraRig(cams, rig.area)
+
+
 def camera_sources(entries: tuple[str, ...], fps: float) -> tuple[list, object]:
     """(sources, footage): the camera sources for the entries, not opened.
     Raises ValueError for entries that name nothing usable."""
@@ -116,6 +130,7 @@ def open_device_session(setup: DeviceSetup, rig: CameraRig | None, model: str = 
     if len(sources) != len(rig):
         raise ValueError(f"the calibration is for {len(rig)} cameras and {len(sources)} are listed: "
                          "list one camera per calibrated camera, in the calibration's order")
+    rig = silhouette_rig(rig)
     cameras = [SegmentedCamera(src, tuple(cam.size), setup.background_model) for src, cam in zip(sources, rig)]
     if setup.background_at_start:
         for cam in cameras:

@@ -70,7 +70,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGro
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration, Steps, at_width,
-                                    error_rows, floor_aligned, fmt, num, scaled_to, silhouette_preview)
+                                    colour_preview, error_rows, floor_aligned, fmt, num, scaled_to, silhouette_preview)
 from app.cli.studio import simulated_rig
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
@@ -80,6 +80,8 @@ from core.calibration.intrinsics import CalibrationError
 from core.calibration.quality import assess
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
+from core.devices import IMAGE_SILHOUETTE
+
 
 class _Relay(QObject):
     board_view = Signal(object)  # BoardOverlay, from the worker thread
@@ -106,6 +108,7 @@ class CameraTile(QWidget):
         lay.addWidget(self.image)
         self.name = name
         self.signal = False
+        self.shown_rgb: np.ndarray | None = None  # what the tile shows, RGB
 
     def show_rgb(self, rgb: np.ndarray, caption: str | None = None) -> None:
         h, w, _ = rgb.shape
@@ -114,12 +117,14 @@ class CameraTile(QWidget):
         self.image.setPixmap(QPixmap.fromImage(img))
         self.caption.setText(caption or self.name)
         self.signal = True
+        self.shown_rgb = rgb
 
     def show_no_signal(self) -> None:
         if self.signal or self.image.text() != "no signal":
             self.image.setText("no signal")
             self.caption.setText(self.name)
         self.signal = False
+        self.shown_rgb = None
 
 
 class CamerasPanel(QWidget):
@@ -278,10 +283,19 @@ class CamerasPanel(QWidget):
             return
         self._shown_serial = self._serial
         self.shown_frame = None if frame is None or stale else frame
+        bridge = self.context.bridge
+        camera_frames = [] if bridge is None or self.shown_frame is None else bridge.session.capture.newest_frames()
         for k, tile in enumerate(self.tiles):
             overlay = self._overlays.get(k)
             if overlay is not None:
                 tile.show_rgb(overlay.rgb, f"{tile.name} — board")
+                continue
+            shot = camera_frames[k] if k < len(camera_frames) else None
+            if shot is not None and (shot.colour is not None or shot.kind != IMAGE_SILHOUETTE):
+                # A real camera: its image, with the silhouette cut from it once there is a background.
+                image = shot.colour if shot.colour is not None else shot.image
+                mask = shot.image if shot.kind == IMAGE_SILHOUETTE else None
+                tile.show_rgb(colour_preview(image, mask, self.PREVIEW_WIDTH_PX))
                 continue
             mask = None if self.shown_frame is None else self.shown_frame.bundle.silhouettes[k]
             if mask is None:

@@ -115,6 +115,10 @@ class LiveCapture:
         """One lossless reader per camera; make them before `start`."""
         return [t.ring.next_reader() for t in self.group.threads]
 
+    def newest_frames(self) -> list[CameraFrame | None]:
+        """Each camera's newest frame, whatever the live path took (any thread; previews)."""
+        return [t.ring.newest() for t in self.group.threads]
+
     def start(self) -> None:
         self.imu.start()
         self.group.start()
