@@ -263,6 +263,21 @@ class SimulatedBoardCalibration:
             steps.tick()
         return out
 
+    floor_in_rig = True  # the board can be laid on the floor right after the walk: a rig run ends with it
+
+    def at_rig_size(self, cam: Camera, k: int) -> Camera:
+        """Camera k's intrinsics at the size of its rig views."""
+        return cam.scaled(self.rig_width_px / cam.width)
+
+    def floor_view(self, steps: Steps) -> list:
+        """The board lying on the floor at the origin, seen at the rig width."""
+        from core.sim.board_view import floor_pose
+
+        R, t = floor_pose(self.rig_board)
+        row = self.detect_views(at_width(self.truth, self.rig_width_px), R, t, "board on the floor")
+        steps.tick()
+        return row
+
     def detect_views(self, cams, R, t, what: str) -> list:
         from core.sim.board_view import board_corners_px, render_board_view
 

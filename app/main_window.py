@@ -238,13 +238,17 @@ class MainWindow(QMainWindow):
         self.bridge = SessionBridge(session, devices, label)
         self.bridge.frame.connect(self._on_frame)
         self.bridge.state_changed.connect(self._on_state)
-        self.view.set_rig(session.rig)
-        self.live_panel.set_cameras(session.rig.names)
-        self._announcing_rig = True
-        try:
-            self.context.rig_changed.emit(session.rig)
-        finally:
-            self._announcing_rig = False
+        if session.rig is not None:
+            self.view.set_rig(session.rig)
+            self.live_panel.set_cameras(session.rig.names)
+            self._announcing_rig = True
+            try:
+                self.context.rig_changed.emit(session.rig)
+            finally:
+                self._announcing_rig = False
+        else:
+            self.show_message("info", "the cameras are not calibrated: they are captured for calibration only "
+                              "(Cameras panel: calibrate cameras, then the rig, then the floor)")
         self.bridge.start()
         self._update_actions()
         return True

@@ -12,6 +12,10 @@ app run (DESIGN.md, "Threads"):
   camera's ring losslessly from the moment it starts.
 
 Shutdown order: worker, capture, recorder, live link.
+
+Without a rig (real cameras not calibrated yet) the session only captures:
+every frame reaches the listeners with an empty result (no performer), so
+the cameras can be watched and calibrated; recording needs a rig.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class SessionStats:
 
 
 class CaptureSession:
-    def __init__(self, cameras: Sequence[CameraSource], imus: Sequence[ImuSource], rig: CameraRig,
+    def __init__(self, cameras: Sequence[CameraSource], imus: Sequence[ImuSource], rig: CameraRig | None,
                  fps: float, engine=None, imu_calibration=None, pairing=None,
                  filter_config: FilterConfig | None = None, model_info: dict | None = None,
                  source: str = "") -> None:
@@ -78,7 +82,7 @@ class CaptureSession:
         self.source = source
         self.filter_config = filter_config or FilterConfig(kind="one-euro")
         self._filter = live_filter(self.filter_config)
-        self.pipeline = Pipeline(rig, engine, self._bone_orientations)
+        self.pipeline = None if rig is None else Pipeline(rig, engine, self._bone_orientations)
         self.capture = LiveCapture(self.cameras, imus, fps)
         # Samples are renumbered to IMU bones by the pairing (read per batch, so
         # a new pairing takes effect at once); unpaired sensors are dropped.
@@ -107,7 +111,8 @@ class CaptureSession:
     # -- life cycle ----------------------------------------------------------------
     def prepare(self, progress=None) -> None:
         """Per-rig tables and the engine's optimised forward (slow once)."""
-        self.pipeline.prepare(progress)
+        if self.pipeline is not None:
+            self.pipeline.prepare(progress)
 
     def start(self) -> None:
         self.capture.start()
@@ -137,7 +142,10 @@ class CaptureSession:
 
     def start_recording(self, root: str | Path, video: bool = False, flush_s: float = 0.5,
                         t0_s: float | None = None) -> Recorder:
-        """Record from now on into a new take folder (TakeError when it cannot start)."""
+        """Record from now on into a new take folder (TakeError when it cannot
+        start, ValueError without a calibration)."""
+        if self.rig is None:
+            raise ValueError("the cameras are not calibrated yet: calibrate them (Cameras panel) before recording")
         with self._lock:
             if self.recorder is not None:
                 raise RuntimeError("already recording")
@@ -170,7 +178,10 @@ class CaptureSession:
 
     # -- the worker ----------------------------------------------------------------------
     def _handle(self, bundle: FrameBundle) -> None:
-        result = self.pipeline.process(bundle)
+        if self.pipeline is None:
+            result = FrameResult(bundle.index, bundle.t_s, None, None, None)
+        else:
+            result = self.pipeline.process(bundle)
         filtered = None
         if result.solve is not None:
             filtered = self._filter.filter(bundle.t_s, result.solve.joints_mm)

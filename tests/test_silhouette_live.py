@@ -16,7 +16,7 @@ FPS = 5.0
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory):
-    from tests.studio_footage import render_footage
+    from core.sim.footage import render_footage
 
     return render_footage(tmp_path_factory.mktemp("footage"), seconds=2.4, fps=FPS, empty_s=1.0, cameras=(1, 5))
 

@@ -57,7 +57,7 @@ class DeviceStudio:
 
     cameras: list[SegmentedCamera]
     imus: list
-    rig: CameraRig
+    rig: CameraRig | None  # None: capture only, the cameras are not calibrated yet
     setup: DeviceSetup
     footage: object = None  # a VideoFiles when the cameras are recorded footage
     notes: list[str] = field(default_factory=list)
@@ -115,21 +115,26 @@ def camera_sources(entries: tuple[str, ...], fps: float) -> tuple[list, object]:
 def open_device_session(setup: DeviceSetup, rig: CameraRig | None, model: str = "lite",
                         filter_kind: str = "one-euro"):
     """(session, devices, label) for real cameras and IMUs; raises ValueError
-    with what to do (no calibration, a camera count that does not match, a
-    bad model file) or OSError. Nothing is opened until the session starts."""
+    with what to do (a camera count that does not match the calibration, a
+    bad model file) or OSError. Nothing is opened until the session starts.
+    Without a calibration (rig None) the session only captures the cameras,
+    at their own size, so that they can be calibrated: no solve, no IMUs, no
+    recording, and the label says why."""
     from core.filters import FilterConfig
     from core.registry import registry
     from core.session import CaptureSession
 
     from app.cli.studio import live_engine, model_info
 
-    if rig is None:
-        raise ValueError("real cameras need their calibration: calibrate them or load a calibration file "
-                         "on the Cameras panel first")
     sources, footage = camera_sources(setup.cameras, setup.fps)
-    if len(sources) != len(rig):
+    if rig is not None and len(sources) != len(rig):
         raise ValueError(f"the calibration is for {len(rig)} cameras and {len(sources)} are listed: "
                          "list one camera per calibrated camera, in the calibration's order")
+    if rig is None:  # capture only, to watch and calibrate the cameras
+        cameras = [SegmentedCamera(src, None, setup.background_model) for src in sources]
+        session = CaptureSession(cameras, [], None, setup.fps,
+                                 source=f"{len(sources)} cameras, not calibrated")
+        return session, DeviceStudio(cameras, [], None, setup, footage), "none (the cameras are not calibrated)"
     rig = silhouette_rig(rig)
     cameras = [SegmentedCamera(src, tuple(cam.size), setup.background_model) for src, cam in zip(sources, rig)]
     if setup.background_at_start:

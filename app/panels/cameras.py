@@ -51,9 +51,11 @@ whose cameras are right but whose world is another tool's (a TOML file).
 Measured with the true cameras moved into another world (6 draws): back
 within 11 mm and 0.12 degrees.
 
-Real cameras deliver silhouettes to the live path, not images, so board
-calibration is offered on the simulated studio only; elsewhere the panel
-says so and calibration files are the way in.
+Real cameras ("Cameras and IMUs"): the board views are the cameras' own
+images (app.live_board.LiveBoardViews), taken while the user moves a
+printed board (`main.py board`) in front of each camera, then walks it
+around the area; the floor is a separate step (Set floor) with the board
+lying at the origin. The same error table and Apply follow.
 """
 
 from __future__ import annotations
@@ -69,9 +71,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGro
                                QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration, Steps, at_width,
+from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration, Steps,
                                     colour_preview, error_rows, floor_aligned, fmt, num, scaled_to, silhouette_preview)
 from app.cli.studio import simulated_rig
+from app.live_board import LiveBoardViews, uncalibrated_rig
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
 from core.calibration.board import BoardError, BoardSpec
@@ -242,7 +245,11 @@ class CamerasPanel(QWidget):
 
     # -- the studio and its frames ----------------------------------------------------------
     def _on_session_started(self, bridge) -> None:
-        self._on_rig_changed(bridge.session.rig)
+        if bridge.session.rig is not None:
+            self._on_rig_changed(bridge.session.rig)
+        else:  # real cameras not calibrated yet: tiles by the cameras' names
+            self.rig_in_use = None
+            self._set_tiles([str(getattr(c, "name", f"camera {k + 1}")) for k, c in enumerate(bridge.session.cameras)])
 
     def _on_session_stopped(self) -> None:
         self._newest = None
@@ -330,10 +337,23 @@ class CamerasPanel(QWidget):
             self.context.message("info", "a calibration is already running")
             return None
         truth = self._simulated_truth()
-        if truth is None:
-            self.context.message("error", "board calibration needs the cameras' images, and this studio's cameras "
-                                          "deliver silhouettes only: load a calibration file instead")
-            return None
+        bridge = self.context.bridge
+        live = truth is None
+        if live:  # real cameras: their own images
+            if bridge is None or bridge.state != "live":
+                self.context.message("error", "the studio is not live yet: board calibration needs the cameras' images")
+                return None
+            truth = bridge.session.rig
+            if truth is None:  # not calibrated yet: stand-ins of the right sizes
+                names = [str(getattr(c, "name", f"camera {k + 1}")) for k, c in enumerate(bridge.session.cameras)]
+                truth = uncalibrated_rig(bridge.session.capture, names)
+                if truth is None:
+                    self.context.message("error", "not every camera has delivered an image yet: wait for the "
+                                                  "previews, then calibrate")
+                    return None
+                if kind != "intrinsics" and self._intrinsic_cams is None:
+                    self.context.message("error", "calibrate the cameras first: the rig needs their lenses")
+                    return None
         seed = int(np.random.SeedSequence().entropy % 2**32) if seed is None else int(seed)
         base = self.last_rig if kind == "floor" and self.last_rig is not None else self.rig_in_use
         intrinsic_cams = self._intrinsic_cams
@@ -346,8 +366,12 @@ class CamerasPanel(QWidget):
         def work(progress):
             t0 = time.monotonic()
             rig = truth
-            sim = SimulatedBoardCalibration(rig, seed, self.WALL_BOARD, self.RIG_BOARD, self.INTRINSIC_WIDTH_PX,
-                                            self.RIG_WIDTH_PX, self.PREVIEW_WIDTH_PX, relay.board_view.emit)
+            if live:
+                sim = LiveBoardViews(bridge.session.capture, rig.names, bridge.session.fps, self.WALL_BOARD,
+                                     self.RIG_BOARD, self.PREVIEW_WIDTH_PX, relay.board_view.emit)
+            else:
+                sim = SimulatedBoardCalibration(rig, seed, self.WALL_BOARD, self.RIG_BOARD, self.INTRINSIC_WIDTH_PX,
+                                                self.RIG_WIDTH_PX, self.PREVIEW_WIDTH_PX, relay.board_view.emit)
             fits = base is not None and len(base) == len(rig) and \
                 all(tuple(a.size) == tuple(b.size) for a, b in zip(base, rig))
             outcome = run(sim, progress, base if fits else rig, intrinsic_cams)
@@ -376,6 +400,13 @@ class CamerasPanel(QWidget):
         return self.task
 
     def _take(self, outcome: CalibrationOutcome) -> None:
+        if outcome.kind == "intrinsics" and self.rig_in_use is None:
+            # Real cameras with no rig yet: the lenses alone are no rig to apply.
+            self._intrinsic_cams = outcome.intrinsic_cams
+            if outcome.rows:
+                self._showerror_rows(list(outcome.rows))
+            self.context.message("info", f"{outcome.detail} ({outcome.seconds:.0f} s); next, calibrate the rig")
+            return
         self.last_outcome = outcome
         self.last_rig = outcome.rig
         self.board = outcome.board
@@ -423,26 +454,28 @@ class CamerasPanel(QWidget):
         def run(sim, progress, base, intrinsic_cams):
             reuse = intrinsic_cams is not None and [c.name for c in intrinsic_cams] == base.names and all(
                 abs(c.width * b.height - b.width * c.height) == 0 for c, b in zip(intrinsic_cams, base))
-            steps = Steps(progress, (0 if reuse else len(base) * views) + moments + 1 + 4)
+            floor = sim.floor_in_rig
+            steps = Steps(progress, (0 if reuse else len(base) * views) + moments + floor + 4)
             if not reuse:
                 intrinsic_cams, _ = sim.intrinsics(views, steps)
-            detections = sim.rig_views(moments, steps)
+            detections = sim.rig_views(moments, steps, floor=floor)
             intr = [Intrinsics(c.name, c.K, c.dist, c.size)
-                    for c in (ic.scaled(self.RIG_WIDTH_PX / ic.width) for ic in intrinsic_cams)]
+                    for c in (sim.at_rig_size(ic, k) for k, ic in enumerate(intrinsic_cams))]
             before = steps.done
 
             def stage(i, n):
                 steps.progress(before + i, steps.total)
 
-            res = calibrate_rig(detections, intr, self.RIG_BOARD, floor_moment=len(detections) - 1, area=base.area,
-                                progress=stage)
+            res = calibrate_rig(detections, intr, self.RIG_BOARD, floor_moment=len(detections) - 1 if floor else None,
+                                area=base.area, progress=stage)
             live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(res.rig, base)), base.area)
             report = assess(res.rig, res.camera_rms_px)
             rows = error_rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
             quality = {"kind": "rig", **report.to_dict(), "rms_px": res.rms_px,
                        "views": [int(n) for n in res.observations], "calibration_size": list(res.rig[0].size)}
-            detail = (f"rig calibrated from {len(detections) - 1} board positions and the floor: "
-                      f"RMS {res.rms_px:.2f} px ({report.verdict})")
+            detail = (f"rig calibrated from {len(detections) - floor} board positions"
+                      f"{' and the floor' if floor else ''}: RMS {res.rms_px:.2f} px ({report.verdict})"
+                      + ("" if floor else "; next, lay the board flat at the origin and press Set floor"))
             return CalibrationOutcome("rig", live, rows, self.RIG_BOARD, quality, detail, tuple(intrinsic_cams))
 
         return self._start("rig", "rig calibration", seed, run)
@@ -456,13 +489,9 @@ class CamerasPanel(QWidget):
         board, quality = self.board, dict(self.quality)
 
         def run(sim, progress, base, _):
-            from core.sim.board_view import floor_pose
-
             steps = Steps(progress, 2)
-            R, t = floor_pose(self.RIG_BOARD)
-            row = sim.detect_views(at_width(sim.truth, self.RIG_WIDTH_PX), R, t, "board on the floor")
-            steps.tick()
-            at_res = CameraRig(at_width(base, self.RIG_WIDTH_PX), base.area)
+            row = sim.floor_view(steps)
+            at_res = CameraRig(tuple(sim.at_rig_size(b, k) for k, b in enumerate(base)), base.area)
             moved, used = floor_aligned(at_res, row, self.RIG_BOARD)
             live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(moved, base)), base.area)
             steps.tick()
