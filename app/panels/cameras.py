@@ -16,40 +16,11 @@ of the calibration images, the same error in mm at the performer and the
 verdict of core.calibration.quality) and used once the user presses Apply
 (`context.rig_changed`). Loading a file applies it at once.
 
-On the simulated studio no real board stands in front of the cameras, so
-the board views are rendered through the studio's true cameras
-(core.sim.board_view), as tests/test_calibration.py does. The live
-silhouettes are small (480x270), too small to find a board in, so the
-simulated cameras are treated as the full-HD sensors they stand for and the
-board images are rendered at reduced sizes that keep a rig calibration
-well under a minute on a 2-core CPU (measured 20-38 s, on 2 cores shared
-with other jobs):
-
-- intrinsics at 960 px wide, 14 handheld views a camera of a 9 x 6 board of
-  40 mm squares (about 90 ms a view to render; with 10 views the focal
-  length came out up to 0.6 % off, with 14 up to 0.4 %);
-- the rig at 1440 px wide, 24 moments of a 9 x 7 board of 160 mm squares
-  walked around the area, then that board lying on the floor at the
-  studio's origin (at 1200 px the floor board is too foreshortened to be
-  found). A camera whose view holds fewer than 6 of the printed corners
-  (it sees the board's back, or not at all) gets no image: detection needs
-  at least 6, so its result would be "no board" anyway.
-
-Intrinsics found at 960 px are scaled to 1440 px for the rig and every
-result to the live size (Camera.scaled: exact for this lens model). The
-quality table's pixels are those of the calibration images.
-
-Measured against the studio's true cameras (10 random draws with these
-settings): the worst camera's centre 11-27 mm off, its rotation 0.25-0.51
-degrees, bundle-adjusted RMS 0.25-0.31 px. The focal lengths set the limit
-(a 0.3 % error is 14 mm at 4.7 m); the full-size run of docs/CALIBRATION.md
-reaches 2 mm.
-
-Set floor: the rig board lying face up on the floor at the origin gives the
-world (origin at the board's centre, X along its rows, Z up), for a rig
-whose cameras are right but whose world is another tool's (a TOML file).
-Measured with the true cameras moved into another world (6 draws): back
-within 11 mm and 0.12 degrees.
+On the simulated studio the board views are rendered through the
+studio's true cameras at sizes that keep a rig calibration under a minute
+on 2 cores (960 px for the lenses, 1440 px for the rig); the sizes, the
+counts and what they measure against the truth are in docs/CALIBRATION.md
+("In the desktop app"). The steps themselves live in app.calibration_steps.
 
 Real cameras ("Cameras and IMUs"): the board views are the cameras' own
 images (app.live_board.LiveBoardViews), taken while the user moves a
@@ -66,21 +37,21 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration, Steps,
-                                    colour_preview, error_rows, floor_aligned, fmt, num, scaled_to, silhouette_preview)
+from app.calibration_steps import (calibrate_lenses, calibrate_walked_rig, read_calibration_for, rows_from_quality,
+                                   set_floor_from_board, write_calibration)
+from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration,
+                                    colour_preview, fmt, silhouette_preview)
 from app.cli.studio import simulated_rig
 from app.live_board import LiveBoardViews, uncalibrated_rig
+from app.panels.camera_tiles import CameraTile
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
 from core.calibration.board import BoardError, BoardSpec
-from core.calibration.extrinsics import Intrinsics, calibrate_rig
 from core.calibration.intrinsics import CalibrationError
-from core.calibration.quality import assess
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
 from core.devices import IMAGE_SILHOUETTE
@@ -93,41 +64,6 @@ class _Relay(QObject):
 # The calibration file last loaded or saved: loaded again at the next start
 # when the studio's source is real cameras.
 CALIBRATION_KEY = "cameras/calibration_file"
-
-
-class CameraTile(QWidget):
-    """One camera's preview: its name and a small image (or "no signal")."""
-
-    def __init__(self, name: str, width_px: int, parent=None) -> None:
-        super().__init__(parent)
-        self.caption = QLabel(name)
-        self.image = QLabel("no signal")
-        self.image.setAlignment(Qt.AlignCenter)
-        self.image.setFixedSize(width_px, max(1, width_px * 9 // 16) + 2)
-        self.image.setStyleSheet("background: #282828; color: #aaaaaa;")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.caption)
-        lay.addWidget(self.image)
-        self.name = name
-        self.signal = False
-        self.shown_rgb: np.ndarray | None = None  # what the tile shows, RGB
-
-    def show_rgb(self, rgb: np.ndarray, caption: str | None = None) -> None:
-        h, w, _ = rgb.shape
-        rgb = np.ascontiguousarray(rgb)
-        img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()  # owns its pixels
-        self.image.setPixmap(QPixmap.fromImage(img))
-        self.caption.setText(caption or self.name)
-        self.signal = True
-        self.shown_rgb = rgb
-
-    def show_no_signal(self) -> None:
-        if self.signal or self.image.text() != "no signal":
-            self.image.setText("no signal")
-            self.caption.setText(self.name)
-        self.signal = False
-        self.shown_rgb = None
 
 
 class CamerasPanel(QWidget):
@@ -424,25 +360,8 @@ class CamerasPanel(QWidget):
         """Intrinsics of every camera; the rig in use keeps its extrinsics.
         Returns the ProgressTask (None when it could not start)."""
         views = views or self.INTRINSIC_VIEWS
-
-        def run(sim, progress, base, _):
-            steps = Steps(progress, len(base) * views)
-            cams, results = sim.intrinsics(views, steps)
-            live = tuple(Camera(scaled_to(ic, b.size).K, ic.dist, b.R, b.t, b.size, b.name)
-                         for ic, b in zip(cams, base))
-            rig = CameraRig(live, base.area)
-            at_calib = CameraRig(tuple(Camera(ic.K, ic.dist, b.R, b.t, ic.size, b.name) for ic, b in zip(cams, base)),
-                                 base.area)
-            rms = np.array([r.rms_px for r in results])
-            report = assess(at_calib, rms)
-            rows = error_rows(base, [len(r.used) for r in results], rms, report)
-            quality = {"kind": "intrinsics", **report.to_dict(), "views": [len(r.used) for r in results],
-                       "calibration_size": list(cams[0].size)}
-            detail = (f"{len(cams)} cameras calibrated from {views} board views each at {cams[0].size[0]} px wide: "
-                      f"RMS {float(np.max(rms)):.2f} px at worst")
-            return CalibrationOutcome("intrinsics", rig, rows, self.WALL_BOARD, quality, detail, cams)
-
-        return self._start("intrinsics", "camera calibration", seed, run)
+        return self._start("intrinsics", "camera calibration", seed,
+                           lambda sim, progress, base, _: calibrate_lenses(sim, progress, base, views, self.WALL_BOARD))
 
     def calibrate_rig(self, seed: int | None = None, moments: int | None = None, views: int | None = None):
         """Extrinsics by bundle adjustment, the world from the board on the floor.
@@ -450,35 +369,9 @@ class CamerasPanel(QWidget):
         cameras, otherwise calibrates the cameras first. Returns the ProgressTask."""
         moments = moments or self.RIG_MOMENTS
         views = views or self.INTRINSIC_VIEWS
-
-        def run(sim, progress, base, intrinsic_cams):
-            reuse = intrinsic_cams is not None and [c.name for c in intrinsic_cams] == base.names and all(
-                abs(c.width * b.height - b.width * c.height) == 0 for c, b in zip(intrinsic_cams, base))
-            floor = sim.floor_in_rig
-            steps = Steps(progress, (0 if reuse else len(base) * views) + moments + floor + 4)
-            if not reuse:
-                intrinsic_cams, _ = sim.intrinsics(views, steps)
-            detections = sim.rig_views(moments, steps, floor=floor)
-            intr = [Intrinsics(c.name, c.K, c.dist, c.size)
-                    for c in (sim.at_rig_size(ic, k) for k, ic in enumerate(intrinsic_cams))]
-            before = steps.done
-
-            def stage(i, n):
-                steps.progress(before + i, steps.total)
-
-            res = calibrate_rig(detections, intr, self.RIG_BOARD, floor_moment=len(detections) - 1 if floor else None,
-                                area=base.area, progress=stage)
-            live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(res.rig, base)), base.area)
-            report = assess(res.rig, res.camera_rms_px)
-            rows = error_rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
-            quality = {"kind": "rig", **report.to_dict(), "rms_px": res.rms_px,
-                       "views": [int(n) for n in res.observations], "calibration_size": list(res.rig[0].size)}
-            detail = (f"rig calibrated from {len(detections) - floor} board positions"
-                      f"{' and the floor' if floor else ''}: RMS {res.rms_px:.2f} px ({report.verdict})"
-                      + ("" if floor else "; next, lay the board flat at the origin and press Set floor"))
-            return CalibrationOutcome("rig", live, rows, self.RIG_BOARD, quality, detail, tuple(intrinsic_cams))
-
-        return self._start("rig", "rig calibration", seed, run)
+        return self._start("rig", "rig calibration", seed,
+                           lambda sim, progress, base, lenses: calibrate_walked_rig(
+                               sim, progress, base, lenses, moments, views, self.WALL_BOARD, self.RIG_BOARD))
 
     def set_floor(self, seed: int | None = None):
         """The world from the board lying on the floor at the origin, for the
@@ -487,19 +380,9 @@ class CamerasPanel(QWidget):
             self.context.message("error", "no rig to set the floor of: calibrate the rig or load a calibration")
             return None
         board, quality = self.board, dict(self.quality)
-
-        def run(sim, progress, base, _):
-            steps = Steps(progress, 2)
-            row = sim.floor_view(steps)
-            at_res = CameraRig(tuple(sim.at_rig_size(b, k) for k, b in enumerate(base)), base.area)
-            moved, used = floor_aligned(at_res, row, self.RIG_BOARD)
-            live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(moved, base)), base.area)
-            steps.tick()
-            shift = float(np.linalg.norm(live[0].centre - base[0].centre))
-            detail = f"floor and origin set from {used} camera(s) (camera {base[0].name} moved {shift:.0f} mm)"
-            return CalibrationOutcome("floor", live, (), board, quality, detail)
-
-        return self._start("floor", "setting the floor", seed, run)
+        return self._start("floor", "setting the floor", seed,
+                           lambda sim, progress, base, _: set_floor_from_board(sim, progress, base, self.RIG_BOARD,
+                                                                               board, quality))
 
     def apply(self) -> bool:
         """Use the newest result: `context.rig_changed(rig)`."""
@@ -525,17 +408,6 @@ class CamerasPanel(QWidget):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 t.setItem(r, c, item)
 
-    def _rows_from_quality(self, rig: CameraRig, quality: dict) -> list[ErrorRow]:
-        cams = quality.get("cameras") if isinstance(quality, dict) else None
-        views = quality.get("views") if isinstance(quality, dict) else None
-        rows = []
-        for k, cam in enumerate(rig):
-            q = cams[k] if isinstance(cams, list) and k < len(cams) and isinstance(cams[k], dict) else {}
-            n = views[k] if isinstance(views, list) and k < len(views) and isinstance(views[k], int) else 0
-            rows.append(ErrorRow(cam.name, n, num(q.get("reprojection_px")), num(q.get("reprojection_mm")),
-                                 str(q.get("verdict", "")) if q.get("reprojection_px") is not None else ""))
-        return rows
-
     # -- files -----------------------------------------------------------------------------------
     def _ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save calibration", "calibration.json",
@@ -556,18 +428,11 @@ class CamerasPanel(QWidget):
         if rig is None:
             self.context.message("error", "there is no calibration to save yet")
             return False
-        suffix = path.suffix.lower()
         try:
-            if suffix == ".toml":
-                rms = self.quality.get("rms_px") if self.last_rig is not None else None
-                files.write_anipose_toml(path, rig, error_px=rms if isinstance(rms, (int, float)) else None)
-            elif suffix == ".json":
-                quality = self.quality if self.last_rig is not None else {}
-                files.save_calibration(path, files.CalibrationFile(rig, self.board, quality))
-            else:
-                self.context.message("error", f"{path.name}: save a calibration as .json (FuseCap) or "
-                                              ".toml (anipose / FreeMoCap)")
-                return False
+            write_calibration(path, rig, self.board, self.quality if self.last_rig is not None else {})
+        except ValueError as exc:
+            self.context.message("error", str(exc))
+            return False
         except OSError as exc:
             self.context.message("error", f"cannot save {path}: {exc.strerror or exc}")
             return False
@@ -579,23 +444,9 @@ class CamerasPanel(QWidget):
         """Read a FuseCap JSON or anipose / FreeMoCap TOML calibration and use
         it. A bad file, or one for other cameras, changes nothing."""
         path = Path(path)
-        # A file for the cameras in use is scaled to their image size. While a
-        # studio runs it must be for its cameras; a stopped one takes any
-        # calibration (other cameras, for another source), checked at the next start.
-        ref = self.rig_in_use
-        running = self.context.bridge is not None
         try:
-            calib = files.load_calibration(path, area=None if ref is None else ref.area)
+            calib = read_calibration_for(path, self.rig_in_use, running=self.context.bridge is not None)
             rig = calib.rig
-            if ref is not None and len(rig) != len(ref) and running:
-                raise files.CalibrationFileError(f"{path}: {len(rig)} cameras in the file, {len(ref)} in the "
-                                                 "studio; not loaded")
-            if ref is not None and len(rig) == len(ref):
-                try:
-                    rig = CameraRig(tuple(scaled_to(c, r.size) for c, r in zip(rig, ref)), rig.area)
-                except ValueError as exc:
-                    if running:
-                        raise files.CalibrationFileError(f"{path}: {exc}; not loaded") from exc
         except files.CalibrationFileError as exc:
             self.context.message("error", str(exc))
             return False
@@ -606,7 +457,7 @@ class CamerasPanel(QWidget):
         self.last_outcome = None
         self.board = calib.board
         self.quality = calib.quality
-        self._showerror_rows(self._rows_from_quality(rig, calib.quality))
+        self._showerror_rows(rows_from_quality(rig, calib.quality))
         self.summary.setText(str(calib.quality.get("summary", f"loaded from {path.name}")))
         self.apply()
         self.context.settings.setValue(CALIBRATION_KEY, str(path.resolve()))

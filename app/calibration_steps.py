@@ -1,0 +1,138 @@
+"""The Cameras panel's three calibration steps, from board views to a
+CalibrationOutcome, without Qt: the lenses, the rig, the floor.
+
+`views` supplies the board views: app.camera_calibration's
+SimulatedBoardCalibration (rendered through the simulated studio's true
+cameras) or app.live_board's LiveBoardViews (the real cameras' own images).
+`base` is the rig at the live cameras' size: its names, sizes and area are
+kept, and for the lenses its extrinsics too. `progress(done, total)` is the
+progress dialog's callback (it raises Cancelled).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from app.camera_calibration import CalibrationOutcome, ErrorRow, Steps, error_rows, floor_aligned, num, scaled_to
+from core.calibration import files
+from core.calibration.board import BoardSpec
+from core.calibration.extrinsics import Intrinsics, calibrate_rig
+from core.calibration.quality import assess
+from core.camera.model import Camera
+from core.camera.rig import CameraRig
+
+
+def calibrate_lenses(views, progress, base: CameraRig, n_views: int, board: BoardSpec) -> CalibrationOutcome:
+    """Intrinsics of every camera from `n_views` board views each."""
+    steps = Steps(progress, len(base) * n_views)
+    cams, results = views.intrinsics(n_views, steps)
+    live = tuple(Camera(scaled_to(ic, b.size).K, ic.dist, b.R, b.t, b.size, b.name) for ic, b in zip(cams, base))
+    at_calib = CameraRig(tuple(Camera(ic.K, ic.dist, b.R, b.t, ic.size, b.name) for ic, b in zip(cams, base)),
+                         base.area)
+    rms = np.array([r.rms_px for r in results])
+    report = assess(at_calib, rms)
+    rows = error_rows(base, [len(r.used) for r in results], rms, report)
+    quality = {"kind": "intrinsics", **report.to_dict(), "views": [len(r.used) for r in results],
+               "calibration_size": list(cams[0].size)}
+    detail = (f"{len(cams)} cameras calibrated from {n_views} board views each at {cams[0].size[0]} px wide: "
+              f"RMS {float(np.max(rms)):.2f} px at worst")
+    return CalibrationOutcome("intrinsics", CameraRig(live, base.area), rows, board, quality, detail, cams)
+
+
+def calibrate_walked_rig(views, progress, base: CameraRig, lenses, moments: int, n_views: int,
+                         lens_board: BoardSpec, board: BoardSpec) -> CalibrationOutcome:
+    """Extrinsics by bundle adjustment from the board walked around the area
+    (and, where `views.floor_in_rig`, the world from the board on the floor).
+    `lenses`: intrinsic cameras from an earlier step, used when they are for
+    these cameras; otherwise the lenses are calibrated first."""
+    reuse = lenses is not None and [c.name for c in lenses] == base.names and all(
+        abs(c.width * b.height - b.width * c.height) == 0 for c, b in zip(lenses, base))
+    floor = views.floor_in_rig
+    steps = Steps(progress, (0 if reuse else len(base) * n_views) + moments + floor + 4)
+    if not reuse:
+        lenses, _ = views.intrinsics(n_views, steps)
+    detections = views.rig_views(moments, steps, floor=floor)
+    intr = [Intrinsics(c.name, c.K, c.dist, c.size) for c in (views.at_rig_size(ic, k) for k, ic in enumerate(lenses))]
+    before = steps.done
+
+    def stage(i, n):
+        steps.progress(before + i, steps.total)
+
+    res = calibrate_rig(detections, intr, board, floor_moment=len(detections) - 1 if floor else None,
+                        area=base.area, progress=stage)
+    live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(res.rig, base)), base.area)
+    report = assess(res.rig, res.camera_rms_px)
+    rows = error_rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
+    quality = {"kind": "rig", **report.to_dict(), "rms_px": res.rms_px,
+               "views": [int(n) for n in res.observations], "calibration_size": list(res.rig[0].size)}
+    detail = (f"rig calibrated from {len(detections) - floor} board positions"
+              f"{' and the floor' if floor else ''}: RMS {res.rms_px:.2f} px ({report.verdict})"
+              + ("" if floor else "; next, lay the board flat at the origin and press Set floor"))
+    return CalibrationOutcome("rig", live, rows, board, quality, detail, tuple(lenses))
+
+
+def set_floor_from_board(views, progress, base: CameraRig, board: BoardSpec, made_with: BoardSpec | None,
+                         quality: dict) -> CalibrationOutcome:
+    """`base` moved into the world of the board lying on the floor at the
+    origin; `made_with` and `quality` are the calibration's own, kept."""
+    steps = Steps(progress, 2)
+    row = views.floor_view(steps)
+    at_views = CameraRig(tuple(views.at_rig_size(b, k) for k, b in enumerate(base)), base.area)
+    moved, used = floor_aligned(at_views, row, board)
+    live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(moved, base)), base.area)
+    steps.tick()
+    shift = float(np.linalg.norm(live[0].centre - base[0].centre))
+    detail = f"floor and origin set from {used} camera(s) (camera {base[0].name} moved {shift:.0f} mm)"
+    return CalibrationOutcome("floor", live, (), made_with, quality, detail)
+
+
+def rows_from_quality(rig: CameraRig, quality: dict) -> list[ErrorRow]:
+    """The error table's rows from a calibration file's quality report."""
+    cams = quality.get("cameras") if isinstance(quality, dict) else None
+    views = quality.get("views") if isinstance(quality, dict) else None
+    rows = []
+    for k, cam in enumerate(rig):
+        q = cams[k] if isinstance(cams, list) and k < len(cams) and isinstance(cams[k], dict) else {}
+        n = views[k] if isinstance(views, list) and k < len(views) and isinstance(views[k], int) else 0
+        rows.append(ErrorRow(cam.name, n, num(q.get("reprojection_px")), num(q.get("reprojection_mm")),
+                             str(q.get("verdict", "")) if q.get("reprojection_px") is not None else ""))
+    return rows
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def write_calibration(path: Path, rig: CameraRig, board: BoardSpec | None, quality: dict) -> None:
+    """.json: FuseCap's own file (with the board and quality report); .toml:
+    anipose / FreeMoCap. ValueError for another suffix, OSError from the disk."""
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        rms = quality.get("rms_px")
+        files.write_anipose_toml(path, rig, error_px=rms if isinstance(rms, (int, float)) else None)
+    elif suffix == ".json":
+        files.save_calibration(path, files.CalibrationFile(rig, board, quality))
+    else:
+        raise ValueError(f"{path.name}: save a calibration as .json (FuseCap) or .toml (anipose / FreeMoCap)")
+
+
+def read_calibration_for(path: Path, ref: CameraRig | None, running: bool) -> files.CalibrationFile:
+    """A calibration file, its rig scaled to the image sizes of `ref` (the
+    cameras in use) when it is for as many cameras. While a studio runs it
+    must be for its cameras; a stopped one takes any calibration (other
+    cameras, for another source), checked at the next start. Raises
+    CalibrationFileError (naming the file) or OSError."""
+    calib = files.load_calibration(path, area=None if ref is None else ref.area)
+    rig = calib.rig
+    if ref is not None and len(rig) != len(ref) and running:
+        raise files.CalibrationFileError(f"{path}: {len(rig)} cameras in the file, {len(ref)} in the studio; "
+                                         "not loaded")
+    if ref is not None and len(rig) == len(ref):
+        try:
+            calib.rig = CameraRig(tuple(scaled_to(c, r.size) for c, r in zip(rig, ref)), rig.area)
+        except ValueError as exc:
+            if running:
+                raise files.CalibrationFileError(f"{path}: {exc}; not loaded") from exc
+    return calib
+
