@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.context.message_posted.connect(self.show_message)
         self._bridge: SessionBridge | None = None
         self._shut_down = False
+        self._camera_states: dict[str, str] = {}  # this studio's cameras: the last state reported
         self.calibrated_rig = None  # a rig the Cameras panel applied; used from the next studio start
         self._announcing_rig = False
         self.context.rig_changed.connect(self._rig_applied)
@@ -188,12 +189,27 @@ class MainWindow(QMainWindow):
         labels["model"].setText(f"model {b.label}")
         self.studio_panel.state.setText(b.state)
         states = getattr(b.devices, "background_states", None)
-        self.studio_panel.show_status(b.session.capture.group.status(), None if states is None else states())
+        cameras = b.session.capture.group.status()
+        self.studio_panel.show_status(cameras, None if states is None else states())
+        self._report_cameras(cameras)
         rec = b.session.recorder
         if rec is not None and rec.error is not None:
             self.show_message("error", rec.error)
             self.stop_recording()
         self._update_actions()
+
+    def _report_cameras(self, cameras) -> None:
+        """A message when a camera is lost or fails (once per time it happens),
+        and when it is back; the Studio table keeps the details."""
+        seen = self._camera_states
+        for s in cameras:
+            was = seen.get(s.name)
+            seen[s.name] = s.state
+            if s.state in ("lost", "failed") and was != s.state:
+                again = "; retrying every second" if s.state == "lost" else ""
+                self.show_message("error", f"{s.name}: {s.last_error or s.state}{again}")
+            elif s.state == "running" and was == "lost":
+                self.show_message("info", f"{s.name} is back")
 
     def show_message(self, level: str, text: str) -> None:
         """A message in the status bar; errors also in a non-blocking dialog."""
@@ -285,6 +301,7 @@ class MainWindow(QMainWindow):
         self.stop_recording()
         self.bridge.stop()
         self.bridge = None
+        self._camera_states = {}
         self.context.session_stopped.emit()
         self.view.clear()
         self._update_actions()

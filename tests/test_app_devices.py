@@ -160,6 +160,16 @@ def test_device_set_up_mistakes_are_messages(qtbot, window, footage, calibration
     assert not w.start_studio()
     assert "neither a device number, a stream URL nor a video file" in w.messages[-1][1]
     assert w.bridge is None
+    # Cameras that are not there: the studio runs, and says which camera is missing and why.
+    _use_devices(w, "7, 8, 9, 10")
+    assert w.start_studio()
+    qtbot.waitUntil(lambda: sum("could not open camera" in m for _, m in w.messages) >= 4, timeout=60_000)
+    missing = [m for _, m in w.messages if "could not open camera" in m]
+    assert {m.split(":")[0] for m in missing} == {f"camera {k + 1} ({k + 7})" for k in range(4)}
+    assert all("retrying" in m for m in missing)
+    w.update_status()
+    assert [w.studio_panel.table.item(r, 1).text() for r in range(4)] == ["lost"] * 4
+    w.stop_studio()
     # A serial port that is not there: the studio says so and leaves nothing running.
     _use_devices(w, str(footage.folder), str(tmp_path / "no-such-port"))
     assert w.start_studio()

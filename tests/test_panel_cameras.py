@@ -17,6 +17,7 @@ from PySide6.QtGui import QImage
 from scipy.spatial.transform import Rotation
 
 from app.context import AppContext
+from tests.leaks import active_timers, threads_left
 from app.camera_calibration import BACKGROUND_RGB, SILHOUETTE_RGB
 from app.panels.cameras import CamerasPanel
 from core.calibration.files import write_anipose_toml
@@ -79,12 +80,9 @@ def panel(qtbot, context):
     qtbot.waitExposed(p)
     yield p
     p.shutdown()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and [t for t in set(threading.enumerate()) - before if t.is_alive()]:
-        time.sleep(0.05)
-    leaked = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    leaked = threads_left(before)
     assert leaked == [], f"threads left running: {leaked}"
-    active = [t.objectName() for t in p.findChildren(QTimer) if t.isActive()]
+    active = active_timers(p)
     assert active == [], f"active timers: {active}"
 
 
