@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from app.camera_calibration import CalibrationOutcome, ErrorRow, Steps, error_rows, floor_aligned, num, scaled_to
+from app.camera_calibration import CalibrationOutcome, ErrorRow, Steps, error_rows, num, scaled_to
 from core.calibration import files
 from core.calibration.board import BoardSpec
 from core.calibration.extrinsics import Intrinsics, calibrate_rig
+from core.calibration.floor import floor_aligned
 from core.calibration.quality import assess
 from core.camera.model import Camera
 from core.camera.rig import CameraRig

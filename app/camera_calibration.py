@@ -9,13 +9,9 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import cv2
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.spatial.transform import Rotation
 
 from core.calibration.board import BoardDetector, BoardSpec
-from core.calibration.extrinsics import MAX_PNP_RMS_PX, floor_frame
 from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
@@ -135,57 +131,6 @@ def scaled_to(cam: Camera, size: tuple[int, int], name: str | None = None) -> Ca
     if name is not None and name != out.name:
         out = Camera(out.K, out.dist, out.R, out.t, out.size, name)
     return out
-
-
-def floor_aligned(rig: CameraRig, detections, board: BoardSpec) -> tuple[CameraRig, int]:
-    """`rig` re-expressed in the world of a board lying face up on the floor
-    (origin at its centre, X along its rows, Z up; extrinsics.floor_frame).
-    detections[k]: camera k's view of that board (None where unseen), at
-    camera k's image size. Each view gives the board's pose in the rig's
-    current world (solvePnP); from their rotation mean and median position,
-    the pose is refined against every camera's corners at once (a board far
-    away and foreshortened is placed far better by several cameras than by
-    one). Returns the new rig and how many cameras took part."""
-    poses, used = [], []
-    for cam, det in zip(rig, detections):
-        if det is None or len(det) < 6:
-            continue
-        obj = det.object_points(board).astype(np.float64)
-        ok, rvec, tvec = cv2.solvePnP(obj, det.pixels, cam.K, cam.dist, flags=cv2.SOLVEPNP_IPPE)
-        if not ok:
-            continue
-        rvec, tvec = cv2.solvePnPRefineLM(obj, det.pixels, cam.K, cam.dist, rvec, tvec)
-        proj, _ = cv2.projectPoints(obj, rvec, tvec, cam.K, cam.dist)
-        if np.sqrt(((proj.reshape(-1, 2) - det.pixels) ** 2).sum(1).mean()) > MAX_PNP_RMS_PX:
-            continue  # a misdetection
-        T_cb = _pose(cv2.Rodrigues(rvec)[0], tvec.ravel())
-        poses.append(np.linalg.inv(_pose(cam.R, cam.t)) @ T_cb)  # board -> current world
-        used.append((cam, obj, det.pixels))
-    if not poses:
-        raise CalibrationError("no camera saw the board on the floor: lay it flat, printed side up, "
-                               "in the middle of the area")
-    R = Rotation.from_matrix(np.stack([T[:3, :3] for T in poses])).mean().as_matrix()
-    x0 = np.r_[Rotation.from_matrix(R).as_rotvec(), np.median(np.stack([T[:3, 3] for T in poses]), 0)]
-
-    def residuals(x):
-        Rb = Rotation.from_rotvec(x[:3]).as_matrix()
-        return np.concatenate([(cam.project(obj @ Rb.T + x[3:])[0] - uv).ravel() for cam, obj, uv in used])
-
-    x = least_squares(residuals, x0, loss="soft_l1", f_scale=1.0).x
-    T_wb = _pose(Rotation.from_rotvec(x[:3]).as_matrix(), x[3:])
-    T_old_new = T_wb @ floor_frame(board)  # new world -> current world
-    cams = []
-    for cam in rig:
-        T = _pose(cam.R, cam.t) @ T_old_new
-        U, _, Vt = np.linalg.svd(T[:3, :3])
-        cams.append(Camera(cam.K, cam.dist, U @ Vt, T[:3, 3], cam.size, cam.name))
-    return CameraRig(tuple(cams), rig.area), len(poses)
-
-
-def _pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
 
 
 class Steps:

@@ -69,7 +69,7 @@ class RigResult:
     dropped: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _pose_matrix(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+def pose_matrix(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     T = np.eye(4)
     T[:3, :3] = R
     T[:3, 3] = t
@@ -86,7 +86,7 @@ def _board_in_camera(det: Detection, board: BoardSpec, intr: Intrinsics) -> tupl
     proj, _ = cv2.projectPoints(obj, rvec, tvec, intr.K, intr.dist)
     rms = float(np.sqrt(((proj.reshape(-1, 2) - img) ** 2).sum(1).mean()))
     R, _ = cv2.Rodrigues(rvec)
-    return _pose_matrix(R, tvec.ravel()), rms
+    return pose_matrix(R, tvec.ravel()), rms
 
 
 def calibrate_rig(
@@ -217,7 +217,7 @@ def floor_frame(board: BoardSpec) -> np.ndarray:
     """World frame in the board's frame, for a board lying face up: origin at
     the board's centre, X along board x, Y along board -y, Z along board -z (up)."""
     w, h = board.size_mm
-    return _pose_matrix(np.diag([1.0, -1.0, -1.0]), np.array([w / 2, h / 2, 0.0]))
+    return pose_matrix(np.diag([1.0, -1.0, -1.0]), np.array([w / 2, h / 2, 0.0]))
 
 
 def _rms(res: np.ndarray) -> float:
@@ -230,14 +230,14 @@ def _to_vec(T: np.ndarray) -> np.ndarray:
 
 
 def _from_vec(v: np.ndarray) -> np.ndarray:
-    return _pose_matrix(Rotation.from_rotvec(v[:3]).as_matrix(), v[3:])
+    return pose_matrix(Rotation.from_rotvec(v[:3]).as_matrix(), v[3:])
 
 
 def _mean_pose(Ts: Sequence[np.ndarray]) -> np.ndarray:
     """A robust mean of rigid poses: the rotation mean, the median translation."""
     R = Rotation.from_matrix(np.stack([T[:3, :3] for T in Ts])).mean().as_matrix()
     t = np.median(np.stack([T[:3, 3] for T in Ts]), 0)
-    return _pose_matrix(R, t)
+    return pose_matrix(R, t)
 
 
 class _Problem:
