@@ -35,7 +35,7 @@ def _start_on(qtbot, w, folder) -> None:
     p = w.studio_panel
     p.source.setCurrentIndex(p.source.findData("devices"))
     p.cameras.setText(str(folder))
-    p.imu_port.setEditText("")
+    p.imus.set_port("")
     p.fps.setValue(FPS)
     p.background_at_start.setChecked(False)
     p.model.setCurrentIndex(p.model.findData("none"))

@@ -50,7 +50,7 @@ def _use_devices(w, cameras: str, port: str = "") -> None:
     p = w.studio_panel
     p.source.setCurrentIndex(p.source.findData("devices"))
     p.cameras.setText(cameras)
-    p.imu_port.setEditText(port)
+    p.imus.set_port(port)
     p.fps.setValue(FPS)
     p.background_frames.setValue(5)
     p.background_at_start.setChecked(True)
@@ -185,3 +185,30 @@ def test_device_set_up_mistakes_are_messages(qtbot, window, footage, calibration
     assert len(w.bridge.session.rig) == 8
     w.stop_studio()
     time.sleep(0.1)
+
+
+def test_the_device_set_up_and_its_calibration_are_remembered(qtbot, footage, calibration_file, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.main_window import MainWindow
+
+    def window():
+        w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+        qtbot.addWidget(w)
+        return w
+
+    w = window()
+    _use_devices(w, "0, 1, 2, 3", "/dev/serial/by-id/usb-FuseCap_hub")
+    w.studio_panel.imus.set_protocol("witmotion")
+    w.studio_panel.remember()
+    assert w.cameras_panel.load_calibration(calibration_file)
+    w.close()
+    w2 = window()
+    p = w2.studio_panel
+    assert p.source_kind == "devices" and p.cameras.text() == "0, 1, 2, 3"
+    setup = p.device_setup()
+    assert (setup.imu_port, setup.imu_protocol, setup.fps) == ("/dev/serial/by-id/usb-FuseCap_hub", "witmotion", FPS)
+    # The calibration file last loaded is loaded again for real cameras.
+    assert w2.calibrated_rig is not None and len(w2.calibrated_rig) == 4
+    assert w2.calibrated_rig.names == footage.rig.names
+    w2.close()

@@ -16,14 +16,15 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox,
+                               QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.context import AppContext
 from app.imu_feed import (ImuFeed, NoSerialPlugin, SensorStats, SerialLink, detach_listener, dropped_per_sensor,
-                          serial_ports, serial_source, session_source_name)
+                          serial_source, session_source_name)
 from app.panels.body_diagram import BodyDiagram, PairingBox
+from app.panels.port_chooser import PortChooser
 from app.plots import OrientationPlot
 from core import skeleton as sk
 from core.imu.pairing import Pairing, SensorKey, ShakeResult, identify_shaken
@@ -72,33 +73,22 @@ class ImusPanel(QWidget):
 
     # -- layout --------------------------------------------------------------------------
     def _build(self) -> None:
-        self.ports = QComboBox()
-        self.port_path = QLineEdit()
-        self.port_path.setPlaceholderText("or a port path, e.g. /dev/serial/by-id/… or /dev/pts/3")
-        refresh = QPushButton("Refresh")
-        refresh.clicked.connect(self.refresh_ports)
-        self.protocol = QComboBox()
-        for name, label in (("fusecap", "FuseCap hub"), ("witmotion", "WitMotion"), ("xsens", "Xsens MTi")):
-            self.protocol.addItem(label, name)
+        self.chooser = PortChooser()
+        self.ports, self.port_path = self.chooser.ports, self.chooser.port_path
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(lambda: self.connect_serial())
         self.disconnect_button = QPushButton("Disconnect")
         self.disconnect_button.clicked.connect(self.disconnect_serial)
         self.link_state = QLabel("not connected")
         self.link_state.setWordWrap(True)
-        port_row = QHBoxLayout()
-        port_row.addWidget(self.ports, 1)
-        port_row.addWidget(refresh)
         buttons = QHBoxLayout()
         buttons.addWidget(self.connect_button)
         buttons.addWidget(self.disconnect_button)
         conn = QGroupBox("Serial IMUs")
-        form = QFormLayout(conn)
-        form.addRow("Port", port_row)
-        form.addRow("", self.port_path)
-        form.addRow("Protocol", self.protocol)
-        form.addRow(buttons)
-        form.addRow(self.link_state)
+        form = QVBoxLayout(conn)
+        form.addWidget(self.chooser)
+        form.addLayout(buttons)
+        form.addWidget(self.link_state)
 
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
@@ -151,28 +141,18 @@ class ImusPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.refresh_ports()
         self._show_pairing()
         self._update_buttons()
 
     # -- serial link ---------------------------------------------------------------------
     def refresh_ports(self) -> None:
-        self.ports.clear()
-        try:
-            ports = serial_ports()
-        except (ImportError, OSError) as exc:
-            self.ports.addItem(f"cannot list ports: {exc}", "")
-            return
-        for label, device in ports:
-            self.ports.addItem(label, device)
-        if not ports:
-            self.ports.addItem("no serial ports found", "")
+        self.chooser.refresh()
 
     def connect_serial(self, port: str | None = None, protocol: str | None = None) -> bool:
         """Open `port` (default: the typed path, else the chosen port) on a
         thread; the outcome arrives as a message. False if it cannot start."""
-        port = (port or self.port_path.text().strip() or self.ports.currentData() or "").strip()
-        protocol = protocol or self.protocol.currentData()
+        port = (port or self.chooser.port()).strip()
+        protocol = protocol or self.chooser.protocol()
         if not port:
             self.context.message("error", "choose a serial port or type its path")
             return False

@@ -17,15 +17,15 @@ Everything the user sets here is remembered between runs (QSettings).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.cli.devices import DeviceSetup
+from app.panels.port_chooser import PortChooser
 
 SIMULATED, DEVICES = "simulated", "devices"
-PROTOCOLS = (("FuseCap hub", "fusecap"), ("WitMotion", "witmotion"), ("Xsens MTi", "xsens"))
 
 
 class StudioPanel(QWidget):
@@ -92,21 +92,9 @@ class StudioPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.cameras, 1)
         row.addWidget(browse)
-        self.imu_port = QComboBox()
-        self.imu_port.setEditable(True)
-        self.imu_port.setToolTip("The IMUs' serial port (leave empty for cameras only)")
-        self.refresh_ports()
-        self.imu_port.setEditText(str(s.value("devices/imu_port", "")))
-        self.imu_protocol = QComboBox()
-        for label, name in PROTOCOLS:
-            self.imu_protocol.addItem(label, name)
-        self.imu_protocol.setCurrentIndex(max(0, self.imu_protocol.findData(s.value("devices/imu_protocol",
-                                                                                    "fusecap"))))
-        refresh = QPushButton("Refresh ports")
-        refresh.clicked.connect(self.refresh_ports)
-        ports = QHBoxLayout()
-        ports.addWidget(self.imu_port, 1)
-        ports.addWidget(refresh)
+        self.imus = PortChooser(optional=True)
+        self.imus.set_port(str(s.value("devices/imu_port", "")))
+        self.imus.set_protocol(str(s.value("devices/imu_protocol", "fusecap")))
         self.background_at_start = QCheckBox("Capture the background at the start (stage empty)")
         self.background_at_start.setChecked(str(s.value("devices/background_at_start", "true")) == "true")
         self.background_frames = QSpinBox()
@@ -118,26 +106,11 @@ class StudioPanel(QWidget):
         self.background_button.clicked.connect(self.background_requested)
         form = QFormLayout(box)
         form.addRow("Cameras", row)
-        form.addRow("IMU port", ports)
-        form.addRow("IMU protocol", self.imu_protocol)
+        form.addRow("IMUs", self.imus)
         form.addRow(self.background_at_start)
         form.addRow("Background frames", self.background_frames)
         form.addRow(self.background_button)
         return box
-
-    def refresh_ports(self) -> None:
-        from app.imu_feed import serial_ports
-
-        typed = self.imu_port.currentText()
-        self.imu_port.clear()
-        self.imu_port.addItem("", "")
-        try:
-            for label, device in serial_ports():
-                self.imu_port.addItem(device, device)
-                self.imu_port.setItemData(self.imu_port.count() - 1, label, Qt.ToolTipRole)
-        except (ImportError, OSError):
-            pass  # the IMUs panel says why; a path can still be typed
-        self.imu_port.setEditText(typed)
 
     def _ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Footage folder (one video per camera)")
@@ -156,7 +129,7 @@ class StudioPanel(QWidget):
 
     def device_setup(self) -> DeviceSetup:
         return DeviceSetup(cameras=DeviceSetup.parse_cameras(self.cameras.text()),
-                           imu_port=self.imu_port.currentText().strip(), imu_protocol=self.imu_protocol.currentData(),
+                           imu_port=self.imus.port(), imu_protocol=self.imus.protocol(),
                            fps=self.fps.value(), background_frames=self.background_frames.value(),
                            background_at_start=self.background_at_start.isChecked())
 
@@ -167,15 +140,15 @@ class StudioPanel(QWidget):
         s.setValue("studio/fps", self.fps.value())
         s.setValue("studio/model", self.model.currentData())
         s.setValue("devices/cameras", self.cameras.text())
-        s.setValue("devices/imu_port", self.imu_port.currentText().strip())
-        s.setValue("devices/imu_protocol", self.imu_protocol.currentData())
+        s.setValue("devices/imu_port", self.imus.port())
+        s.setValue("devices/imu_protocol", self.imus.protocol())
         s.setValue("devices/background_at_start", "true" if self.background_at_start.isChecked() else "false")
         s.setValue("devices/background_frames", self.background_frames.value())
 
     def set_running(self, running: bool, devices: bool = False) -> None:
         self._running = running
-        for w in (self.source, self.seed, self.fps, self.model, self.start_button, self.cameras, self.imu_port,
-                  self.imu_protocol, self.background_at_start, self.background_frames):
+        for w in (self.source, self.seed, self.fps, self.model, self.start_button, self.cameras, self.imus,
+                  self.background_at_start, self.background_frames):
             w.setEnabled(not running)
         self.stop_button.setEnabled(running)
         self.background_button.setEnabled(running and devices)
