@@ -226,27 +226,10 @@ class MainWindow(QMainWindow):
             return True
         panel = self.studio_panel
         panel.remember()
+        if panel.source_kind == DEVICES and panel.device_setup().imu_port and self.imus_panel.link is not None:
+            self.imus_panel.disconnect_serial()  # the session opens the port itself
         try:
-            if panel.source_kind == DEVICES:
-                from app.cli.devices import open_device_session
-
-                setup = panel.device_setup()
-                if setup.imu_port and self.imus_panel.link is not None:
-                    self.imus_panel.disconnect_serial()  # the session opens the port itself
-                session, devices, label = open_device_session(setup, self.calibrated_rig, panel.model.currentData())
-            else:
-                from app.cli.studio import open_simulated_session, rig_fits, simulated_rig
-                from core.sim.studio import StudioConfig
-
-                # The simulated performer holds the calibration pose 4 s when asked (Wear
-                # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
-                config = StudioConfig(seed=panel.seed.value(), camera_fps=panel.fps.value(), calibration_hold_s=4.0)
-                rig = self.calibrated_rig
-                if rig is not None and not rig_fits(rig, simulated_rig(config)):
-                    self.show_message("info", f"the calibration in use is for {len(rig)} other cameras: the "
-                                      "simulated studio runs on its own")
-                    rig = None
-                session, devices, label = open_simulated_session(config, panel.model.currentData(), rig=rig)
+            session, devices, label = panel.open_session(self.calibrated_rig, self.show_message)
         except (OSError, ValueError) as exc:
             what = "the cameras and IMUs" if panel.source_kind == DEVICES else "the simulated studio"
             self.show_message("error", f"cannot start {what}: {exc}")

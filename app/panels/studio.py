@@ -133,6 +133,26 @@ class StudioPanel(QWidget):
                            fps=self.fps.value(), background_frames=self.background_frames.value(),
                            background_at_start=self.background_at_start.isChecked())
 
+    def open_session(self, rig, say):
+        """(session, devices, label) for the chosen source, not started yet;
+        raises ValueError or OSError with what is wrong. rig: the calibration
+        applied on the Cameras panel (or None); say(level, text) reports."""
+        model = self.model.currentData()
+        if self.source_kind == DEVICES:
+            from app.cli.devices import open_device_session
+
+            return open_device_session(self.device_setup(), rig, model)
+        from app.cli.studio import open_simulated_session, rig_fits, simulated_rig
+        from core.sim.studio import StudioConfig
+
+        # The simulated performer holds the calibration pose 4 s when asked (Wear
+        # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
+        config = StudioConfig(seed=self.seed.value(), camera_fps=self.fps.value(), calibration_hold_s=4.0)
+        if rig is not None and not rig_fits(rig, simulated_rig(config)):
+            say("info", f"the calibration in use is for {len(rig)} other cameras: the simulated studio runs on its own")
+            rig = None
+        return open_simulated_session(config, model, rig=rig)
+
     def remember(self) -> None:
         s = self.settings
         s.setValue("studio/source", self.source_kind)
