@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
             labels["state"].setText("studio stopped")
             for k in ("capture", "solve", "latency", "dropped", "device", "model"):
                 labels[k].setText("")
+            self.studio_panel.state.setText("stopped")
+            self.studio_panel.show_status([])
             return
         s = b.session.stats()
         labels["state"].setText("● REC" if s.recording else b.state)

@@ -66,6 +66,17 @@ def main() -> int:
             path = args.out / f"{i + 1:02d}-{name.lower().replace(' ', '-')}.png"
             window.grab().save(str(path))
             print(f"wrote {path}")
+        # The Studio panel set up for real cameras and IMUs (stopped: nothing to connect here).
+        window.stop_studio()
+        panel = window.studio_panel
+        panel.source.setCurrentIndex(panel.source.findData("devices"))
+        panel.cameras.setText("0, 1, 2, 3")
+        panel.imus.set_port("/dev/serial/by-id/usb-FuseCap_hub-if00")
+        window.nav.setCurrentRow(0)
+        pump(1.0)
+        path = args.out / f"{len(window.PANELS) + 1:02d}-studio-devices.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
         window.close()
         QApplication.processEvents()
     return 0

@@ -147,6 +147,7 @@ def test_cameras_and_imus_go_live_from_the_studio_panel(qtbot, window, footage, 
     qtbot.waitUntil(lambda: [st.state for st in b.devices.background_states()] == ["ready"] * 4, timeout=20_000)
     w.stop_studio()
     assert w.bridge is None
+    assert w.studio_panel.table.rowCount() == 0 and w.studio_panel.state.text() == "stopped"
 
 
 def test_device_set_up_mistakes_are_messages(qtbot, window, footage, calibration_file, tmp_path):

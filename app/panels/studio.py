@@ -178,7 +178,7 @@ class StudioPanel(QWidget):
         each camera's BackgroundState (None: the source gives silhouettes)."""
         self.table.setRowCount(len(statuses))
         for r, s in enumerate(statuses):
-            sil = "from the source" if backgrounds is None else backgrounds[r].words()
+            sil = "given" if backgrounds is None else backgrounds[r].words()
             for c, v in enumerate((s.name, s.state, f"{s.fps:.1f}", str(s.dropped), sil, s.last_error)):
                 item = self.table.item(r, c)
                 if item is None:
