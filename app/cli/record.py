@@ -1,5 +1,10 @@
 """`main.py record --demo --seconds N --out DIR`: record a take from the
-simulated studio without a window.
+simulated studio without a window; `main.py record --cameras 0,1,2,3
+--calibration rig.json [--imu PORT --pairing P.json --imu-calibration W.json]
+--out DIR`: from real cameras and IMUs (app.cli.devices, docs/DEVICES.md).
+On real cameras the stage must be empty when the command starts: the first
+`--background-frames` frames of every camera are its background, and the
+recording starts once every camera has one.
 
 The cameras run on capture threads and the IMUs on their own thread; the
 recorder writes every sample through its lossless readers while the live
@@ -16,6 +21,18 @@ from pathlib import Path
 
 def add_record_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--demo", action="store_true", help="record the simulated studio (no hardware)")
+    p.add_argument("--cameras", metavar="LIST",
+                   help="real cameras: device numbers, stream URLs or video files separated by commas, "
+                   "or one footage folder (needs --calibration)")
+    p.add_argument("--calibration", type=Path, metavar="FILE",
+                   help="the cameras' calibration (FuseCap JSON or anipose / FreeMoCap TOML)")
+    p.add_argument("--imu", metavar="PORT", default="", help="the IMUs' serial port (real cameras only)")
+    p.add_argument("--imu-protocol", choices=("fusecap", "witmotion", "xsens"), default="fusecap")
+    p.add_argument("--pairing", type=Path, metavar="FILE", help="the IMU pairing saved by the IMUs panel")
+    p.add_argument("--imu-calibration", type=Path, metavar="FILE",
+                   help="the wear offsets saved by the Wear offsets panel")
+    p.add_argument("--background-frames", type=int, default=15, metavar="N",
+                   help="frames of the empty stage each real camera takes as its background (default 15)")
     p.add_argument("--out", type=Path, required=True, help="the new take folder")
     p.add_argument("--seconds", type=float, default=10.0, help="how long to record (default 10)")
     p.add_argument("--fps", type=float, default=15.0, help="camera frame rate (default 15)")
@@ -45,16 +62,18 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 def run_record(args: argparse.Namespace) -> int:
-    if not args.demo:
-        print("this command records the simulated studio (--demo); recording from real devices "
-              "is done in the desktop app", file=sys.stderr)
+    if args.demo == bool(args.cameras):
+        print("record either the simulated studio (--demo) or real cameras (--cameras with --calibration)",
+              file=sys.stderr)
         return 2
-    if args.seconds <= 0 or args.fps <= 0:
-        print("--seconds and --fps must be positive", file=sys.stderr)
+    if args.cameras and args.calibration is None:
+        print("--cameras needs --calibration: the cameras' calibration file", file=sys.stderr)
+        return 2
+    if args.seconds <= 0 or args.fps <= 0 or args.background_frames < 2:
+        print("--seconds and --fps must be positive, --background-frames at least 2", file=sys.stderr)
         return 2
     from app.cli.progress import progress_bar
-    from app.cli.studio import open_simulated_session
-    from core.sim.studio import StudioConfig
+    from core.devices import DeviceError
     from core.take.layout import TakeError
 
     sender = None
@@ -67,25 +86,31 @@ def run_record(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             print(f"--vmc: {exc}", file=sys.stderr)
             return 2
-    config = StudioConfig(seed=args.seed, motion_bvh=args.motion, camera_fps=args.fps)
+    what = "the simulated studio" if args.demo else "the cameras and IMUs"
     try:
-        session, devices, label = open_simulated_session(config, args.model, args.live_filter)
+        session, devices, label = _open(args)
     except (OSError, ValueError) as exc:
-        print(f"error: cannot start the simulated studio: {exc}", file=sys.stderr)
+        print(f"error: cannot start {what}: {exc}", file=sys.stderr)
         return 1
     with progress_bar("preparing camera lookup tables") as report:
         session.prepare(report)
     session.set_vmc(sender)
     try:
-        # Studio time 0 is the start of the take: the performer starts moving as it starts.
-        recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush, t0_s=devices.t0_s)
-    except (TakeError, ValueError) as exc:
+        if args.demo:
+            # Studio time 0 is the start of the take: the performer starts moving as it starts.
+            recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush, t0_s=devices.t0_s)
+            session.start()
+        else:
+            session.start()
+            _wait_for_backgrounds(devices)
+            recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush)
+    except (TakeError, ValueError, DeviceError, OSError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         session.stop()
         return 1
-    session.start()
-    print(f"recording {args.seconds:g} s of the simulated studio ({len(devices.rig)} cameras at "
-          f"{args.fps:g} fps, 13 IMUs) into {recorder.root}; live solve: {label}", flush=True)
+    print(f"recording {args.seconds:g} s of {what} ({len(session.rig)} cameras at {args.fps:g} fps, "
+          f"{'13 IMUs' if args.demo or args.imu else 'no IMUs'}) into {recorder.root}; live solve: {label}",
+          flush=True)
     start = time.monotonic()
     end = start + args.seconds
     try:
@@ -115,3 +140,46 @@ def run_record(args: argparse.Namespace) -> int:
           f"frames the cameras dropped (the machine fell behind): {live.dropped}; "
           f"frames the live path skipped: {live.skipped}")
     return 0
+
+
+def _open(args: argparse.Namespace):
+    """(session, devices, label) for the simulated studio or the real devices the arguments name."""
+    if args.demo:
+        from app.cli.studio import open_simulated_session
+        from core.sim.studio import StudioConfig
+
+        config = StudioConfig(seed=args.seed, motion_bvh=args.motion, camera_fps=args.fps)
+        return open_simulated_session(config, args.model, args.live_filter)
+    from app.cli.devices import DeviceSetup, open_device_session
+    from core.calibration.files import load_calibration
+    from core.imu.calibration import ImuCalibration
+    from core.imu.pairing import Pairing
+
+    rig = load_calibration(args.calibration).rig
+    setup = DeviceSetup(cameras=DeviceSetup.parse_cameras(args.cameras), imu_port=args.imu,
+                        imu_protocol=args.imu_protocol, fps=args.fps, background_frames=args.background_frames)
+    pairing = None if args.pairing is None else Pairing.load(args.pairing)
+    imu_calibration = None if args.imu_calibration is None else ImuCalibration.load(args.imu_calibration)
+    session, devices, label = open_device_session(setup, rig, args.model, args.live_filter)
+    session.pairing, session.imu_calibration = pairing, imu_calibration
+    return session, devices, label
+
+
+def _wait_for_backgrounds(devices, timeout_s: float = 60.0) -> None:
+    """Until every camera has its background (TimeoutError naming those without one)."""
+    print(f"capturing the background: keep the stage empty ({devices.setup.background_frames} frames a camera)",
+          flush=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = devices.background_states()
+        failed = [f"{c.name}: {s.error}" for c, s in zip(devices.cameras, states) if s.state == "failed"]
+        if failed:
+            raise ValueError("the background could not be captured: " + "; ".join(failed))
+        if all(s.state == "ready" for s in states):
+            return
+        if time.monotonic() > deadline:
+            waiting = [c.name for c, s in zip(devices.cameras, states) if s.state != "ready"]
+            raise TimeoutError(f"no background after {timeout_s:.0f} s from {', '.join(waiting)}: "
+                               "are these cameras delivering frames?")
+        time.sleep(0.1)
+
