@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from tests.leaks import active_timers, threads_left
+from tests.leaks import assert_nothing_left
 
 
 @pytest.fixture
@@ -25,12 +25,9 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(w)
     yield w
     w.close()
-    # Nothing left running: every thread the window started has ended ...
-    leaked = threads_left(before)
-    assert leaked == [], f"threads left running: {leaked}"
-    # ... and no timer of the window or its 3D view is still active.
-    timers = active_timers(w)
-    assert timers == [], f"active timers: {timers}"
+    # Nothing left running: every thread the window started has ended, no timer
+    # of the window or its 3D view is active ...
+    assert_nothing_left(w, before)
     assert not w.view._timer.isActive()
     # ... and no window of the app is left open (message boxes, progress dialogs).
     QApplication.processEvents()

@@ -18,3 +18,12 @@ def active_timers(widget) -> list[str]:
     from PySide6.QtCore import QTimer
 
     return [t.objectName() or type(t.parent()).__name__ for t in widget.findChildren(QTimer) if t.isActive()]
+
+
+def assert_nothing_left(widget, before: set) -> None:
+    """After `widget` was closed: no thread started since `before` and no timer of it still runs."""
+    leaked = threads_left(before)
+    assert leaked == [], f"threads left running: {leaked}"
+    timers = active_timers(widget)
+    assert timers == [], f"active timers: {timers}"
+

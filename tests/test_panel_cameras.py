@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage
 from scipy.spatial.transform import Rotation
 
 from app.context import AppContext
-from tests.leaks import active_timers, threads_left
+from tests.leaks import assert_nothing_left
 from app.camera_calibration import BACKGROUND_RGB, SILHOUETTE_RGB
 from app.panels.cameras import CamerasPanel
 from core.calibration.files import write_anipose_toml
@@ -80,10 +80,7 @@ def panel(qtbot, context):
     qtbot.waitExposed(p)
     yield p
     p.shutdown()
-    leaked = threads_left(before)
-    assert leaked == [], f"threads left running: {leaked}"
-    active = active_timers(p)
-    assert active == [], f"active timers: {active}"
+    assert_nothing_left(p, before)
 
 
 def wait_task(qtbot, panel, timeout_ms=150_000) -> None:

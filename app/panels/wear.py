@@ -25,18 +25,15 @@ import time
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from app.context import AppContext
 from app.imu_feed import ImuFeed, detach_listener
-from app.plots import StillnessPlot
+from app.panels.wear_views import StillnessMeter, WearResultTable
 from app.wear_capture import (DURATION_S, HOLD_S, STEPS, STILL_DEG, STILL_WINDOW_S, CaptureBuffer, WearResult,
                               largest_turn_deg, solve_wear, vision_check_deg)
 from app.workers import Cancelled, run_with_progress
-from core import skeleton as sk
 from core.imu.calibration import ImuCalibrationError
 
 # The capture's logic lives in app.wear_capture; the panel still offers its names.
@@ -44,11 +41,9 @@ __all__ = ["CaptureBuffer", "WearOffsetsPanel", "WearResult", "largest_turn_deg"
 
 TICK_MS = 100
 COUNTDOWN_S = 3.0
-METER_MAX_DEG = 20.0
 
 
 class WearOffsetsPanel(QWidget):
-    COLUMNS = ("bone", "heading (°)", "residual (°)", "observable", "vision check (°)")
 
     def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
@@ -107,22 +102,9 @@ class WearOffsetsPanel(QWidget):
         bl.addWidget(self.steps)
         bl.addWidget(self.status)
 
-        self.meter = QProgressBar()
-        self.meter.setRange(0, int(METER_MAX_DEG * 10))
-        self.meter.setTextVisible(True)
-        self.meter.setFormat("no IMU data")
-        self.meter.setValue(0)
-        self.still_plot = StillnessPlot(STILL_DEG, window_s=10.0, max_deg=METER_MAX_DEG)
-        self.still_plot.setMinimumHeight(110)
-        self.still_plot.setMaximumHeight(170)
-        self._still_t = np.full(200, np.nan)     # the meter's last 20 s, preallocated ring
-        self._still_v = np.full(200, np.nan)
-        self._still_n = 0
-        self._meter_colour = ""
-        meter_box = QGroupBox(f"Stillness: largest turn of any sensor in the last second (still below {STILL_DEG:g}°)")
-        ml = QVBoxLayout(meter_box)
-        ml.addWidget(self.meter)
-        ml.addWidget(self.still_plot)
+        meter_box = StillnessMeter(STILL_DEG)
+        self.meter = meter_box.meter
+        self.stillness = meter_box
 
         self.capture_button = QPushButton("Capture")
         self.capture_button.clicked.connect(lambda: self.start_capture())
@@ -136,19 +118,7 @@ class WearOffsetsPanel(QWidget):
         for b in (self.capture_button, self.cancel_button, self.apply_button, self.save_button):
             buttons.addWidget(b)
 
-        self.table = QTableWidget(sk.NUM_IMUS, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.setMinimumHeight(self.table.verticalHeader().defaultSectionSize() * sk.NUM_IMUS
-                                    + self.table.horizontalHeader().sizeHint().height() + 6)
-        for k, bone in enumerate(sk.IMU_BONES):
-            self.table.setItem(k, 0, QTableWidgetItem(bone.name))
-            for c in range(1, len(self.COLUMNS)):
-                item = QTableWidgetItem("")
-                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.table.setItem(k, c, item)
+        self.table = WearResultTable()
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
 
@@ -350,17 +320,8 @@ class WearOffsetsPanel(QWidget):
         self._update_buttons()
 
     def _show_result(self, result: WearResult) -> None:
+        self.table.show_result(result)
         calib = result.calibration
-        warn = QColor("#f0ad4e")
-        for k, fit in enumerate(calib.fits):
-            check = result.vision_check_deg[k]
-            texts = (f"{fit.heading_deg:.1f}", f"{fit.residual_deg:.1f}",
-                     "yes" if fit.observable else f"no ({fit.observability_deg:.1f}°)",
-                     "–" if np.isnan(check) else f"{check:.1f}")
-            for c, text in enumerate(texts, start=1):
-                item = self.table.item(k, c)
-                item.setText(text)
-                item.setForeground(warn if (c == 3 and not fit.observable) else self.palette().text().color())
         bad = [f.bone for f in calib.fits if not f.observable]
         med = float(np.nanmedian(result.vision_check_deg))
         self.summary.setText(
@@ -414,24 +375,7 @@ class WearOffsetsPanel(QWidget):
             self._advance(now)  # a capture goes on behind another panel too
         if not self.isVisible():
             return
-        turn = self.stillness_deg()
-        if np.isnan(turn):
-            self.meter.setFormat("no IMU data")
-            self.meter.setValue(0)
-        else:
-            self.meter.setValue(int(min(turn, METER_MAX_DEG) * 10))
-            self.meter.setFormat(f"{turn:.1f}° — " + ("still" if turn <= STILL_DEG else "moving"))
-            colour = "#5cb85c" if turn <= STILL_DEG else "#f0ad4e"
-            if colour != self._meter_colour:  # a style sheet change restyles the widget: only on change
-                self._meter_colour = colour
-                self.meter.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; }}")
-        i = self._still_n % len(self._still_t)
-        self._still_t[i], self._still_v[i] = now, turn
-        self._still_n += 1
-        order = np.arange(max(0, self._still_n - len(self._still_t)), self._still_n) % len(self._still_t)
-        t, v = self._still_t[order], self._still_v[order]
-        keep = np.isfinite(v) & (t >= now - 10.0)
-        self.still_plot.show_series(t[keep] - now, v[keep])
+        self.stillness.show_turn(now, self.stillness_deg())
 
     # -- shutdown -----------------------------------------------------------------------------
     def shutdown(self) -> None:
