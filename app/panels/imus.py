@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QPushButton, QScrollArea,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from app.context import AppContext
-from app.imu_feed import (ImuFeed, NoSerialPlugin, SensorStats, SerialLink, detach_listener, dropped_per_sensor,
-                          serial_source, session_source_name)
-from app.panels.body_diagram import BodyDiagram, PairingBox
-from app.panels.port_chooser import PortChooser
+from app.imu_feed import (ImuFeed, NoSerialPlugin, SerialLink, detach_listener, dropped_per_sensor, serial_source,
+                          session_source_name)
+from app.panels.body_diagram import PairingBox
+from app.panels.imu_widgets import PortChooser, SensorTable
 from app.plots import OrientationPlot
 from core import skeleton as sk
 from core.imu.pairing import Pairing, SensorKey, ShakeResult, identify_shaken
 from core.rotations import from_wxyz
-
-# ImuFeed, SerialLink and BodyDiagram live in their own modules; the panel still offers them.
-__all__ = ["BodyDiagram", "ImuFeed", "ImusPanel", "PairingBox", "SensorStats", "SerialLink"]
 
 TICK_MS = 50            # plot refresh (~20 Hz)
 TABLE_EVERY = 5         # table refresh every 5 ticks (~4 Hz)
@@ -40,7 +36,6 @@ SHAKE_S = 2.0           # how long the user shakes a sensor
 
 
 class ImusPanel(QWidget):
-    COLUMNS = ("sensor", "bone", "rate (Hz)", "samples", "dropped", "last update")
 
     def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
@@ -90,15 +85,7 @@ class ImusPanel(QWidget):
         form.addLayout(buttons)
         form.addWidget(self.link_state)
 
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setMinimumHeight(160)
-        self.table.setWordWrap(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table = SensorTable()
         self.line_state = QLabel("")
         self.line_state.setWordWrap(True)
 
@@ -359,27 +346,13 @@ class ImusPanel(QWidget):
 
     def refresh_table(self) -> None:
         stats = self.feed.stats()
-        keys = [s.key for s in stats]
+        keys = [st.key for st in stats]
         if keys != self._rows:
             current = self.selected_sensor()
             self._rows = keys
-            self.table.setRowCount(len(keys))
-            for r, key in enumerate(keys):
-                self.table.setItem(r, 0, QTableWidgetItem(str(key)))
-                self.table.setItem(r, 1, QTableWidgetItem(""))
-                for c in range(2, len(self.COLUMNS)):
-                    item = QTableWidgetItem("")
-                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                    self.table.setItem(r, c, item)
-            row = keys.index(current) if current in keys else (0 if keys else -1)
-            self.table.setCurrentCell(row, 0)
+            self.table.set_sensors(keys, current)
             self._show_bones()
-        dropped = self._dropped()
-        for r, s in enumerate(stats):
-            self.table.item(r, 2).setText(f"{s.rate_hz:.1f}")
-            self.table.item(r, 3).setText(str(s.samples))
-            self.table.item(r, 4).setText(str(dropped.get(s.key, 0)))
-            self.table.item(r, 5).setText(f"{s.age_s:.2f} s ago" if s.age_s < 60 else "over a minute ago")
+        self.table.show_stats(stats, self._dropped())
         self._show_line_state()
 
     def _show_line_state(self) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.cli.devices import DeviceSetup
-from app.panels.port_chooser import PortChooser
+from app.panels.imu_widgets import PortChooser
 
 SIMULATED, DEVICES = "simulated", "devices"
 

@@ -1,11 +1,15 @@
-"""Choosing a serial IMU port and its protocol: the ports present (with
-their descriptions), a path typed in (a stable /dev/serial/by-id/… link, a
-pseudo-terminal), a refresh, and the protocol. The IMUs panel and the
-Studio panel both use it."""
+"""Serial IMU widgets: `PortChooser` picks a port and its protocol (the
+ports present with their descriptions, a path typed in such as a stable
+/dev/serial/by-id/… link or a pseudo-terminal, a refresh), for the IMUs and
+Studio panels; `SensorTable` lists the sensors seen, one row each: the
+bone it is paired with, its rate, samples, dropped packets and the age of
+its newest sample."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLineEdit,
+                               QPushButton, QTableWidget, QTableWidgetItem, QWidget)
 
 from app.imu_feed import serial_ports
 
@@ -70,3 +74,39 @@ class PortChooser(QWidget):
 
     def set_protocol(self, name: str) -> None:
         self.protocol_box.setCurrentIndex(max(0, self.protocol_box.findData(name)))
+
+
+class SensorTable(QTableWidget):
+    COLUMNS = ("sensor", "bone", "rate (Hz)", "samples", "dropped", "last update")
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(0, len(self.COLUMNS), parent)
+        self.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.setMinimumHeight(160)
+        self.setWordWrap(False)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+
+    def set_sensors(self, keys: list, current=None) -> None:
+        """One empty row per sensor key; `current` (a key) stays selected when it is still there."""
+        self.setRowCount(len(keys))
+        for r, key in enumerate(keys):
+            self.setItem(r, 0, QTableWidgetItem(str(key)))
+            self.setItem(r, 1, QTableWidgetItem(""))
+            for c in range(2, len(self.COLUMNS)):
+                item = QTableWidgetItem("")
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.setItem(r, c, item)
+        self.setCurrentCell(keys.index(current) if current in keys else (0 if keys else -1), 0)
+
+    def show_stats(self, stats, dropped: dict) -> None:
+        """app.imu_feed.SensorStats per row (in set_sensors' order); dropped: per key."""
+        for r, st in enumerate(stats):
+            self.item(r, 2).setText(f"{st.rate_hz:.1f}")
+            self.item(r, 3).setText(str(st.samples))
+            self.item(r, 4).setText(str(dropped.get(st.key, 0)))
+            self.item(r, 5).setText(f"{st.age_s:.2f} s ago" if st.age_s < 60 else "over a minute ago")
+
