@@ -36,18 +36,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QProgressBar, QPushButton, QScrollArea, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from app.calibration_steps import (calibrate_lenses, calibrate_walked_rig, read_calibration_for, rows_from_quality,
                                    set_floor_from_board, write_calibration)
 from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration,
-                                    colour_preview, fmt, silhouette_preview)
+                                    colour_preview, silhouette_preview)
 from app.cli.studio import simulated_rig
 from app.live_board import LiveBoardViews, uncalibrated_rig
-from app.panels.camera_tiles import CameraTile
+from app.panels.camera_widgets import CalibrationBox, CameraTile
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
 from core.calibration.board import BoardError, BoardSpec
@@ -76,7 +74,6 @@ class CamerasPanel(QWidget):
     RIG_MOMENTS = 24
     WALL_BOARD = BoardSpec(squares_x=9, squares_y=6, square_mm=40.0, marker_mm=30.0)
     RIG_BOARD = BoardSpec(squares_x=9, squares_y=7, square_mm=160.0, marker_mm=120.0)
-    COLUMNS = ("Camera", "Views", "RMS px", "At performer mm", "Verdict")
 
     def __init__(self, context, parent=None) -> None:
         super().__init__(parent)
@@ -116,8 +113,7 @@ class CamerasPanel(QWidget):
         self.coverage_label.setWordWrap(True)
 
         # calibration
-        self.buttons: dict[str, QPushButton] = {}
-        for key, label, tip, slot in (
+        calib = CalibrationBox((
             ("cameras", "Calibrate cameras", "Lens and focal length of every camera (intrinsics)",
              lambda: self.calibrate_cameras()),
             ("rig", "Calibrate rig", "Where every camera stands (extrinsics, bundle adjustment) and the floor",
@@ -126,36 +122,9 @@ class CamerasPanel(QWidget):
             ("apply", "Apply", "Use this calibration", lambda: self.apply()),
             ("load", "Load…", "FuseCap JSON or anipose / FreeMoCap TOML", self._ask_load),
             ("save", "Save…", "FuseCap JSON or anipose / FreeMoCap TOML", self._ask_save),
-        ):
-            b = QPushButton(label)
-            b.setToolTip(tip)
-            b.clicked.connect(slot)
-            self.buttons[key] = b
-        self.error_table = QTableWidget(0, len(self.COLUMNS))
-        self.error_table.setHorizontalHeaderLabels(self.COLUMNS)
-        self.error_table.verticalHeader().setVisible(False)
-        self.error_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.error_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.summary = QLabel("No calibration yet.")
-        self.summary.setWordWrap(True)
-        boards = QLabel(f"Boards: {self._board_words(self.WALL_BOARD)} for the cameras, "
-                        f"{self._board_words(self.RIG_BOARD)} for the rig and floor "
-                        "(print them with `main.py board`).")
-        boards.setWordWrap(True)
-
-        calib = QGroupBox("Calibration")
-        c = QVBoxLayout(calib)
-        row1, row2 = QHBoxLayout(), QHBoxLayout()
-        for key in ("cameras", "rig", "floor", "apply"):
-            row1.addWidget(self.buttons[key])
-        for key in ("load", "save"):
-            row2.addWidget(self.buttons[key])
-        row2.addStretch(1)
-        c.addWidget(boards)
-        c.addLayout(row1)
-        c.addWidget(self.error_table, 1)
-        c.addWidget(self.summary)
-        c.addLayout(row2)
+        ), f"Boards: {self._board_words(self.WALL_BOARD)} for the cameras, {self._board_words(self.RIG_BOARD)} "
+           "for the rig and floor (print them with `main.py board`).")
+        self.buttons, self.error_table, self.summary = calib.buttons, calib.table, calib.summary
         lay = QVBoxLayout(self)
         lay.addWidget(scroll, 1)
         lay.addWidget(self.coverage_bar)
@@ -397,16 +366,7 @@ class CamerasPanel(QWidget):
     # -- the table ---------------------------------------------------------------------------------
     def _showerror_rows(self, rows: list[ErrorRow]) -> None:
         self.error_rows = rows
-        t = self.error_table
-        t.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            cells = (row.camera, str(row.views) if row.views else "–", fmt(row.rms_px, 2),
-                     fmt(row.error_mm, 1), row.verdict or "–")
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c:
-                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                t.setItem(r, c, item)
+        self.error_table.show_rows(rows)
 
     # -- files -----------------------------------------------------------------------------------
     def _ask_save(self) -> None:
