@@ -107,7 +107,7 @@ def test_cameras_and_imus_go_live_from_the_studio_panel(qtbot, window, footage, 
                                                                           for s in range(sk.NUM_IMUS)}
     # The Cameras panel shows each camera's image with its silhouette tinted over it.
     w.nav.setCurrentRow(w.PANELS.index("Cameras"))
-    w.cameras_panel._shown_serial = -1
+    w.cameras_panel.previews.shown_serial = -1
     w.cameras_panel.refresh_previews()
     tile = w.cameras_panel.tiles[0]
     assert tile.shown_rgb is not None and tile.shown_rgb.ndim == 3

@@ -1,17 +1,21 @@
 """The Cameras panel's widgets: `CameraTile`, one camera's preview (its
 name and a small RGB image: a silhouette, a camera's image with its
-silhouette, or a board view; or "no signal"), and `CalibrationBox`, the
-calibration buttons with the per-camera error table and a summary."""
+silhouette, or a board view; or "no signal"); `PreviewGrid`, the tiles of
+every camera drawn from the newest live frame only; and `CalibrationBox`,
+the calibration buttons with the per-camera error table and a summary."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.camera_calibration import ErrorRow, fmt
+from app.camera_calibration import ErrorRow, colour_preview, fmt, silhouette_preview
+from core.devices import IMAGE_SILHOUETTE
 
 
 class CameraTile(QWidget):
@@ -47,6 +51,74 @@ class CameraTile(QWidget):
             self.caption.setText(self.name)
         self.signal = False
         self.shown_rgb = None
+
+
+class PreviewGrid(QWidget):
+    """The tiles, two a row. `take_frame` keeps a reference to the newest
+    LiveFrame; `refresh` (the panel's timer) draws it once, unless a board
+    view (`overlays`, by camera) stands in a tile. A frame older than
+    `stale_s` shows as "no signal"."""
+
+    def __init__(self, width_px: int, stale_s: float, parent=None) -> None:
+        super().__init__(parent)
+        self.width_px, self.stale_s = width_px, stale_s
+        self.tiles: list[CameraTile] = []
+        self.overlays: dict = {}  # camera index -> app.camera_calibration.BoardOverlay
+        self.shown_frame = None  # the LiveFrame the tiles show
+        self.shown_serial = -1
+        self._newest, self._newest_at, self._serial = None, 0.0, 0
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+
+    def set_tiles(self, names: list[str]) -> None:
+        if [t.name for t in self.tiles] == list(names):
+            return
+        for t in self.tiles:
+            self._grid.removeWidget(t)
+            t.deleteLater()
+        self.tiles = [CameraTile(n, self.width_px) for n in names]
+        for k, t in enumerate(self.tiles):
+            self._grid.addWidget(t, k // 2, k % 2)
+        self.shown_serial = -1
+
+    def take_frame(self, frame) -> None:
+        self._newest, self._newest_at = frame, time.monotonic()
+        self._serial += 1
+
+    def clear_overlays(self) -> None:
+        self.overlays.clear()
+        self.shown_serial = -1
+
+    def refresh(self, rig, camera_frames) -> None:
+        """rig: the calibration in use (for the tiles' names) or None;
+        camera_frames: a callable giving each camera's newest CameraFrame, or None."""
+        frame = self._newest
+        stale = frame is not None and time.monotonic() - self._newest_at > self.stale_s
+        if frame is not None and not stale and len(frame.bundle.silhouettes) != len(self.tiles):
+            n = len(frame.bundle.silhouettes)
+            self.set_tiles(rig.names if rig is not None and len(rig) == n else [f"camera {k + 1}" for k in range(n)])
+        if self._serial == self.shown_serial and not stale and not self.overlays:
+            return
+        self.shown_serial = self._serial
+        self.shown_frame = None if frame is None or stale else frame
+        shots = [] if camera_frames is None or self.shown_frame is None else camera_frames()
+        for k, tile in enumerate(self.tiles):
+            overlay = self.overlays.get(k)
+            if overlay is not None:
+                tile.show_rgb(overlay.rgb, f"{tile.name} — board")
+                continue
+            shot = shots[k] if k < len(shots) else None
+            if shot is not None and (shot.colour is not None or shot.kind != IMAGE_SILHOUETTE):
+                # A real camera: its image, with the silhouette cut from it once there is a background.
+                image = shot.colour if shot.colour is not None else shot.image
+                mask = shot.image if shot.kind == IMAGE_SILHOUETTE else None
+                tile.show_rgb(colour_preview(image, mask, self.width_px))
+                continue
+            mask = None if self.shown_frame is None else self.shown_frame.bundle.silhouettes[k]
+            if mask is None:
+                tile.show_no_signal()
+            else:
+                tile.show_rgb(silhouette_preview(mask, self.width_px))
 
 
 class ErrorTable(QTableWidget):

@@ -37,22 +37,20 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 from app.calibration_steps import (calibrate_lenses, calibrate_walked_rig, read_calibration_for, rows_from_quality,
                                    set_floor_from_board, write_calibration)
-from app.camera_calibration import (BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration,
-                                    colour_preview, silhouette_preview)
+from app.camera_calibration import BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration
 from app.cli.studio import simulated_rig
 from app.live_board import LiveBoardViews, uncalibrated_rig
-from app.panels.camera_widgets import CalibrationBox, CameraTile
+from app.panels.camera_widgets import CalibrationBox, CameraTile, PreviewGrid
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
 from core.calibration.board import BoardError, BoardSpec
 from core.calibration.intrinsics import CalibrationError
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
-from core.devices import IMAGE_SILHOUETTE
 
 
 class _Relay(QObject):
@@ -85,26 +83,17 @@ class CamerasPanel(QWidget):
         self.board: BoardSpec | None = None  # the board last_rig was made with
         self.quality: dict = {}
         self.coverage: dict[str, float] = {}  # camera name -> fraction, from the last intrinsics
-        self.shown_frame = None  # the LiveFrame the previews show
         self.task = None
         self._intrinsic_cams: tuple[Camera, ...] | None = None
-        self._newest = None
-        self._newest_at = 0.0
-        self._serial = 0
-        self._shown_serial = -1
-        self._overlays: dict[int, BoardOverlay] = {}
         self._closing = False
         self._relay = _Relay(self)
         self._relay.board_view.connect(self._on_board_view)  # queued: emitted on the worker thread
 
         # previews
-        self.tiles: list[CameraTile] = []
-        self._grid_host = QWidget()
-        self._grid = QGridLayout(self._grid_host)
-        self._grid.setContentsMargins(0, 0, 0, 0)
+        self.previews = PreviewGrid(self.PREVIEW_WIDTH_PX, self.STALE_S)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setWidget(self._grid_host)
+        scroll.setWidget(self.previews)
         self.coverage_bar = QProgressBar()
         self.coverage_bar.setRange(0, 100)
         self.coverage_bar.setFormat("coverage %p%")
@@ -157,68 +146,37 @@ class CamerasPanel(QWidget):
             self._set_tiles([str(getattr(c, "name", f"camera {k + 1}")) for k, c in enumerate(bridge.session.cameras)])
 
     def _on_session_stopped(self) -> None:
-        self._newest = None
-        self._serial += 1
+        self.previews.take_frame(None)
 
     def _on_rig_changed(self, rig: CameraRig) -> None:
         self.rig_in_use = rig
         self._set_tiles(rig.names)
 
     def _on_frame(self, frame) -> None:
-        # Only a reference: the timer draws the newest one at its own pace.
-        self._newest = frame
-        self._newest_at = time.monotonic()
-        self._serial += 1
+        self.previews.take_frame(frame)  # only a reference: the timer draws the newest at its own pace
 
     def _set_tiles(self, names: list[str]) -> None:
-        if [t.name for t in self.tiles] == list(names):
-            return
-        for t in self.tiles:
-            self._grid.removeWidget(t)
-            t.deleteLater()
-        self.tiles = [CameraTile(n, self.PREVIEW_WIDTH_PX) for n in names]
-        for k, t in enumerate(self.tiles):
-            self._grid.addWidget(t, k // 2, k % 2)
-        self._shown_serial = -1
+        self.previews.set_tiles(names)
+
+    @property
+    def tiles(self) -> list[CameraTile]:
+        return self.previews.tiles
+
+    @property
+    def shown_frame(self):
+        """The LiveFrame the previews show (None: none, or too old)."""
+        return self.previews.shown_frame
 
     def refresh_previews(self) -> None:
         """Draw the newest frame (or the calibration's board views) into the tiles."""
-        if not self.isVisible():
-            return
-        frame = self._newest
-        stale = frame is not None and time.monotonic() - self._newest_at > self.STALE_S
-        if frame is not None and not stale and len(frame.bundle.silhouettes) != len(self.tiles):
-            n = len(frame.bundle.silhouettes)
-            rig = self.rig_in_use
-            self._set_tiles(rig.names if rig is not None and len(rig) == n else [f"camera {k + 1}" for k in range(n)])
-        if self._serial == self._shown_serial and not stale and not self._overlays:
-            return
-        self._shown_serial = self._serial
-        self.shown_frame = None if frame is None or stale else frame
-        bridge = self.context.bridge
-        camera_frames = [] if bridge is None or self.shown_frame is None else bridge.session.capture.newest_frames()
-        for k, tile in enumerate(self.tiles):
-            overlay = self._overlays.get(k)
-            if overlay is not None:
-                tile.show_rgb(overlay.rgb, f"{tile.name} — board")
-                continue
-            shot = camera_frames[k] if k < len(camera_frames) else None
-            if shot is not None and (shot.colour is not None or shot.kind != IMAGE_SILHOUETTE):
-                # A real camera: its image, with the silhouette cut from it once there is a background.
-                image = shot.colour if shot.colour is not None else shot.image
-                mask = shot.image if shot.kind == IMAGE_SILHOUETTE else None
-                tile.show_rgb(colour_preview(image, mask, self.PREVIEW_WIDTH_PX))
-                continue
-            mask = None if self.shown_frame is None else self.shown_frame.bundle.silhouettes[k]
-            if mask is None:
-                tile.show_no_signal()
-            else:
-                tile.show_rgb(silhouette_preview(mask, self.PREVIEW_WIDTH_PX))
+        if self.isVisible():
+            bridge = self.context.bridge
+            self.previews.refresh(self.rig_in_use, None if bridge is None else bridge.session.capture.newest_frames)
 
     def _on_board_view(self, overlay: BoardOverlay) -> None:
         if self._closing:
             return
-        self._overlays[overlay.camera] = overlay
+        self.previews.overlays[overlay.camera] = overlay
         self.coverage_label.setText(overlay.text)
         if overlay.coverage is not None:
             self.coverage_bar.setVisible(True)
@@ -284,8 +242,7 @@ class CamerasPanel(QWidget):
 
         def done(result, error):
             self.task = None
-            self._overlays.clear()
-            self._shown_serial = -1
+            self.previews.clear_overlays()
             self.coverage_bar.setVisible(False)
             self.coverage_label.setText("")
             self._update_buttons()
@@ -444,5 +401,5 @@ class CamerasPanel(QWidget):
             task.thread.join(30.0)
             # Its result is queued for the GUI thread: deliver it now, while the dialog still exists.
             QCoreApplication.sendPostedEvents(None, QEvent.MetaCall)
-        self._newest = None
-        self.shown_frame = None
+        self.previews.take_frame(None)
+        self.previews.shown_frame = None
