@@ -6,13 +6,12 @@ per joint (:mod:`core.kinematics`). :func:`fit_pose` makes that rig for a
 whole take, :func:`fit_frame` poses it for one live frame.
 
 Skeleton. Each bone's length is the median over the take's valid frames of
-the distance between its two joints; its rest direction is the T-pose
-direction of the anthropometric template (:func:`rest_directions`), except
-inside the two rigid torso clusters (the Hips with Spine and both hip
-joints, the Chest with Neck and both clavicles): the network places those
-joints where the performer's body puts them, so their directions are
-measured on the take (:func:`torso_rest_directions`), made left-right
-symmetric. Limbs keep the template's T-pose directions.
+the distance between its two joints; its rest direction is the skeleton's
+T-pose direction (:data:`core.skeleton.REST_DIRECTIONS`), except inside the
+two rigid torso clusters (the Hips with Spine and both hip joints, the Chest
+with Neck and both clavicles): the network places those joints where the
+performer's body puts them, so their directions are measured on the take
+(:func:`torso_rest_directions`), made left-right symmetric. Limbs keep the skeleton's T-pose directions.
 
 Pose, analytic (both functions). Joints are posed from the root down; each
 bone aims from its already fitted start joint at the raw position of its
@@ -49,7 +48,6 @@ of the refinement's residual.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -57,16 +55,15 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from core import skeleton as sk
 from core.kinematics import forward_kinematics
-from core.posefit_refine import _CHILDREN, _Chunk
+from core.posefit_refine import RefineProblem
 from core.rotations import from_wxyz, to_wxyz
-from core.sim.subject import held_out_subjects
 
 Progress = Callable[[int, int], None]
 
 J = sk.NUM_JOINTS
 MIN_JOINTS = 12                      # finite joints a frame needs to count as solved
 CHUNK_FRAMES = 128                   # frames per least-squares problem
-_IMU_AT = {b.start: i for i, b in enumerate(sk.IMU_BONES) if len(_CHILDREN[b.start]) == 1}
+_IMU_AT = {b.start: i for i, b in enumerate(sk.IMU_BONES) if len(sk.CHILDREN[b.start]) == 1}
 _CLUSTERS = {sk.JOINT_INDEX["Hips"]: ("Spine", "LeftUpLeg", "RightUpLeg"),
              sk.JOINT_INDEX["Chest"]: ("Neck", "LeftShoulder", "RightShoulder")}
 _FLIP_X = np.array([-1.0, 1.0, 1.0])
@@ -74,21 +71,11 @@ _FLIP_X = np.array([-1.0, 1.0, 1.0])
 
 # ----------------------------------------------------------------------------- skeleton
 
-@lru_cache(maxsize=1)
-def _template_directions() -> np.ndarray:
-    # Simulated subjects vary around the anthropometric template; the mean
-    # direction of the fixed reference subjects is the template's T-pose.
-    off = np.stack([s.offsets_mm for s in held_out_subjects()])
-    dirs = (off / np.linalg.norm(off, axis=2, keepdims=True)).mean(axis=0)
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    dirs[sk.ROOT] = 0.0
-    return dirs
-
-
 def rest_directions() -> np.ndarray:
     """(J, 3) unit T-pose direction of each joint's offset from its parent
-    (world axes: faces -Y, left +X, Z up); the root's row is zero."""
-    return _template_directions().copy()
+    (world axes: faces -Y, left +X, Z up); the root's row is zero. A copy of
+    :data:`core.skeleton.REST_DIRECTIONS`."""
+    return sk.REST_DIRECTIONS.copy()
 
 
 def bone_lengths(joints_mm: np.ndarray) -> np.ndarray:
@@ -111,7 +98,7 @@ def bone_lengths(joints_mm: np.ndarray) -> np.ndarray:
 def torso_rest_directions(joints_mm: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
     """Rest directions with the Hips' and Chest's children measured on these
     frames: each cluster's shape in its own frame (median over frames), turned
-    to lie closest to the template's and made left-right symmetric."""
+    to lie closest to the skeleton's and made left-right symmetric."""
     x = _as_joints(joints_mm)
     dirs = rest_directions() if directions is None else np.array(directions, np.float64)
     for j, names in _CLUSTERS.items():
@@ -128,7 +115,7 @@ def torso_rest_directions(joints_mm: np.ndarray, directions: np.ndarray | None =
             local = np.einsum("nji,nkj->nki", rot, rel)
             shape = np.median(local, axis=0)
             shape /= np.linalg.norm(shape, axis=1, keepdims=True)
-        # The cluster's overall orientation is a free gauge: put it nearest the template.
+        # The cluster's overall orientation is a free gauge: put it nearest the rest pose.
         turn = _best_rotation(shape, dirs[kids][None], np.ones((1, len(kids))))[0]
         shape = shape @ turn.T
         # Left-right symmetric: the middle child in the mid-plane, the sides mirrored.
@@ -216,7 +203,7 @@ def _analytic(targets: np.ndarray, weights: np.ndarray, imu: tuple[np.ndarray, n
     eye = np.broadcast_to(np.eye(3), (n, 3, 3))
     for j, p in enumerate(sk.PARENTS):
         base = eye if p < 0 else glob[:, p]
-        kids = _CHILDREN[j]
+        kids = sk.CHILDREN[j]
         if not kids:
             glob[:, j] = base
             continue
@@ -393,7 +380,7 @@ def fit_pose(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray |
         part = (imu[0][s], imu[1][s])
         g, p = _analytic(targets[s], wv[s], part, offsets)
         if refine:
-            p = _Chunk(targets[s], wv[s], g, p[:, sk.ROOT], offsets).solve()
+            p = RefineProblem(targets[s], wv[s], g, p[:, sk.ROOT], offsets).solve()
             g, _ = _analytic(p, np.ones_like(wv[s]), part, offsets)
         glob[s], root_v[s] = g, p[:, sk.ROOT]
         if progress is not None:

@@ -1,10 +1,10 @@
 """Least-squares refinement of an analytic pose, one chunk of frames at a time.
 
 :func:`core.posefit.fit_pose` poses each chunk analytically, then hands it
-to :class:`_Chunk`, which moves the root and every joint's global rotation
-(scipy.optimize.least_squares with an analytic sparse Jacobian) to bring the
-fitted joints closest to the raw ones, with a light twist regulariser and
-damping on every rotation update.
+to :class:`RefineProblem`, which moves the root and every joint's global
+rotation (scipy.optimize.least_squares with an analytic sparse Jacobian) to
+bring the fitted joints closest to the raw ones, with a light twist
+regulariser and damping on every rotation update.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from core import skeleton as sk
 J = sk.NUM_JOINTS
 TWIST_WEIGHT_MM = 20.0               # regulariser: mm of residual per radian of twist
 DAMPING_MM = 0.5                     # mm per radian on every rotation update
-_CHILDREN = tuple(sk.children(j) for j in range(J))
-_ACTIVE = tuple(j for j in range(J) if _CHILDREN[j])          # joints whose rotation moves a joint
+_ACTIVE = tuple(j for j in range(J) if sk.CHILDREN[j])          # joints whose rotation moves a joint
 
 
-class _Chunk:
+class RefineProblem:
     """One least-squares problem over n frames: the root and an update of
     every active joint's global rotation, G = exp(omega) G0 (omega a world
     rotation vector; descendants keep their own global rotations, so an
@@ -39,8 +38,8 @@ class _Chunk:
         self.n = n = targets.shape[0]
         na = len(_ACTIVE)
         self.ncol = 3 + 3 * na
-        self.twist_a = np.array([a for a, j in enumerate(_ACTIVE) if len(_CHILDREN[j]) == 1])
-        axes = np.stack([offsets[_CHILDREN[_ACTIVE[a]][0]] for a in self.twist_a])
+        self.twist_a = np.array([a for a, j in enumerate(_ACTIVE) if len(sk.CHILDREN[j]) == 1])
+        axes = np.stack([offsets[sk.CHILDREN[_ACTIVE[a]][0]] for a in self.twist_a])
         axes /= np.linalg.norm(axes, axis=1, keepdims=True)
         self.twist_axis = np.einsum("ntij,tj->nti", self.glob0[:, self.twist_a], axes)  # world bone axes
         nt = len(self.twist_a)
@@ -48,7 +47,7 @@ class _Chunk:
         self.x0 = np.zeros((n, self.ncol))
         self.x0[:, :3] = root0
         # Bone (j -> c) moved by active rotation a, and every joint k of c's subtree.
-        triples = [(a, c, k) for a, j in enumerate(_ACTIVE) for c in _CHILDREN[j]
+        triples = [(a, c, k) for a, j in enumerate(_ACTIVE) for c in sk.CHILDREN[j]
                    for k in range(J) if k == c or _is_below(k, c)]
         self.ta, self.tc, self.tk = (np.array(v) for v in zip(*triples))
         self.tj = np.array(sk.PARENTS)[self.tc]

@@ -150,6 +150,73 @@ IMU_BONE_REST_DIRECTIONS = np.array([
 IMU_BONE_REST_DIRECTIONS /= np.linalg.norm(IMU_BONE_REST_DIRECTIONS, axis=1, keepdims=True)
 IMU_INDEX: dict[str, int] = {b.name: i for i, b in enumerate(IMU_BONES)}
 
+# ----------------------------------------------------------------------------- the rest pose
+
+# The anthropometric T-pose template: each joint's rest offset from its parent
+# as a fraction of stature (multiply by the stature in mm for mm), in the world
+# frame of the T-pose (Z up, the performer facing -Y, their left +X), after
+# Drillis and Contini's table as reproduced by Winter ("Biomechanics and Motor
+# Control of Human Movement"). Midline joints and the left side; the right
+# side mirrors x. The Hips' row is their height above the floor standing; a
+# performer built from the table with other proportions keeps the Hips over
+# the ankles and lets the spine take up the rest of the stature
+# (core.sim.subject does, for the simulated performers).
+REST_OFFSET_FRACTIONS: dict[str, tuple[float, float, float]] = {
+    "Hips": (0.0, 0.0, 0.56),
+    "Spine": (0.0, 0.005, 0.06),
+    "Chest": (0.0, 0.0, 0.12),
+    "Neck": (0.0, 0.01, 0.09),
+    "Head": (0.0, -0.005, 0.05),
+    "HeadTop": (0.0, 0.0, 0.12),
+    "LeftShoulder": (0.02, -0.005, 0.075),
+    "LeftArm": (0.08, 0.01, 0.0),
+    "LeftForeArm": (0.17, 0.0, 0.0),
+    "LeftHand": (0.145, 0.0, 0.0),
+    "LeftUpLeg": (0.055, 0.0, -0.03),
+    "LeftLeg": (0.0, 0.0, -0.245),
+    "LeftFoot": (0.0, 0.0, -0.246),
+    "LeftToeBase": (0.0, -0.09, -0.03),
+}
+
+
+def _rest_directions() -> np.ndarray:
+    # The template's directions over the spread of builds FuseCap's performers
+    # have: the mean unit direction over eight reference bodies (stature
+    # 1.5-2.0 m; shoulder and hip width, leg, arm, neck and foot length varied
+    # by up to 15 %). Where a bone's direction depends on the build (the
+    # spine, the clavicle, the hip) it lies up to 1.5 degrees from the
+    # fractions' own; tests/test_skeleton.py checks both. Full precision, so
+    # fitted skeletons do not move with the table's rounding.
+    left = {
+        "Spine": (0.0, 0.10815469674862241, 0.9941340762549152),
+        "Chest": (0.0, 0.0, 1.0),
+        "Neck": (0.0, 0.11043152607484653, 0.9938837346736189),
+        "Head": (0.0, -0.0995037190209989, 0.9950371902099892),
+        "HeadTop": (0.0, 0.0, 1.0),
+        "LeftShoulder": (0.2571297386132901, -0.06428243465332252, 0.9642365197998376),
+        "LeftArm": (0.992538709786474, 0.1219299371581961, 0.0),
+        "LeftForeArm": (1.0, 0.0, 0.0),
+        "LeftHand": (1.0, 0.0, 0.0),
+        "LeftUpLeg": (0.8819389485496295, 0.0, -0.4713636505196109),
+        "LeftLeg": (0.0, 0.0, -1.0),
+        "LeftFoot": (0.0, 0.0, -1.0),
+        "LeftToeBase": (0.0, -0.9486832980505139, -0.316227766016838),
+    }
+    out = np.zeros((NUM_JOINTS, 3))
+    for name, d in left.items():
+        out[JOINT_INDEX[name]] = d
+        if name.startswith("Left"):
+            out[JOINT_INDEX["Right" + name[4:]]] = np.multiply(d, (-1.0, 1.0, 1.0))
+    out.setflags(write=False)
+    return out
+
+
+# (J, 3) unit T-pose direction of each joint's offset from its parent, in the
+# world frame of the T-pose (Z up, facing -Y, left +X; unitless: times a bone
+# length in mm it is that bone's rest offset in mm); the root's row is zero.
+# The rest pose a fitted skeleton is built on (core.posefit). Read-only.
+REST_DIRECTIONS: np.ndarray = _rest_directions()
+
 # Bones drawn in views and used for bone-length statistics: every (parent, child).
 BONES: tuple[tuple[int, int], ...] = tuple(
     (p, c) for c, p in enumerate(PARENTS) if p >= 0
@@ -158,6 +225,10 @@ BONES: tuple[tuple[int, int], ...] = tuple(
 
 def children(joint: int) -> tuple[int, ...]:
     return tuple(c for c, p in enumerate(PARENTS) if p == joint)
+
+
+# Each joint's children, indexed by joint: CHILDREN[j] == children(j).
+CHILDREN: tuple[tuple[int, ...], ...] = tuple(children(j) for j in range(NUM_JOINTS))
 
 
 def topological_order() -> tuple[int, ...]:

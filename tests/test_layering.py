@@ -27,3 +27,43 @@ def test_contract_kept_and_breaks_on_qt_in_core(tmp_path):
     bad = _lint(tmp_path)
     assert bad.returncode != 0
     assert "core.sneaky -> PySide6" in bad.stdout
+
+
+def _private_names_used(path: Path) -> list[str]:
+    """`_name`s a module takes from other FuseCap modules: imported by name, or
+    read as an attribute of an imported FuseCap module."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    modules: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("core", "plugins", "app"):
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    found.append(f"{node.module}.{alias.name}")
+                else:
+                    modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in ("core", "plugins", "app"):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name) and node.value.id in modules):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_pose_fit_reads_public_names_and_not_the_simulator(tmp_path):
+    for name in ("posefit.py", "posefit_refine.py"):
+        assert _private_names_used(ROOT / "core" / name) == [], name
+    # The contract that keeps the simulator out of the fit is real.
+    for name in ("core", "plugins", "app"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    fit = tmp_path / "core" / "posefit_refine.py"
+    fit.write_text(fit.read_text() + "\n\ndef _f():\n    from core.sim.subject import held_out_subjects\n")
+    bad = _lint(tmp_path)
+    assert bad.returncode != 0
+    assert "core.posefit_refine -> core.sim.subject" in bad.stdout

@@ -218,7 +218,7 @@ def test_refinement_jacobian_matches_finite_differences(take):
     offsets = pf.skeleton_offsets(pf.bone_lengths(raw))
     w = rng.uniform(0.2, 1.0, (4, sk.NUM_JOINTS))
     glob, pos = pf._analytic(raw, w, pf._imu_matrices(None, 4), offsets)
-    chunk = posefit_refine._Chunk(raw, w, glob, pos[:, sk.ROOT], offsets)
+    chunk = posefit_refine.RefineProblem(raw, w, glob, pos[:, sk.ROOT], offsets)
     x = chunk.x0.ravel() + np.concatenate([rng.normal(0, 5, (4, 3)), rng.normal(0, 0.3, (4, chunk.ncol - 3))],
                                           axis=1).ravel()
     numeric = approx_derivative(chunk.fun, x, method="3-point")

@@ -94,3 +94,33 @@ def test_quaternions_cross_boundaries_scalar_first():
     assert from_wxyz(q).approx_equal(r)
     with pytest.raises(ValueError):
         from_wxyz([1, 0, 0])
+
+
+def test_rest_directions_are_the_templates_over_the_reference_bodies():
+    d = sk.REST_DIRECTIONS
+    assert d.shape == (sk.NUM_JOINTS, 3) and not d.flags.writeable
+    assert np.all(d[sk.ROOT] == 0.0)
+    np.testing.assert_allclose(np.linalg.norm(d[1:], axis=1), 1.0, atol=1e-12)
+    # The mean unit direction over the reference bodies, to full precision.
+    off = np.stack([s.offsets_mm for s in held_out_subjects()])
+    mean = (off / np.linalg.norm(off, axis=2, keepdims=True)).mean(axis=0)[1:]
+    np.testing.assert_allclose(d[1:], mean / np.linalg.norm(mean, axis=1, keepdims=True), rtol=0, atol=1e-15)
+    # Within 1.5 degrees of the anthropometric fractions' own directions (the
+    # Hips' and Spine's rows are closed by the performer's proportions).
+    for name, frac in sk.REST_OFFSET_FRACTIONS.items():
+        if name in ("Hips", "Spine"):
+            continue
+        for joint in {name, name.replace("Left", "Right")}:
+            f = np.array(frac) * ((-1.0, 1.0, 1.0) if joint != name else 1.0)
+            cos = d[sk.JOINT_INDEX[joint]] @ f / np.linalg.norm(f)
+            assert np.degrees(np.arccos(min(cos, 1.0))) < 1.5, joint
+    # A T-pose: arms out along +-X, legs straight down, head up.
+    for name, axis in (("LeftForeArm", (1, 0, 0)), ("RightHand", (-1, 0, 0)), ("LeftLeg", (0, 0, -1)),
+                       ("HeadTop", (0, 0, 1))):
+        assert d[sk.JOINT_INDEX[name]] @ np.array(axis, float) == pytest.approx(1.0)
+
+
+def test_children_table_matches_the_parents():
+    for j in range(sk.NUM_JOINTS):
+        assert sk.CHILDREN[j] == sk.children(j)
+        assert all(sk.PARENTS[c] == j for c in sk.CHILDREN[j])

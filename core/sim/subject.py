@@ -1,9 +1,9 @@
 """Simulated performers: body proportions and girth, drawn by seed.
 
-Segment lengths start from anthropometric fractions of stature (Drillis and
-Contini's table as reproduced by Winter, "Biomechanics and Motor Control of
-Human Movement") and vary per subject: stature 1.5-2.0 m, leg/arm/torso
-ratios, shoulder and hip width, and girth. All lengths in mm.
+Segment lengths start from the skeleton's anthropometric T-pose template
+(:data:`core.skeleton.REST_OFFSET_FRACTIONS`, fractions of stature) and vary
+per subject: stature 1.5-2.0 m, leg/arm/torso ratios, shoulder and hip
+width, and girth. All lengths in mm.
 """
 
 from __future__ import annotations
@@ -14,26 +14,6 @@ import numpy as np
 
 from core import skeleton as sk
 from core.sim.splits import TEST_SUBJECT_SEEDS, train_seed
-
-# Rest offsets (child relative to parent) as fractions of stature, left side;
-# the right side mirrors x. The T-pose faces -Y, Z up.
-_BASE_OFFSETS: dict[str, tuple[float, float, float]] = {
-    "Hips": (0.0, 0.0, 0.56),
-    "Spine": (0.0, 0.005, 0.06),
-    "Chest": (0.0, 0.0, 0.12),
-    "Neck": (0.0, 0.01, 0.09),
-    "Head": (0.0, -0.005, 0.05),
-    "HeadTop": (0.0, 0.0, 0.12),
-    "LeftShoulder": (0.02, -0.005, 0.075),
-    "LeftArm": (0.08, 0.01, 0.0),
-    "LeftForeArm": (0.17, 0.0, 0.0),
-    "LeftHand": (0.145, 0.0, 0.0),
-    "LeftUpLeg": (0.055, 0.0, -0.03),
-    "LeftLeg": (0.0, 0.0, -0.245),
-    "LeftFoot": (0.0, 0.0, -0.246),
-    "LeftToeBase": (0.0, -0.09, -0.03),
-}
-
 
 @dataclass(frozen=True)
 class Subject:
@@ -78,7 +58,7 @@ class Subject:
         neck = rng.uniform(0.85, 1.15)
         foot = rng.uniform(0.92, 1.08)
         girth = rng.uniform(0.8, 1.3)
-        frac = {k: np.array(v, float) for k, v in _BASE_OFFSETS.items()}
+        frac = {k: np.array(v, float) for k, v in sk.REST_OFFSET_FRACTIONS.items()}
         for name in ("LeftLeg", "LeftFoot"):
             frac[name] *= leg
         for name in ("LeftForeArm", "LeftHand"):
