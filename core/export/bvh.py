@@ -1,15 +1,15 @@
 """BVH export of a fitted take, for Blender, Maya, MotionBuilder, Unity and Unreal.
 
 Axes. FuseCap's world is Z up with the T-pose facing -Y (left +X); a BVH is
-Y up with the character facing +Z. The file's axes are the world's turned
--90 degrees about X:
+Y up with the character facing +Z. The file's axes are the Y-up axes of
+:mod:`core.axes`, the world's turned -90 degrees about X:
 
     file (x, y, z) = world (x, z, -y)
 
-so the performer faces +Z, their left is +X and up is +Y. It is the inverse
-of the mapping FuseCap applies when it reads a BVH clip, so an exported
-take plays back in the simulated studio the right way up. The CSV exports
-use the same axes (:mod:`core.export.csv`).
+so the performer faces +Z, their left is +X and up is +Y. FuseCap reads a
+BVH clip through the same module, so an exported take plays back in the
+simulated studio the right way up. The CSV exports use the same axes
+(:mod:`core.export.csv`).
 
 Hierarchy. Every skeleton joint (:data:`core.skeleton.JOINTS`) is a named
 JOINT (the Hips the ROOT), end joints included, so the BVH's names are the
@@ -38,6 +38,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from core import axes
 from core import skeleton as sk
 from core.files import atomic_write_text
 from core.posefit import PoseFit
@@ -47,21 +48,17 @@ Progress = Callable[[int, int], None]
 UNITS: dict[str, float] = {"mm": 1.0, "cm": 0.1, "m": 0.001}   # file units per millimetre
 _DECIMALS = {"mm": 3, "cm": 4, "m": 6}                         # positions to the micrometre
 END_SITE_FRACTION = 0.25
-FILE_FROM_WORLD = np.array([[1.0, 0.0, 0.0],
-                            [0.0, 0.0, 1.0],
-                            [0.0, -1.0, 0.0]])
-_TO_FILE = Rotation.from_matrix(FILE_FROM_WORLD)
 _ROWS_PER_CALL = 500
 
 
 def to_file_axes(vectors_mm: np.ndarray) -> np.ndarray:
     """World vectors (..., 3) in the export axes (Y up, performer facing +Z)."""
-    return np.asarray(vectors_mm, np.float64) @ FILE_FROM_WORLD.T
+    return axes.world_to_y_up(vectors_mm)
 
 
 def rotations_to_file_axes(rot: Rotation) -> Rotation:
     """Rotations acting on world vectors, re-expressed to act on file vectors."""
-    return _TO_FILE * rot * _TO_FILE.inv()
+    return axes.world_to_y_up_rotation(rot)
 
 
 def check_fit(fit: PoseFit) -> int:

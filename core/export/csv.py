@@ -1,9 +1,9 @@
 """CSV exports of a take: fitted joints, fitted rotations, raw network joints.
 
-All three use the BVH export's axes (:mod:`core.export.bvh`: file (x, y, z)
-= world (x, z, -y), Y up, the performer facing +Z) and millimetres, with
-the skeleton's joint names, so a column ``LeftHand_x`` is the BVH joint
-``LeftHand``. One row a frame, comma-separated, a header row first, "." as
+All three use the BVH export's axes, the Y-up axes of :mod:`core.axes`
+(file (x, y, z) = world (x, z, -y), the performer facing +Z), and
+millimetres, with the skeleton's joint names, so a column ``LeftHand_x`` is
+the BVH joint ``LeftHand``. One row a frame, comma-separated, a header row first, "." as
 the decimal mark. Column by column (docs/EXPORT.md has the full list):
 
 - joints: ``time_s, valid``, then ``NAME_x, NAME_y, NAME_z`` per joint:
@@ -25,9 +25,10 @@ from typing import Callable
 
 import numpy as np
 
+from core import axes
 from core import skeleton as sk
 from core.files import atomic_write_text
-from core.export.bvh import check_fit, rotations_to_file_axes, to_file_axes
+from core.export.bvh import check_fit
 from core.posefit import PoseFit
 from core.rotations import to_wxyz
 
@@ -52,18 +53,18 @@ def raw_header() -> list[str]:
 def write_joints_csv(path: str | Path, fit: PoseFit, progress: Progress | None = None) -> None:
     """Fitted joint positions, mm, export axes."""
     n = check_fit(fit)
-    pos = to_file_axes(fit.positions_mm).reshape(n, -1)
+    pos = axes.world_to_y_up(fit.positions_mm).reshape(n, -1)
     _write(path, joints_header(), fit.times_s, fit.valid, [(pos, 3)], progress)
 
 
 def write_rotations_csv(path: str | Path, fit: PoseFit, progress: Progress | None = None) -> None:
     """The Hips' position (mm) and every joint's local rotation (w, x, y, z), export axes."""
     n = check_fit(fit)
-    q = to_wxyz(rotations_to_file_axes(fit.local_rotations())).reshape(n, sk.NUM_JOINTS, 4)
+    q = to_wxyz(axes.world_to_y_up_rotation(fit.local_rotations())).reshape(n, sk.NUM_JOINTS, 4)
     if n > 1:  # one hemisphere along each joint's frames: no sign flips between neighbours
         flip = np.where(np.einsum("tjk,tjk->tj", q[1:], q[:-1]) < 0, -1.0, 1.0)
         q[1:] *= np.cumprod(flip, axis=0)[:, :, None]
-    root = to_file_axes(fit.root_mm)
+    root = axes.world_to_y_up(fit.root_mm)
     _write(path, rotations_header(), fit.times_s, fit.valid, [(root, 3), (q.reshape(n, -1), 7)], progress)
 
 
@@ -82,7 +83,7 @@ def write_raw_csv(path: str | Path, times_s: np.ndarray, joints_mm: np.ndarray,
     conf = np.full((n, j), np.nan) if confidence is None else np.asarray(confidence, np.float64)
     if conf.shape != (n, j):
         raise ValueError(f"confidence must be ({n}, {j}), got {conf.shape}")
-    cols = np.concatenate([to_file_axes(x), conf[:, :, None]], axis=2).reshape(n, -1)
+    cols = np.concatenate([axes.world_to_y_up(x), conf[:, :, None]], axis=2).reshape(n, -1)
     decimals = np.tile([3, 3, 3, 4], j)
     _write(path, raw_header(), t, None, [(cols, decimals)], progress)
 

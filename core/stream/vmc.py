@@ -21,10 +21,11 @@ bones all have the identity rotation in its T-pose (a normalised avatar),
 facing +Z with its left hand towards -X. FuseCap's rest pose is the same
 kind of T-pose (identity rest rotations, each local rotation applied in the
 parent's frame), so the two differ only by a fixed change of basis
-(:data:`UNITY_FROM_WORLD`): the performer's forward (-Y) becomes +Z, up
-(+Z) becomes +Y, left (+X) becomes -X, and millimetres become metres. A
-rotation R becomes M R M^T; for the quaternion that is
-(x, y, z, w) -> (x, -z, y, w). See docs/VMC.md for the derivation.
+(:data:`UNITY_FROM_WORLD`): FuseCap's Y-up axes (:mod:`core.axes`) with X
+mirrored. The performer's forward (-Y) becomes +Z, up (+Z) becomes +Y, left
+(+X) becomes -X, and millimetres become metres. A rotation R becomes
+M R M^T; for the quaternion that is (x, y, z, w) -> (x, -z, y, w). See
+docs/VMC.md for the derivation.
 
 Positions. The root object stays at the receiver's origin (identity
 rotation); the Hips bone carries the performer's root position and global
@@ -46,6 +47,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import UDPClient
 from scipy.spatial.transform import Rotation
 
+from core import axes
 from core import skeleton as sk
 from core.rotations import from_wxyz
 
@@ -80,32 +82,37 @@ SENT_JOINTS: tuple[tuple[int, str], ...] = tuple(
     (j, HUMANOID_BONES[name]) for j, name in enumerate(sk.JOINTS) if name in HUMANOID_BONES
 )
 
-# Unity coordinates of a FuseCap world direction: u = M f. Rows: Unity's
-# +X (the avatar's right) is FuseCap -X, +Y (up) is +Z, +Z (forward) is -Y.
-# det M = -1: the handedness flips.
-UNITY_FROM_WORLD = np.array([[-1.0, 0.0, 0.0],
-                             [0.0, 0.0, 1.0],
-                             [0.0, -1.0, 0.0]])
+# Unity coordinates of a FuseCap world direction: u = M f, the Y-up axes of
+# core.axes with X mirrored. Rows: Unity's +X (the avatar's right) is
+# FuseCap -X, +Y (up) is +Z, +Z (forward) is -Y. det M = -1: the handedness flips.
+_MIRROR_X = np.array([-1.0, 1.0, 1.0])
+UNITY_FROM_WORLD = _MIRROR_X[:, None] * axes.Y_UP_FROM_WORLD
 MM_PER_M = 1000.0
 
 
 def world_to_unity_position(p_mm: np.ndarray) -> np.ndarray:
     """FuseCap world mm (..., 3) -> Unity metres (..., 3)."""
-    return np.asarray(p_mm, np.float64) @ UNITY_FROM_WORLD.T / MM_PER_M
+    return axes.world_to_y_up(p_mm) * _MIRROR_X / MM_PER_M
 
 
 def unity_to_world_position(p_m: np.ndarray) -> np.ndarray:
     """Unity metres (..., 3) -> FuseCap world mm (..., 3)."""
-    return np.asarray(p_m, np.float64) @ UNITY_FROM_WORLD * MM_PER_M
+    return axes.y_up_to_world(np.asarray(p_m, np.float64) * _MIRROR_X) * MM_PER_M
 
 
 def world_to_unity_rotation(rot: Rotation) -> Rotation:
     """The same physical rotation written in Unity's axes: M R M^T."""
-    return Rotation.from_matrix(UNITY_FROM_WORLD @ rot.as_matrix() @ UNITY_FROM_WORLD.T)
+    return _mirror_x(axes.world_to_y_up_rotation(rot))
 
 
 def unity_to_world_rotation(rot: Rotation) -> Rotation:
-    return Rotation.from_matrix(UNITY_FROM_WORLD.T @ rot.as_matrix() @ UNITY_FROM_WORLD)
+    return axes.y_up_to_world_rotation(_mirror_x(rot))
+
+
+def _mirror_x(rot: Rotation) -> Rotation:
+    """F R F with F the mirror x -> -x: a rotation's axis (x, y, z) becomes
+    (x, -y, -z) (an axial vector), its angle stays."""
+    return Rotation.from_quat(rot.as_quat() * np.array([1.0, -1.0, -1.0, 1.0]))
 
 
 def _local_rotations(local: Rotation | np.ndarray) -> Rotation:

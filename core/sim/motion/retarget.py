@@ -8,8 +8,8 @@ Biped, side-suffixed Unity names).
 
 Retargeting is by global bone directions. The file's Y-up frame becomes
 FuseCap's Z-up world through C = a +90 degree turn about X ((x, y, z) ->
-(x, -z, y)), so a performer facing +Z in the file faces -Y here. For each of
-our joints j mapped to a clip joint s:
+(x, -z, y); :mod:`core.axes`), so a performer facing +Z in the file faces -Y
+here. For each of our joints j mapped to a clip joint s:
 
     global_j = C G_s C^-1 * A_j
 
@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from core import axes
 from core import skeleton as sk
 from core.rotations import align_vectors
 from core.resources import resource_path
@@ -44,7 +45,6 @@ from core.sim.subject import Subject
 
 NAME_MAP_PATH = resource_path("bvh_name_map.json")
 ESSENTIAL = ("Hips", "LeftUpLeg", "LeftLeg", "LeftFoot", "RightUpLeg", "RightLeg", "RightFoot")
-_Y_UP_TO_Z_UP = Rotation.from_rotvec([np.pi / 2, 0.0, 0.0])
 # Bone direction of joints with several children: along this child.
 _MAIN_CHILD = {"Hips": "Spine", "Chest": "Neck"}
 # Left-right axis (left joint, right joint) that also fixes these joints' alignment.
@@ -176,7 +176,7 @@ class BvhMotion:
             if kids:
                 theirs = rest_c[kids[0]] - rest_c[s[j]]
             elif end is not None:
-                theirs = _Y_UP_TO_Z_UP.apply(end)
+                theirs = axes.y_up_to_world(end)
             else:
                 return done.get(sk.PARENTS[j], Rotation.identity())
             kids_ours = sk.children(j)
@@ -195,8 +195,8 @@ class BvhMotion:
         return align_vectors(ours, theirs)
 
     def _retarget(self, rest: np.ndarray, recentre: bool) -> tuple[np.ndarray, np.ndarray]:
-        clip, s, C = self.clip, self._src, _Y_UP_TO_Z_UP
-        rest_c = C.apply(rest)
+        clip, s = self.clip, self._src
+        rest_c = axes.y_up_to_world(rest)
         glob = clip.global_rotations()
         F, J = clip.num_frames, sk.NUM_JOINTS
         ours: list[Rotation] = []
@@ -204,13 +204,13 @@ class BvhMotion:
         for j, p in enumerate(sk.PARENTS):
             if j in s:
                 align[j] = self._alignment(rest_c, j, align)
-                ours.append(C * glob[s[j]] * C.inv() * align[j])
+                ours.append(axes.y_up_to_world_rotation(glob[s[j]]) * align[j])
             else:
                 ours.append(ours[p])
         local = np.empty((F, J, 4))
         for j, p in enumerate(sk.PARENTS):
             local[:, j] = (ours[j] if p < 0 else ours[p].inv() * ours[j]).as_quat()
-        root = C.apply(clip.positions(s[sk.ROOT], glob)) * self.unit_scale_mm
+        root = axes.y_up_to_world(clip.positions(s[sk.ROOT], glob)) * self.unit_scale_mm
         if recentre:
             root[:, :2] -= root[0, :2]
         return local, root
