@@ -247,9 +247,9 @@ def test_malformed_files_raise_value_error_with_a_line_number(mutate, line):
         assert f"line {line}:" in str(err.value)
 
 
-def test_truncated_data_anywhere_is_a_value_error():
+def test_truncated_data_anywhere_is_a_value_error(rng):
     text = _ok_text()
-    for cut in np.random.default_rng().integers(1, len(text) - 1, 40):
+    for cut in rng.integers(1, len(text) - 1, 40):
         try:
             parse_bvh(text[:cut])
         except ValueError:

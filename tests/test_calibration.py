@@ -121,8 +121,7 @@ def _intrinsic_views(cam: Camera, n: int, rng: np.random.Generator, region=None)
     return [det.detect(render_board_view(cam, WALL_BOARD, R, t, rng=rng)) for R, t in poses]
 
 
-def test_intrinsics_from_rendered_board_views():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
+def test_intrinsics_from_rendered_board_views(seed):
     rng = np.random.default_rng(seed)
     K = np.array([[rng.uniform(900, 1200), 0, 640 + rng.uniform(-15, 15)],
                   [0, 0, 360 + rng.uniform(-15, 15)], [0, 0, 1]])

@@ -31,8 +31,7 @@ def read_all(src, limit: int = 1000) -> list:
 
 # -- OpenCVCamera --------------------------------------------------------------
 
-def test_video_file_plays_paced_like_a_camera(tmp_path):
-    rng = np.random.default_rng()
+def test_video_file_plays_paced_like_a_camera(tmp_path, rng):
     n, fps = int(rng.integers(8, 14)), 50.0
     cam = OpenCVCamera(str(write_video(tmp_path / "take.avi", n, fps)), index=3)
     assert isinstance(cam, CameraSource)
@@ -59,10 +58,10 @@ def test_video_file_loops_and_plays_at_a_chosen_rate(tmp_path):
     assert frames[-1].t_s - frames[0].t_s == pytest.approx(11 / 200, abs=0.03)
 
 
-def test_open_errors_name_the_source_and_what_to_check(tmp_path):
+def test_open_errors_name_the_source_and_what_to_check(tmp_path, rng):
     with pytest.raises(DeviceError, match=r"missing\.avi.*does not exist"):
         OpenCVCamera(str(tmp_path / "missing.avi")).open()
-    (tmp_path / "junk.avi").write_bytes(np.random.default_rng().bytes(2000))
+    (tmp_path / "junk.avi").write_bytes(rng.bytes(2000))
     with pytest.raises(DeviceError, match=r"junk\.avi.*format"):
         OpenCVCamera(str(tmp_path / "junk.avi")).open()
     with pytest.raises(DeviceError, match=r"camera 57.*plugged in"):
@@ -134,8 +133,7 @@ def random_times(rng, n: int, t0: float, fps: float) -> np.ndarray:
     return t0 + np.arange(n) / fps + rng.uniform(0, 0.3 / fps, n)
 
 
-def test_footage_with_timestamps_offline(tmp_path):
-    rng = np.random.default_rng()
+def test_footage_with_timestamps_offline(tmp_path, rng):
     counts = [int(c) for c in rng.integers(5, 12, 3)]
     times = [random_times(rng, n, 1000 + rng.uniform(0, 0.02), 30.0) for n in counts]
     rows = [(f"cam{k * 5}", i, t[i]) for k, t in enumerate(times) for i in range(len(t))]

@@ -57,8 +57,7 @@ def take(reader, n: int, timeout_s: float = 5.0) -> list:
 
 # -- FrameRing -----------------------------------------------------------------
 
-def test_latest_reader_skips_to_the_newest_and_counts():
-    rng = np.random.default_rng()
+def test_latest_reader_skips_to_the_newest_and_counts(rng):
     capacity = int(rng.integers(2, 20))
     ring = FrameRing(capacity)
     live = ring.latest_reader()
@@ -78,8 +77,7 @@ def test_latest_reader_skips_to_the_newest_and_counts():
     assert late.read() is None
 
 
-def test_next_reader_is_lossless_in_order_and_told_of_overwrites():
-    rng = np.random.default_rng()
+def test_next_reader_is_lossless_in_order_and_told_of_overwrites(rng):
     capacity = int(rng.integers(3, 30))
     ring = FrameRing(capacity)
     rec = ring.next_reader()
@@ -126,8 +124,7 @@ def test_waiting_reads_time_out_wake_on_push_and_on_close():
         ring.push("y")
 
 
-def test_a_producer_and_both_readers_on_threads():
-    rng = np.random.default_rng()
+def test_a_producer_and_both_readers_on_threads(rng):
     capacity, total = int(rng.integers(8, 64)), 20000
     ring = FrameRing(capacity)
     rec, live = ring.next_reader(), ring.latest_reader()
@@ -161,8 +158,7 @@ def test_a_producer_and_both_readers_on_threads():
 
 # -- CaptureThread on recorded footage ------------------------------------------
 
-def test_footage_is_captured_losslessly_then_ends(tmp_path, groups):
-    rng = np.random.default_rng()
+def test_footage_is_captured_losslessly_then_ends(tmp_path, groups, rng):
     counts = [int(c) for c in rng.integers(15, 30, 3)]
     footage = VideoFiles(write_footage(tmp_path / "f", counts, fps=30.0), realtime=False)
     group = groups(footage.cameras, capacity=64)

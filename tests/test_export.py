@@ -22,10 +22,10 @@ from core.sim.subject import Subject
 FPS = 25.0
 
 
-@pytest.fixture(scope="module")
-def take():
+@pytest.fixture
+def take(rng):
     """45 noisy frames of a procedural performer, frames 20-24 unsolved."""
-    seed = int(np.random.default_rng().integers(1 << 20))
+    seed = int(rng.integers(1 << 20))
     times = np.arange(45) / FPS
     truth = Performer(Subject.from_seed(seed), ProceduralMotion(seed)).poses_at(times + 5.0)
     rng = np.random.default_rng(seed)

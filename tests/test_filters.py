@@ -21,8 +21,8 @@ FPS = 30.0
 NOISE_MM = 15.0
 
 
-def _seed() -> int:
-    return int(np.random.default_rng().integers(1_000_000, 2_000_000))
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(1_000_000, 2_000_000))
 
 
 def _noisy_take(seed: int, seconds: float = 30.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -41,8 +41,8 @@ def _mpjpe(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------- One Euro
 
 
-def test_one_euro_and_zero_phase_reduce_noise_on_a_performer():
-    seed = _seed()
+def test_one_euro_and_zero_phase_reduce_noise_on_a_performer(rng):
+    seed = _seed(rng)
     t, truth, noisy = _noisy_take(seed)
     raw = _mpjpe(noisy, truth)
     assert 22.0 < raw < 26.0, (seed, raw)           # 15 mm per axis: 15 * 1.596 = 23.9 mm mean
@@ -58,9 +58,8 @@ def test_one_euro_and_zero_phase_reduce_noise_on_a_performer():
     assert offline_4hz < live, (seed, live, offline_4hz)
 
 
-def test_one_euro_smooths_a_still_joint():
+def test_one_euro_smooths_a_still_joint(rng):
     t = np.arange(0.0, 20.0, 1.0 / FPS)
-    rng = np.random.default_rng(_seed())
     still = np.array([0.0, -100.0, 1000.0]) + rng.normal(0.0, NOISE_MM, (len(t), sk.NUM_JOINTS, 3))
     out = one_euro_take(t, still)[30:]
     jitter = np.linalg.norm(out - (0.0, -100.0, 1000.0), axis=-1).mean()
@@ -99,9 +98,8 @@ def test_one_euro_follows_a_step_within_a_few_frames():
     assert out[t < 1.0, 0, 2].max() == 0.0           # causal: nothing moves before the step
 
 
-def test_one_euro_first_frame_passes_and_nan_frames_hold_the_state():
+def test_one_euro_first_frame_passes_and_nan_frames_hold_the_state(rng):
     f = OneEuroFilter()
-    rng = np.random.default_rng(_seed())
     x0 = rng.normal(0.0, 500.0, (sk.NUM_JOINTS, 3))
     assert np.array_equal(f.filter(0.0, x0), x0)
     x1 = x0 + rng.normal(0.0, 15.0, x0.shape)
@@ -143,9 +141,9 @@ def test_one_euro_restarts_after_a_long_gap_or_time_going_back():
         OneEuroFilter(min_cutoff_hz=0.0)
 
 
-def test_one_euro_with_uneven_timestamps_matches_even_ones_closely():
+def test_one_euro_with_uneven_timestamps_matches_even_ones_closely(rng):
     # Real timestamps: jitter of a few ms changes the output by well under the noise.
-    seed = _seed()
+    seed = _seed(rng)
     t, truth, noisy = _noisy_take(seed, seconds=10.0)
     jittered = t + np.random.default_rng(seed).uniform(-0.004, 0.004, t.shape)
     a = one_euro_take(t, noisy)
@@ -156,9 +154,8 @@ def test_one_euro_with_uneven_timestamps_matches_even_ones_closely():
 # --------------------------------------------------------------------------- zero-phase
 
 
-def test_zero_phase_has_no_lag_and_the_cutoff_is_minus_3_db():
+def test_zero_phase_has_no_lag_and_the_cutoff_is_minus_3_db(rng):
     t = np.arange(0.0, 20.0, 1.0 / FPS)
-    rng = np.random.default_rng(_seed())
     slow = 200.0 * np.sin(2 * math.pi * 1.5 * t)
     noisy = slow + rng.normal(0.0, NOISE_MM, t.shape)
     out = smooth_zero_phase(t, noisy[:, None, None] * np.ones((1, 1, 3)))[:, 0, 0]
@@ -185,8 +182,8 @@ def test_zero_phase_passes_a_ramp_unchanged():
     assert np.abs(out - ramp).max() < 0.05           # measured 0.024 mm at the ends
 
 
-def test_zero_phase_gaps_stay_gaps_and_do_not_spread():
-    seed = _seed()
+def test_zero_phase_gaps_stay_gaps_and_do_not_spread(rng):
+    seed = _seed(rng)
     t, truth, noisy = _noisy_take(seed, seconds=8.0)
     take = noisy.copy()
     take[100:110] = np.nan                                 # no solve for a third of a second
@@ -206,8 +203,8 @@ def test_zero_phase_gaps_stay_gaps_and_do_not_spread():
     assert np.array_equal(smooth_zero_phase(t, tiny), tiny, equal_nan=True)
 
 
-def test_zero_phase_splits_runs_at_time_gaps_and_uses_the_median_rate():
-    seed = _seed()
+def test_zero_phase_splits_runs_at_time_gaps_and_uses_the_median_rate(rng):
+    seed = _seed(rng)
     t, truth, noisy = _noisy_take(seed, seconds=6.0)
     t2 = t.copy()
     t2[90:] += 2.0                                          # recording paused for 2 s
@@ -232,8 +229,8 @@ def test_zero_phase_rejects_a_cutoff_above_nyquist():
 # --------------------------------------------------------------------------- config
 
 
-def test_off_is_the_identity_live_and_offline():
-    seed = _seed()
+def test_off_is_the_identity_live_and_offline(rng):
+    seed = _seed(rng)
     t, truth, noisy = _noisy_take(seed, seconds=2.0)
     noisy[5] = np.nan
     off = FilterConfig()
@@ -245,7 +242,7 @@ def test_off_is_the_identity_live_and_offline():
         assert f.filter(t[k], row) is row
 
 
-def test_config_picks_the_filter_and_round_trips_through_json():
+def test_config_picks_the_filter_and_round_trips_through_json(rng):
     cfg = FilterConfig(kind="one-euro", min_cutoff_hz=0.8, beta_per_mm=0.02, d_cutoff_hz=1.5,
                        max_gap_s=0.5)
     back = FilterConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
@@ -257,7 +254,7 @@ def test_config_picks_the_filter_and_round_trips_through_json():
     assert FilterConfig.from_dict(json.loads(json.dumps(zp.to_dict()))) == zp
     assert isinstance(live_filter(zp), PassThroughFilter)   # offline only
     # The take helper runs the filter the config names.
-    t, truth, noisy = _noisy_take(_seed(), seconds=4.0)
+    t, truth, noisy = _noisy_take(_seed(rng), seconds=4.0)
     assert np.array_equal(apply_filter(zp, t, noisy), smooth_zero_phase(t, noisy, 4.0, 3))
     assert np.array_equal(apply_filter(cfg, t, noisy), one_euro_take(t, noisy, min_cutoff_hz=0.8,
                           beta_per_mm=0.02, d_cutoff_hz=1.5, max_gap_s=0.5))

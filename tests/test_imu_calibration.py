@@ -81,10 +81,10 @@ def test_pairing_assign_route_save_load(tmp_path):
         Pairing.load(tmp_path / "cut.json")
 
 
-def test_shake_to_identify_picks_the_shaken_sensor():
+def test_shake_to_identify_picks_the_shaken_sensor(rng):
     studio = SimulatedStudio(StudioConfig(seed=21, calibration_pose="T"))  # standing still in the T-pose
     samples = studio.imu_samples(0.5, 2.5).to_device_samples()
-    shaken = int(np.random.default_rng().integers(sk.NUM_IMUS))
+    shaken = int(rng.integers(sk.NUM_IMUS))
     axis = np.random.default_rng(shaken).normal(size=3)
     axis /= np.linalg.norm(axis)
 

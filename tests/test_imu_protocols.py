@@ -402,7 +402,7 @@ int main() {
 """
 
 
-def test_firmware_packets_decode_in_fusecap(tmp_path):
+def test_firmware_packets_decode_in_fusecap(tmp_path, rng):
     import shutil
     import subprocess
 
@@ -415,7 +415,6 @@ def test_firmware_packets_decode_in_fusecap(tmp_path):
     (tmp_path / "enc.cpp").write_text(HARNESS % section.group(1))
     subprocess.run([cxx, "-std=c++11", "-O0", "-o", str(tmp_path / "enc"), str(tmp_path / "enc.cpp")],
                    check=True, capture_output=True, timeout=120)
-    rng = np.random.default_rng()
     cases = [(3, 0x12345678, [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)], [0, 0, 9.81], None)]
     for _ in range(40):
         q = Rotation.random(random_state=rng).as_quat(scalar_first=True)

@@ -76,8 +76,7 @@ def sources():
 
 
 @needs_pty
-def test_samples_arrive_with_ids_orientations_and_host_times(hubs, sources):
-    rng = np.random.default_rng()
+def test_samples_arrive_with_ids_orientations_and_host_times(hubs, sources, rng):
     sent = random_stream(rng, n_sensors=4, rate_hz=100, duration_s=0.6)
     # The hub's clock starts 0.2 s before its 2^32 us wrap, so it wraps mid-run.
     hub = hubs(sent, record=len(sent), device_clock_start_us=2**32 - 200_000)
@@ -126,8 +125,7 @@ def test_simulated_studio_streams_through_the_hub(hubs, sources):
 
 
 @needs_pty
-def test_line_noise_is_survived_and_counted(hubs, sources):
-    rng = np.random.default_rng()
+def test_line_noise_is_survived_and_counted(hubs, sources, rng):
     sent = random_stream(rng, n_sensors=3, rate_hz=100, duration_s=0.6)
     hub = hubs(sent)
     src = sources(hub.port)
@@ -148,8 +146,7 @@ def test_line_noise_is_survived_and_counted(hubs, sources):
 
 
 @needs_pty
-def test_unplug_and_replug_recovers(hubs, sources):
-    rng = np.random.default_rng()
+def test_unplug_and_replug_recovers(hubs, sources, rng):
     hub = hubs(random_stream(rng, n_sensors=2, rate_hz=100, duration_s=20.0))
     src = sources(hub.stable_port)  # the by-id style link that follows the device
     src.open()
@@ -173,8 +170,8 @@ def test_unplug_and_replug_recovers(hubs, sources):
 
 
 @needs_pty
-def test_source_on_a_vanished_pty_path_stays_lost(hubs, sources):
-    hub = hubs(random_stream(np.random.default_rng(), 1, 100, 20.0))
+def test_source_on_a_vanished_pty_path_stays_lost(hubs, sources, rng):
+    hub = hubs(random_stream(rng, 1, 100, 20.0))
     src = sources(hub.port, reconnect_interval_s=0.05)
     src.open()
     hub.start()
@@ -267,8 +264,7 @@ def test_plugin_registers_serial_and_slimevr():
 
 # -- device clock -> host clock ----------------------------------------------------
 
-def test_clock_mapper_finds_the_offset_from_the_fastest_packets():
-    rng = np.random.default_rng()
+def test_clock_mapper_finds_the_offset_from_the_fastest_packets(rng):
     offset = rng.uniform(-1000, 1000)
     device = np.arange(0, 60, 0.01) + 3.0
     delay = rng.exponential(0.004, len(device)) + 0.001  # never below 1 ms
@@ -297,8 +293,7 @@ def test_clock_mapper_follows_drift_and_restarts():
 
 
 @needs_pty
-def test_samples_missing_from_a_sensor_are_counted_from_its_device_clock(hubs, sources):
-    rng = np.random.default_rng()
+def test_samples_missing_from_a_sensor_are_counted_from_its_device_clock(hubs, sources, rng):
     stream = random_stream(rng, 2, 100.0, 1.0)
     ours = [s for s in stream if s.sensor_id == 1]
     lost = int(rng.integers(3, 9))

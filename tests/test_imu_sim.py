@@ -49,13 +49,13 @@ def true_bones(performer, samples: ImuSamples) -> Rotation:
     return Rotation.from_matrix(poses.rotations[np.arange(len(samples)), BONE_START[samples.sensor_id]])
 
 
-@pytest.fixture(scope="module")
-def performer():
-    return Performer(seed=int(np.random.default_rng().integers(1 << 30)))
+@pytest.fixture
+def performer(rng):
+    return Performer(seed=int(rng.integers(1 << 30)))
 
 
-def test_noise_free_recovery_is_exact(performer):
-    seed = int(np.random.default_rng().integers(1 << 30))
+def test_noise_free_recovery_is_exact(performer, rng):
+    seed = int(rng.integers(1 << 30))
     rig = SimulatedImus(seed, ImuConfig.noise_free(drift_deg_per_min=3.0), start_s=1.5)
     s = rig.synthesize(performer, 1.5, 6.5)
     assert len(s) > 13 * 290
@@ -73,11 +73,11 @@ def test_noise_free_recovery_is_exact(performer):
     assert drift.max() > np.radians(3.0 / 60 * 5) * 0.3
 
 
-def test_noise_and_drift_statistics(performer):
+def test_noise_and_drift_statistics(performer, rng):
     sigma = 2.0
     rate = 4.0  # deg/min
     cfg = ImuConfig(noise_deg=sigma, drift_deg_per_min=rate, jitter_s=0.002)
-    rig = SimulatedImus(int(np.random.default_rng().integers(1 << 30)), cfg)
+    rig = SimulatedImus(int(rng.integers(1 << 30)), cfg)
     s = rig.synthesize(performer, 0.0, 10.0)
     bones = true_bones(performer, s)
     err = angle_deg(recover_bone_orientations(s, rig.wear_offsets, s.heading_rad), bones)
@@ -96,9 +96,9 @@ def test_noise_and_drift_statistics(performer):
     assert np.all(np.abs(rig.drift_rate_radps) <= np.radians(rate) / 60)
 
 
-def test_wear_offsets_matter(performer):
+def test_wear_offsets_matter(performer, rng):
     cfg = ImuConfig(noise_deg=0.5, wear_max_deg=35.0)
-    rig = SimulatedImus(int(np.random.default_rng().integers(1 << 30)), cfg)
+    rig = SimulatedImus(int(rng.integers(1 << 30)), cfg)
     s = rig.synthesize(performer, 0.0, 2.0)
     bones = true_bones(performer, s)
     q = from_wxyz(s.quat_wxyz)
@@ -119,10 +119,10 @@ def test_wear_offsets_matter(performer):
     assert np.ptp(rig.heading_offsets) > np.pi / 2
 
 
-def test_accelerometer_static_pose_reads_gravity_up(performer):
+def test_accelerometer_static_pose_reads_gravity_up(performer, rng):
     pose = performer(np.array([0.37]))
     cfg = ImuConfig.noise_free(accel=True, gyro=True)
-    rig = SimulatedImus(int(np.random.default_rng().integers(1 << 30)), cfg)
+    rig = SimulatedImus(int(rng.integers(1 << 30)), cfg)
     s = rig.synthesize(constant_pose_fn(pose), 0.0, 0.5)
     np.testing.assert_allclose(np.linalg.norm(s.accel, axis=1), 9.81, atol=1e-6)
     r_s = from_wxyz(s.bone_wxyz) * rig.wear_offsets[s.sensor_id]  # sensor -> world
@@ -158,9 +158,8 @@ def test_accelerometer_linear_acceleration():
     assert s.gyro is None
 
 
-def test_gyro_constant_rate_rotation():
+def test_gyro_constant_rate_rotation(rng):
     subject = Subject.from_seed(6)
-    rng = np.random.default_rng()
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
     omega = 2.0  # rad/s
@@ -185,9 +184,9 @@ def test_gyro_constant_rate_rotation():
 
 
 @pytest.mark.parametrize("rate", [60.0, 100.0])
-def test_rate_timestamps_and_jitter(performer, rate):
+def test_rate_timestamps_and_jitter(performer, rate, rng):
     jitter = 0.001
-    rig = SimulatedImus(int(np.random.default_rng().integers(1 << 30)),
+    rig = SimulatedImus(int(rng.integers(1 << 30)),
                         ImuConfig(rate_hz=rate, jitter_s=jitter), start_s=100.0)
     T = 7.0
     s = rig.synthesize(performer, 100.0, 100.0 + T)
@@ -225,11 +224,11 @@ def test_dropouts():
     assert np.median(long) == pytest.approx(0.5, abs=2 / 60)
 
 
-def test_deterministic_and_chunking_invariant(performer):
+def test_deterministic_and_chunking_invariant(performer, rng):
     cfg = ImuConfig(noise_deg=1.0, drift_deg_per_min=2.0, drift_walk_deg=3.0, jitter_s=0.002,
                     accel=True, gyro=True, accel_bias_mps2=0.1, gyro_bias_dps=0.5,
                     dropout_per_min=10.0, dropout_s=0.3)
-    seed = int(np.random.default_rng().integers(1 << 30))
+    seed = int(rng.integers(1 << 30))
     whole = SimulatedImus(seed, cfg).synthesize(performer, 0.0, 10.0)
     again = SimulatedImus(seed, cfg).synthesize(performer, 0.0, 10.0)
     rig = SimulatedImus(seed, cfg)
@@ -251,8 +250,8 @@ def test_deterministic_and_chunking_invariant(performer):
     assert np.abs(np.diff(walk)).max() < np.radians(3.0) * 0.2
 
 
-def test_quaternions_scalar_first_unit_and_feed_the_buffer(performer):
-    rig = SimulatedImus(int(np.random.default_rng().integers(1 << 30)), ImuConfig(noise_deg=1.0))
+def test_quaternions_scalar_first_unit_and_feed_the_buffer(performer, rng):
+    rig = SimulatedImus(int(rng.integers(1 << 30)), ImuConfig(noise_deg=1.0))
     s = rig.synthesize(performer, 0.0, 1.0)
     for q in (s.quat_wxyz, s.bone_wxyz, s.wear_wxyz):
         np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-12)

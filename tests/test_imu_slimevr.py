@@ -113,8 +113,7 @@ def test_handshake_is_answered_like_the_server(receiver, trackers):
     assert pump(receiver, t) == struct.pack(">IBB", 15, 0, 1)  # the acknowledgement
 
 
-def test_rotations_map_to_sensor_ids_in_order_of_appearance(receiver, trackers):
-    rng = np.random.default_rng()
+def test_rotations_map_to_sensor_ids_in_order_of_appearance(receiver, trackers, rng):
     a, b = trackers(), trackers(mac=b"\x02\xaa\xbb\xcc\xdd\xee")
     for t in (a, b):
         t.handshake()
@@ -153,8 +152,7 @@ def test_known_pose_keeps_scalar_first_order(receiver, trackers):
     assert from_wxyz(s.quat_wxyz).apply([1, 0, 0]) == pytest.approx([0, 1, 0], abs=1e-6)
 
 
-def test_garbage_and_strangers_are_ignored_and_counted(receiver, trackers):
-    rng = np.random.default_rng()
+def test_garbage_and_strangers_are_ignored_and_counted(receiver, trackers, rng):
     stranger = trackers()
     stranger.rotation(0, [1, 0, 0, 0])  # never shook hands
     t = trackers()

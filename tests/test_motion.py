@@ -18,8 +18,8 @@ J = sk.JOINT_INDEX
 HZ = 120.0
 
 
-def _seeds(n: int) -> list[int]:
-    return [int(s) for s in np.random.default_rng().integers(1_000_000, 2_000_000, n)]
+def _seeds(rng: np.random.Generator, n: int) -> list[int]:
+    return [int(s) for s in rng.integers(1_000_000, 2_000_000, n)]
 
 
 def _performer(seed: int, subject_seed: int | None = None, **kw) -> tuple[ProceduralMotion, Performer]:
@@ -27,8 +27,8 @@ def _performer(seed: int, subject_seed: int | None = None, **kw) -> tuple[Proced
     return motion, Performer(Subject.from_seed(seed if subject_seed is None else subject_seed), motion)
 
 
-def test_same_seed_same_poses_whatever_the_request_pattern():
-    seed = _seeds(1)[0]
+def test_same_seed_same_poses_whatever_the_request_pattern(rng):
+    seed = _seeds(rng, 1)[0]
     t = np.sort(np.random.default_rng(seed).uniform(-0.5, 90.0, 1500))
     _, whole = _performer(seed)
     ref = whole.poses_at(t)
@@ -49,8 +49,8 @@ def test_same_seed_same_poses_whatever_the_request_pattern():
     assert whole.poses_at(np.zeros(0)).positions_mm.shape == (0, sk.NUM_JOINTS, 3)
 
 
-def test_different_seeds_give_different_motion():
-    a, b = _seeds(2)
+def test_different_seeds_give_different_motion(rng):
+    a, b = _seeds(rng, 2)
     t = np.arange(0, 60, 0.25)
     ma, pa = _performer(a, subject_seed=0)
     mb, pb = _performer(b, subject_seed=0)
@@ -59,8 +59,8 @@ def test_different_seeds_give_different_motion():
     assert [s[0] for s in ma.segments(60)] != [s[0] for s in mb.segments(60)]
 
 
-def test_joint_angles_stay_within_anatomical_limits():
-    seed = _seeds(1)[0]
+def test_joint_angles_stay_within_anatomical_limits(rng):
+    seed = _seeds(rng, 1)[0]
     motion = ProceduralMotion(seed)
     t = np.arange(0, 600, 0.1)                       # ten minutes, every action many times
     s = motion.sample(t)
@@ -86,8 +86,8 @@ def test_joint_angles_stay_within_anatomical_limits():
     assert (shank_in_thigh[:, 1] > -1.0).all(), seed        # +Y is backward in the bone frame
 
 
-def test_motion_is_smooth_at_120_hz():
-    seed = _seeds(1)[0]
+def test_motion_is_smooth_at_120_hz(rng):
+    seed = _seeds(rng, 1)[0]
     motion, perf = _performer(seed)
     t = np.arange(0, 120, 1 / HZ)
     s = motion.sample(t)
@@ -109,8 +109,8 @@ def test_motion_is_smooth_at_120_hz():
 
 
 @pytest.mark.parametrize("area", [CaptureArea(), CaptureArea(500.0, 3500.0, -1500.0, 500.0)])
-def test_performer_stays_inside_the_capture_area(area):
-    for seed in _seeds(2):
+def test_performer_stays_inside_the_capture_area(area, rng):
+    for seed in _seeds(rng, 2):
         _, perf = _performer(seed, area=area)
         t = np.arange(0, 240, 1 / 20)
         x = perf.poses_at(t).positions_mm
@@ -125,8 +125,8 @@ def test_performer_stays_inside_the_capture_area(area):
         assert (span > 0.5 * np.array([area.x_max - area.x_min, area.y_max - area.y_min])).all(), seed
 
 
-def test_feet_on_the_floor_on_any_subject():
-    seed = _seeds(1)[0]
+def test_feet_on_the_floor_on_any_subject(rng):
+    seed = _seeds(rng, 1)[0]
     motion = ProceduralMotion(seed)
     t = np.arange(0, 180, 1 / 30)
     lift = motion.frames(t).root_z_mm
@@ -146,8 +146,8 @@ def test_feet_on_the_floor_on_any_subject():
             assert (P.positions_mm[:, J[side + "Foot"], 2] > 0).all()
 
 
-def test_bone_lengths_are_constant():
-    seed = _seeds(1)[0]
+def test_bone_lengths_are_constant(rng):
+    seed = _seeds(rng, 1)[0]
     subject = Subject.from_seed(seed)
     x = Performer(subject, ProceduralMotion(seed)).poses_at(np.arange(0, 60, 0.05)).positions_mm
     for parent, child in sk.BONES:
@@ -155,13 +155,13 @@ def test_bone_lengths_are_constant():
         assert np.abs(length - subject.bone_lengths()[child]).max() < 1e-6, sk.JOINTS[child]
 
 
-def test_library_has_many_actions_and_each_plays():
+def test_library_has_many_actions_and_each_plays(rng):
     names = ProceduralMotion.ACTIONS
     assert len(names) >= 12
     for required in ("walk", "run", "jump", "squat", "lunge", "kick", "reach", "arm_circles",
                      "crouch", "wave", "side_step", "pick_up", "jumping_jacks", "idle", "turn"):
         assert required in names
-    seed = _seeds(1)[0]
+    seed = _seeds(rng, 1)[0]
     seen = {str(a) for a in ProceduralMotion(seed).sample(np.arange(0, 900, 0.5)).action}
     assert len(seen) >= 12, seen
     for name in names:
@@ -179,8 +179,8 @@ def _one(name: str, seed: int, seconds: float = 12.0):
     return motion, perf, t, perf.poses_at(t).positions_mm
 
 
-def test_actions_do_what_their_names_say():
-    seed = _seeds(1)[0]
+def test_actions_do_what_their_names_say(rng):
+    seed = _seeds(rng, 1)[0]
     stand = Subject.from_seed(seed).offsets_mm[sk.ROOT, 2]
     _, _, t, x = _one("walk", seed)
     speed = np.linalg.norm(np.diff(x[:, 0, :2], axis=0), axis=-1) * 30 / 1000

@@ -110,9 +110,8 @@ def test_lighting_step_of_15_percent_does_not_flood_the_mask(scene):
         assert np.count_nonzero(flooded) > 10 * np.count_nonzero(frame.masks[k])
 
 
-def test_speckles_are_removed(scene):
+def test_speckles_are_removed(scene, rng):
     renderer, empties, frames = scene
-    rng = np.random.default_rng()
     k = int(rng.integers(8))
     fr = frames[int(rng.integers(len(frames)))]
     model, clean_ref = _models("plate", empties, [k, k])
@@ -205,8 +204,7 @@ def test_a_plate_from_two_frames_is_enough(scene):
 
 
 # -- clean-up ------------------------------------------------------------------------
-def test_clean_mask_keeps_the_performer_and_drops_the_rest():
-    rng = np.random.default_rng()
+def test_clean_mask_keeps_the_performer_and_drops_the_rest(rng):
     h, w = 270, 480
     raw = np.zeros((h, w), np.uint8)
     cx, cy = int(rng.integers(100, 250)), int(rng.integers(80, 190))
@@ -227,8 +225,7 @@ def test_clean_mask_keeps_the_performer_and_drops_the_rest():
 
 # -- bad input -----------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["plate", "mog2"])
-def test_bad_input_is_refused_with_a_clear_message(kind):
-    rng = np.random.default_rng()
+def test_bad_input_is_refused_with_a_clear_message(kind, rng):
     empty = [rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for _ in range(5)]
     m = make_background_model(kind)
     with pytest.raises(RuntimeError, match="capture"):

@@ -28,8 +28,8 @@ UNITY_BONES = {"Hips", "Spine", "Chest", "Neck", "Head"} | {
         "Shoulder", "UpperArm", "LowerArm", "Hand", "UpperLeg", "LowerLeg", "Foot", "Toes")}
 
 
-def _seed() -> int:
-    return int(np.random.default_rng().integers(1_000_000, 2_000_000))
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(1_000_000, 2_000_000))
 
 
 def _performer(seed: int) -> Performer:
@@ -87,8 +87,8 @@ def test_the_avatar_faces_and_turns_the_unity_way():
         vmc.world_to_unity_position([500.0, 0, 0])), vmc.world_to_unity_position(hand))
 
 
-def test_quaternion_components_map_as_documented():
-    rot = Rotation.random(200, random_state=_seed())
+def test_quaternion_components_map_as_documented(rng):
+    rot = Rotation.random(200, random_state=rng)
     f = rot.as_quat()
     u = vmc.world_to_unity_rotation(rot).as_quat()
     expected = np.stack([f[:, 0], -f[:, 2], f[:, 1], f[:, 3]], axis=1)
@@ -96,11 +96,11 @@ def test_quaternion_components_map_as_documented():
     assert np.all(angle_deg(vmc.unity_to_world_rotation(vmc.world_to_unity_rotation(rot)), rot) < 1e-6)
 
 
-def test_unity_forward_kinematics_of_the_sent_pose_gives_back_the_world_joints():
+def test_unity_forward_kinematics_of_the_sent_pose_gives_back_the_world_joints(rng):
     # What a receiver does: rest offsets and received local rotations,
     # composed down the chain in Unity's frame. Mapped back, the joints must
     # be the performer's own, to float32 precision.
-    seed = _seed()
+    seed = _seed(rng)
     perf = _performer(seed)
     poses = perf.poses_at(np.array([3.7, 11.2, 25.05]))
     offsets = perf.subject.offsets_mm
@@ -132,8 +132,7 @@ def test_unity_forward_kinematics_of_the_sent_pose_gives_back_the_world_joints()
             assert angle_deg(g, Rotation.from_matrix(poses.rotations[k, j])) < 0.01, (seed, k, j)
 
 
-def test_frame_messages_and_bundle():
-    rng = np.random.default_rng(_seed())
+def test_frame_messages_and_bundle(rng):
     local = Rotation.random(sk.NUM_JOINTS, random_state=rng.integers(1 << 31))
     root = rng.uniform(-1500, 1500, 3)
     msgs = vmc.frame_messages(1.25, root, local)
@@ -206,8 +205,8 @@ def receiver():
     r.close()
 
 
-def test_frames_arrive_at_a_real_osc_server(receiver):
-    seed = _seed()
+def test_frames_arrive_at_a_real_osc_server(receiver, rng):
+    seed = _seed(rng)
     perf = _performer(seed)
     times = 5.0 + np.arange(12) / 30.0
     poses = perf.poses_at(times)
