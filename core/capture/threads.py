@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from core.capture.ring import FrameRing
 from core.devices import CameraFrame, CameraSource, DeviceError, EndOfStream
+from core.rates import RateWindow
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class CaptureThread:
         self._reconnects = 0
         self._last_t_s: float | None = None
         self._last_error = ""
-        self._arrivals: deque[float] = deque()
+        self._arrivals = RateWindow(RATE_WINDOW_S)  # host arrival times of frames
         self._thread = threading.Thread(target=self._run, name=f"capture {self.name}", daemon=False)
 
     # -- control ----------------------------------------------------------
@@ -128,12 +128,8 @@ class CaptureThread:
     def status(self) -> CaptureStatus:
         now = time.monotonic()
         with self._lock:
-            self._forget_arrivals_before(now - RATE_WINDOW_S)
-            n = len(self._arrivals)
-            span = self._arrivals[-1] - self._arrivals[0] if n >= 2 else 0.0
-            fps = (n - 1) / span if span > 0 else 0.0
             return CaptureStatus(
-                name=self.name, state=self._state, frames=self._frames, fps=fps,
+                name=self.name, state=self._state, frames=self._frames, fps=self._arrivals.rate_hz(now),
                 dropped=int(getattr(self.source, "dropped", 0) or 0),
                 overwritten=self.ring.overwritten, skipped=self.ring.skipped,
                 reconnects=self._reconnects, last_t_s=self._last_t_s, last_error=self._last_error)
@@ -146,10 +142,6 @@ class CaptureThread:
             if error is not None:
                 self._last_error = error
             self._changed.notify_all()
-
-    def _forget_arrivals_before(self, t: float) -> None:
-        while self._arrivals and self._arrivals[0] < t:
-            self._arrivals.popleft()
 
     def _close_source(self) -> None:
         try:
@@ -203,8 +195,7 @@ class CaptureThread:
                 with self._lock:
                     self._frames += 1
                     self._last_t_s = frame.t_s
-                    self._arrivals.append(now)
-                    self._forget_arrivals_before(now - RATE_WINDOW_S)
+                    self._arrivals.add(now)
         except Exception as exc:
             log.exception("capture thread %s failed", self.name)
             self._set_state(FAILED, f"{type(exc).__name__}: {exc}")

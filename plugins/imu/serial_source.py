@@ -28,6 +28,7 @@ import serial
 import serial.tools.list_ports
 
 from core.devices import DeviceError, ImuSample
+from core.rates import RateWindow
 from plugins.imu.clock_sync import DeviceClockMapper
 from plugins.imu.fusecap_protocol import FuseCapParser
 from plugins.imu.parsing import StreamParser
@@ -130,8 +131,7 @@ class SerialImuSource:
         self._dropped: dict[int, int] = {}
         self._device_t: dict[int, float] = {}              # last device time per sensor
         self._intervals: dict[int, deque] = {}             # recent device-time steps per sensor
-        self._arrivals: dict[int, deque[float]] = {}
-        self._first_arrival: dict[int, float] = {}
+        self._arrivals: dict[int, RateWindow] = {}         # host arrival times per sensor
 
     # -- ImuSource ---------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class SerialImuSource:
     def counters(self) -> SourceCounters:
         now = self._clock()
         with self._lock:
-            sensors = tuple(SensorCounters(sid, n, self._rate(sid, now), self._dropped.get(sid, 0))
+            sensors = tuple(SensorCounters(sid, n, self._arrivals[sid].rate_hz(now), self._dropped.get(sid, 0))
                             for sid, n in sorted(self._samples.items()))
         p = self.parser
         return SourceCounters(self.state, sensors, p.packets, p.corrupt, p.invalid,
@@ -185,13 +185,6 @@ class SerialImuSource:
                 self._dropped[sid] = self._dropped.get(sid, 0) + int(round(step / usual)) - 1
                 return  # a gap is not a usual interval
         steps.append(step)
-
-    def _rate(self, sid: int, now: float) -> float:
-        times = self._arrivals[sid]
-        while times and times[0] < now - RATE_WINDOW_S:
-            times.popleft()
-        span = min(RATE_WINDOW_S, now - self._first_arrival[sid])
-        return len(times) / span if span > 0 else 0.0
 
     # -- internals ---------------------------------------------------------------
 
@@ -289,9 +282,8 @@ class SerialImuSource:
                     self._count_gap(s.sensor_id, s.t_s)
                 out.append(ImuSample(s.sensor_id, t, s.quat_wxyz, s.accel_mps2, s.gyro_radps))
                 self._samples[s.sensor_id] = self._samples.get(s.sensor_id, 0) + 1
-                times = self._arrivals.setdefault(s.sensor_id, deque())
-                times.append(arrival_s)
-                while times[0] < arrival_s - RATE_WINDOW_S:
-                    times.popleft()
-                self._first_arrival.setdefault(s.sensor_id, arrival_s)
+                rate = self._arrivals.get(s.sensor_id)
+                if rate is None:
+                    rate = self._arrivals[s.sensor_id] = RateWindow(RATE_WINDOW_S)
+                rate.add(arrival_s)
         return out
