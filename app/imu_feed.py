@@ -1,7 +1,7 @@
 """Where live IMU samples land before the GUI reads them: `ImuFeed`, a
-locked, preallocated ring per sensor, and `SerialLink`, which opens a serial
-IMU source and reads it into a feed on its own Python thread (so a busy or
-missing port is a message, not a frozen window).
+locked history per sensor (core.imu.history), and `SerialLink`, which opens
+a serial IMU source and reads it into a feed on its own Python thread (so a
+busy or missing port is a message, not a frozen window).
 
 Threads: any thread may `put` into a feed; the readers copy what they
 return, so the GUI timer never holds the lock for long. `SerialLink`'s
@@ -22,7 +22,9 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from core.devices import DeviceError, ImuSample
+from core.imu.history import SensorHistory
 from core.imu.pairing import SensorKey
+from core.rates import RateWindow
 
 RATE_WINDOW_S = 2.0     # rates are counted over the last 2 s of arrivals
 
@@ -35,91 +37,69 @@ class SensorStats:
     age_s: float            # since the newest sample arrived
 
 
-class _Ring:
-    """One sensor's recent samples, preallocated."""
-
-    def __init__(self, capacity: int, arrival_s: float) -> None:
-        self.t = np.zeros(capacity)
-        self.arrival = np.zeros(capacity)
-        self.q = np.zeros((capacity, 4))
-        self.n = 0
-        self.first_arrival = arrival_s
-
-    def put(self, t_s: float, arrival_s: float, q_wxyz) -> None:
-        i = self.n % len(self.t)
-        self.t[i], self.arrival[i] = t_s, arrival_s
-        self.q[i] = q_wxyz
-        self.n += 1
-
-    def order(self) -> np.ndarray:
-        cap = len(self.t)
-        return np.arange(max(0, self.n - cap), self.n) % cap
-
-
 class ImuFeed:
-    """Recent samples of every sensor seen, keyed by (source, sensor id).
+    """Recent samples of every sensor seen, keyed by (source, sensor id): a
+    SensorHistory (core.imu.history) and a RateWindow of arrivals
+    (core.rates) each.
 
     `put` may be called from any thread; the readers copy what they return.
     Times: ``t`` is the sample's own time (host monotonic seconds for every
-    FuseCap source), ``arrival`` when `put` received it."""
+    FuseCap source), ``arrival`` when `put` received it. A sample not newer
+    than its sensor's newest counts as arrived but is not kept, as in the
+    solve's buffer (core.frames.ImuBuffer)."""
 
     def __init__(self, capacity: int = 4096, clock=time.monotonic) -> None:
         self.capacity = int(capacity)  # 10 s at 400 Hz
         self._clock = clock
         self._lock = threading.Lock()
-        self._rings: dict[SensorKey, _Ring] = {}
+        self._sensors: dict[SensorKey, tuple[SensorHistory, RateWindow]] = {}
 
     def put(self, source: str, samples: Sequence[ImuSample]) -> None:
         now = self._clock()
         with self._lock:
             for s in samples:
                 key = SensorKey(source, int(s.sensor_id))
-                ring = self._rings.get(key)
-                if ring is None:
-                    ring = self._rings[key] = _Ring(self.capacity, now)
-                ring.put(float(s.t_s), now, s.quat_wxyz)
+                entry = self._sensors.get(key)
+                if entry is None:
+                    entry = self._sensors[key] = (SensorHistory(self.capacity), RateWindow(RATE_WINDOW_S))
+                history, arrivals = entry
+                history.put(s.t_s, s.quat_wxyz, now)
+                arrivals.add(now)
 
     def keys(self) -> list[SensorKey]:
         with self._lock:
-            return sorted(self._rings)
+            return sorted(self._sensors)
 
     def forget(self, source: str) -> None:
         with self._lock:
-            for key in [k for k in self._rings if k.source == source]:
-                del self._rings[key]
+            for key in [k for k in self._sensors if k.source == source]:
+                del self._sensors[key]
 
     def stats(self) -> list[SensorStats]:
         now = self._clock()
         out = []
         with self._lock:
-            for key in sorted(self._rings):
-                r = self._rings[key]
-                arr = r.arrival[r.order()]
-                span = min(RATE_WINDOW_S, now - r.first_arrival)
-                recent = int(np.count_nonzero(arr > now - RATE_WINDOW_S))
-                rate = recent / span if span > 0.2 else 0.0
-                out.append(SensorStats(key, r.n, rate, now - float(arr[-1]) if len(arr) else math.inf))
+            for key in sorted(self._sensors):
+                history, arrivals = self._sensors[key]
+                age = now - history.newest_arrival_s if len(history) else math.inf
+                out.append(SensorStats(key, arrivals.total, arrivals.rate_hz(now), age))
         return out
 
     def recent(self, key: SensorKey, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         """The sensor's samples within `seconds` of its newest: times (N,) and wxyz (N, 4), oldest first."""
         with self._lock:
-            r = self._rings.get(key)
-            if r is None or r.n == 0:
+            entry = self._sensors.get(key)
+            if entry is None or not len(entry[0]):
                 return np.zeros(0), np.zeros((0, 4))
-            idx = r.order()
-            t, q = r.t[idx], r.q[idx]
-        keep = t >= t[-1] - seconds
-        return t[keep], q[keep]
+            return entry[0].recent(seconds)
 
     def since(self, arrival_s: float) -> list[tuple[str, ImuSample]]:
-        """Every sample that arrived at or after `arrival_s`, as (source, sample)."""
+        """Every sample kept that arrived at or after `arrival_s`, as (source, sample)."""
         out = []
         with self._lock:
-            for key, r in self._rings.items():
-                idx = r.order()
-                idx = idx[r.arrival[idx] >= arrival_s]
-                out += [(key.source, ImuSample(key.sensor_id, float(r.t[i]), r.q[i].copy())) for i in idx]
+            for key, (history, _) in self._sensors.items():
+                t, q = history.arrived_since(arrival_s)
+                out += [(key.source, ImuSample(key.sensor_id, float(ti), qi)) for ti, qi in zip(t, q)]
         return out
 
 

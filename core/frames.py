@@ -4,13 +4,13 @@ cameras' time. Synchronisation is by timestamp, never by arrival order.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from core.devices import ImuSample
+from core.imu.history import SensorHistory
 from core.rotations import from_wxyz, to_wxyz
 from core.skeleton import NUM_IMUS
 
@@ -35,26 +35,22 @@ class FrameBundle:
 
 
 class ImuBuffer:
-    """Recent samples per sensor; orientation at any time by slerp between the
-    two samples around it.
+    """Recent samples per sensor (a :class:`core.imu.history.SensorHistory`
+    each); orientation at any time by slerp between the two samples around it.
 
     A sensor whose nearest sample is further than `max_gap_s` from the asked
-    time counts as missing (dropped out, unplugged)."""
+    time counts as missing (dropped out, unplugged). Late or repeated samples
+    are ignored, and so are sensor ids outside 0..num_sensors-1."""
 
     def __init__(self, num_sensors: int = NUM_IMUS, history: int = 256, max_gap_s: float = 0.1):
         self.max_gap_s = max_gap_s
-        self._t = [deque(maxlen=history) for _ in range(num_sensors)]
-        self._q = [deque(maxlen=history) for _ in range(num_sensors)]
+        self._sensors = [SensorHistory(history) for _ in range(num_sensors)]
 
     def add(self, sample: ImuSample) -> None:
         k = sample.sensor_id
-        if not 0 <= k < len(self._t):
+        if not 0 <= k < len(self._sensors):
             return  # a sensor id outside the layout: ignore it, don't crash the capture thread
-        ts = self._t[k]
-        if ts and sample.t_s <= ts[-1]:
-            return  # out of order or duplicate: keep the buffer sorted
-        ts.append(float(sample.t_s))
-        self._q[k].append(np.asarray(sample.quat_wxyz, np.float64))
+        self._sensors[k].put(sample.t_s, sample.quat_wxyz)
 
     def extend(self, samples) -> None:
         for s in samples:
@@ -62,14 +58,12 @@ class ImuBuffer:
 
     def at(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
         """(K, 4) wxyz orientations at t_s (NaN where missing) and (K,) ages in s."""
-        n = len(self._t)
+        n = len(self._sensors)
         out = np.full((n, 4), np.nan)
         age = np.full(n, np.inf)
-        for k in range(n):
-            ts = self._t[k]
-            if ts:
-                q, a = orientations_at(np.fromiter(ts, float, len(ts)), np.array(self._q[k]),
-                                       np.array([t_s]), self.max_gap_s)
+        for k, h in enumerate(self._sensors):
+            if len(h):
+                q, a = orientations_at(h.times(), h.quats(), np.array([t_s]), self.max_gap_s)
                 out[k], age[k] = q[0], a[0]
         return out, age
 
