@@ -9,8 +9,7 @@ from core import axes
 from core import skeleton as sk
 
 
-def test_points_and_rotations_round_trip():
-    rng = np.random.default_rng()
+def test_points_and_rotations_round_trip(rng):
     p = rng.normal(0.0, 1000.0, (7, 5, 3))
     np.testing.assert_allclose(axes.y_up_to_world(axes.world_to_y_up(p)), p, rtol=0, atol=1e-9)
     np.testing.assert_allclose(axes.world_to_y_up(axes.y_up_to_world(p)), p, rtol=0, atol=1e-9)

@@ -17,8 +17,7 @@ class Clock:
         return self.t
 
 
-def test_rates_ages_history_and_forgetting():
-    rng = np.random.default_rng()
+def test_rates_ages_history_and_forgetting(rng):
     clock = Clock()
     feed = ImuFeed(capacity=1024, clock=clock)
     hz = float(rng.uniform(50.0, 200.0))

@@ -11,8 +11,7 @@ from core.imu.history import SensorHistory
 from core.rotations import to_wxyz
 
 
-def test_keeps_the_newest_samples_in_time_order_across_the_wrap():
-    rng = np.random.default_rng()
+def test_keeps_the_newest_samples_in_time_order_across_the_wrap(rng):
     cap = int(rng.integers(3, 40))
     n = cap * 3 + int(rng.integers(0, cap))
     t = np.cumsum(rng.uniform(0.001, 0.02, n))

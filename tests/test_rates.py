@@ -9,8 +9,7 @@ import pytest
 from core.rates import RateWindow
 
 
-def test_a_steady_stream_shows_its_rate_from_the_start_and_falls_to_zero_when_it_stops():
-    rng = np.random.default_rng()
+def test_a_steady_stream_shows_its_rate_from_the_start_and_falls_to_zero_when_it_stops(rng):
     hz = float(rng.uniform(20.0, 400.0))
     t0 = float(rng.uniform(0.0, 1e5))
     w = RateWindow(2.0)
@@ -41,8 +40,7 @@ def test_too_short_a_span_is_no_rate_yet():
         RateWindow(0.0)
 
 
-def test_median_of_the_last_window():
-    rng = np.random.default_rng()
+def test_median_of_the_last_window(rng):
     w = RateWindow(1.0)
     assert math.isnan(w.median(0.0))
     old = rng.normal(500.0, 1.0, 50)
