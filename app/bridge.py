@@ -1,10 +1,12 @@
 """The capture session seen from the GUI thread.
 
 `SessionBridge` owns a core.session.CaptureSession. Its preparation (per-rig
-tables, the network's optimised forward) runs on a thread; the session's
-live results arrive on the worker thread and cross to the GUI thread
-through a queued signal, where only the newest one is kept: the 3D view
-draws that, never a queue of old ones.
+tables, the network's optimised forward) runs on a thread. It subscribes to
+the session's events and carries them onto the GUI thread as Qt signals
+(queued): live results arrive on the worker thread, where only the newest
+one is kept (the 3D view draws that, never a queue of old ones); camera
+changes on the capture threads; a recording that stopped on whichever
+thread stopped it. `stop` unsubscribes.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from core.session import CaptureSession, LiveFrame
 
 class SessionBridge(QObject):
     frame = Signal(object)  # LiveFrame, on the GUI thread
-    _from_worker = Signal(object)
+    camera_changed = Signal(object)  # core.capture.threads.CaptureStatus of a camera whose state changed
+    recording_stopped = Signal(object)  # core.session.RecordingStopped
     state_changed = Signal(str)  # "preparing", "live", "stopped", "failed: why"
+    _from_worker = Signal(object)
 
-    def __init__(self, session: CaptureSession, devices=None, label: str = "") -> None:
+    def __init__(self, session: CaptureSession) -> None:
         super().__init__()
         self.session = session
-        self.devices = devices
-        self.label = label
         self.state = "stopped"
         self.newest: LiveFrame | None = None
         self.newest_solved: LiveFrame | None = None  # the newest frame with joints
@@ -34,7 +36,17 @@ class SessionBridge(QObject):
         self._prep: threading.Thread | None = None
         self._from_worker.connect(self._deliver)  # queued: emitted on the worker thread
         self.state_changed.connect(self._on_state)  # queued from the preparing thread
-        session.listeners.append(self._from_worker.emit)
+        # The session's events, each carried over by a queued signal (kept to disconnect them).
+        self._subscriptions = ((session.events.frame, self._from_worker.emit),
+                               (session.events.camera, self.camera_changed.emit),
+                               (session.events.recording_stopped, self.recording_stopped.emit))
+        for event, callback in self._subscriptions:
+            event.connect(callback)
+
+    @property
+    def label(self) -> str:
+        """The live model's name, or why there is no live solve."""
+        return self.session.label
 
     def start(self) -> None:
         """Prepare on a thread, then start capture and the live solve."""
@@ -69,6 +81,8 @@ class SessionBridge(QObject):
         if self._prep is not None and self._prep.is_alive():
             self._prep.join(60.0)
         stats = self.session.stop()
+        for event, callback in self._subscriptions:
+            event.disconnect(callback)
         self._set_state("stopped")
         return stats
 

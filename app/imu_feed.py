@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.devices import DeviceError, ImuSample
+from core.devices import CountedImuSource, DeviceError, ImuSample
 from core.imu.history import SensorHistory
 from core.imu.pairing import SensorKey
 from core.rates import RateWindow
@@ -153,8 +153,8 @@ class SerialLink(QObject):
         self.state = "closed"
 
     def counters(self):
-        get = getattr(self.source, "counters", None)
-        return get() if get is not None and self.state == "open" else None
+        counted = isinstance(self.source, CountedImuSource)
+        return self.source.counters() if counted and self.state == "open" else None
 
     def describe(self) -> tuple[str, str]:
         """The link's state for a person, and its line counters ("" until it is open)."""
@@ -165,14 +165,6 @@ class SerialLink(QObject):
         return (f"{self.name}: {state}",
                 f"{self.name}: {c.packets} packets, {c.corrupt} corrupt, {c.invalid} unusable, "
                 f"{c.skipped_bytes} bytes skipped, {c.resyncs} resyncs, {c.reconnects} reconnects")
-
-
-def session_source_name(sources) -> str:
-    """The name a capture session's routed IMU samples are filed under: its
-    one source's name, else "session" (the IMU thread's routed listeners are
-    not told which source a batch came from; its raw listeners are)."""
-    names = [str(getattr(s, "name", f"source {i}")) for i, s in enumerate(sources)]
-    return names[0] if len(names) == 1 else "session"
 
 
 class NoSerialPlugin(LookupError):
@@ -202,15 +194,3 @@ def dropped_per_sensor(counters_by_source) -> dict[SensorKey, int]:
     """Each sensor's dropped-packet count, from (source name, its counters or None) pairs."""
     return {SensorKey(name, s.sensor_id): s.dropped
             for name, counters in counters_by_source if counters is not None for s in counters.sensors}
-
-
-def detach_listener(session, listener) -> None:
-    """Take `listener` off the session's IMU thread, routed or raw (nothing if it is not there)."""
-    if session is None or listener is None:
-        return
-    imu = session.capture.imu
-    for listeners in (imu.listeners, imu.raw_listeners):
-        try:
-            listeners.remove(listener)
-        except ValueError:
-            pass

@@ -163,12 +163,12 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         live = self.bridge is not None and self.bridge.state == "live"
-        recording = live and self.bridge.session.recorder is not None
+        recording = live and self.bridge.session.recording is not None
         self.record_action.setEnabled(live and not recording)
         self.stop_action.setEnabled(recording)
         self.take_name.setEnabled(not recording)
         running = self.bridge is not None and self.bridge.state in ("preparing", "live")
-        self.studio_panel.set_running(running, running and hasattr(self.bridge.devices, "capture_background"))
+        self.studio_panel.set_running(running, running and self.bridge.session.studio.can_capture_background)
 
     def update_status(self) -> None:
         b = self.bridge
@@ -190,28 +190,31 @@ class MainWindow(QMainWindow):
         labels["device"].setText("CPU" if engine is None else str(engine.device).upper())
         labels["model"].setText(f"model {b.label}")
         self.studio_panel.state.setText(b.state)
-        states = getattr(b.devices, "background_states", None)
-        cameras = b.session.capture.group.status()
-        self.studio_panel.show_status(cameras, None if states is None else states())
-        self._report_cameras(cameras)
-        rec = b.session.recorder
-        if rec is not None and rec.error is not None:
-            self.show_message("error", rec.error)
-            self.stop_recording()
+        self.studio_panel.show_status(b.session.camera_status(), b.session.background_states())
         self._update_actions()
 
-    def _report_cameras(self, cameras) -> None:
-        """A message when a camera is lost or fails (once per time it happens),
+    def _camera_changed(self, s) -> None:
+        """A message when a camera is lost or fails (once each time it happens),
         and when it is back; the Studio table keeps the details."""
-        seen = self._camera_states
-        for s in cameras:
-            was = seen.get(s.name)
-            seen[s.name] = s.state
-            if s.state in ("lost", "failed") and was != s.state:
-                again = "; retrying every second" if s.state == "lost" else ""
-                self.show_message("error", f"{s.name}: {s.last_error or s.state}{again}")
-            elif s.state == "running" and was == "lost":
-                self.show_message("info", f"{s.name} is back")
+        was = self._camera_states.get(s.name)
+        self._camera_states[s.name] = s.state
+        if s.state in ("lost", "failed"):
+            again = "; retrying every second" if s.state == "lost" else ""
+            self.show_message("error", f"{s.name}: {s.last_error or s.state}{again}")
+        elif s.state == "running" and was == "lost":
+            self.show_message("info", f"{s.name} is back")
+
+    def _recording_stopped(self, stopped) -> None:
+        """A recording ended: stopped by the user, or because writing failed."""
+        if stopped.error is not None:
+            self.show_message("error", stopped.error)
+        else:
+            self.show_message("info", f"take {stopped.root.name} saved: "
+                              f"{min(stopped.stats.camera_frames, default=0)} frames, "
+                              f"{stopped.stats.imu_samples} IMU samples")
+        self.takes_panel.refresh()
+        self.take_name.setText(next_take_name(self.takes_folder))
+        self._update_actions()
 
     def show_message(self, level: str, text: str) -> None:
         """A message in the status bar; errors also in a non-blocking dialog."""
@@ -231,14 +234,16 @@ class MainWindow(QMainWindow):
         if panel.source_kind == DEVICES and panel.device_setup().imu_port and self.imus_panel.link is not None:
             self.imus_panel.disconnect_serial()  # the session opens the port itself
         try:
-            session, devices, label = panel.open_session(self.calibrated_rig, self.show_message)
+            session = panel.open_session(self.calibrated_rig, self.show_message)
         except (OSError, ValueError) as exc:
             what = "the cameras and IMUs" if panel.source_kind == DEVICES else "the simulated studio"
             self.show_message("error", f"cannot start {what}: {exc}")
             return False
-        self.bridge = SessionBridge(session, devices, label)
+        self.bridge = SessionBridge(session)
         self.bridge.frame.connect(self._on_frame)
         self.bridge.state_changed.connect(self._on_state)
+        self.bridge.camera_changed.connect(self._camera_changed)
+        self.bridge.recording_stopped.connect(self._recording_stopped)
         if session.rig is not None:
             self.view.set_rig(session.rig)
             self.live_panel.set_cameras(session.rig.names)
@@ -256,13 +261,16 @@ class MainWindow(QMainWindow):
 
     def capture_background(self) -> bool:
         """Real cameras: the next frames of every camera become its empty stage."""
-        devices = None if self.bridge is None else self.bridge.devices
-        if not hasattr(devices, "capture_background"):
+        if self.bridge is None:
             self.show_message("error", "the background is captured from real cameras: start the studio "
                               "on \"Cameras and IMUs\" first")
             return False
         frames = self.studio_panel.background_frames.value()
-        devices.capture_background(frames)
+        try:
+            self.bridge.session.capture_background(frames)
+        except ValueError as exc:
+            self.show_message("error", str(exc))
+            return False
         self.show_message("info", f"capturing the background: keep every camera's view empty for {frames} frames")
         return True
 
@@ -272,7 +280,7 @@ class MainWindow(QMainWindow):
             return
         self.calibrated_rig = rig
         if self.bridge is not None:
-            if self.bridge.session.recorder is not None:
+            if self.bridge.session.recording is not None:
                 self.show_message("info", "the new calibration is used from the next studio start "
                                   "(a take is being recorded)")
                 return
@@ -317,9 +325,8 @@ class MainWindow(QMainWindow):
         if r.solve is not None:
             joints = frame.filtered_mm if frame.filtered_mm is not None else r.solve.joints_mm
             self.view.set_skeleton(joints, r.solve.stage1_mm, r.solve.confidence)
-            calib = self.bridge.session.imu_calibration if self.bridge is not None else None
-            if calib is not None:
-                self.view.set_imu_bones(*imu_bone_arrows(joints, calib.bone_wxyz(frame.bundle.imu_wxyz)))
+            if r.bone_wxyz is not None:
+                self.view.set_imu_bones(*imu_bone_arrows(joints, r.bone_wxyz))
 
     def _set_vmc(self, target: str) -> None:
         if self.bridge is None:
@@ -331,8 +338,7 @@ class MainWindow(QMainWindow):
             self.bridge.session.set_vmc(None)
             self.live_panel.vmc_state.setText("not streaming")
             return
-        from app.cli.record import parse_host_port
-        from core.stream.vmc import VmcSender
+        from core.stream.vmc import VmcSender, parse_host_port
 
         try:
             host, port = parse_host_port(target)
@@ -345,7 +351,7 @@ class MainWindow(QMainWindow):
 
     # -- recording ----------------------------------------------------------------------------
     def start_recording(self) -> bool:
-        if self.bridge is None or self.bridge.state != "live" or self.bridge.session.recorder is not None:
+        if self.bridge is None or self.bridge.state != "live" or self.bridge.session.recording is not None:
             return False
         name = self.take_name.text().strip() or next_take_name(self.takes_folder)
         if "/" in name or "\\" in name:
@@ -362,16 +368,11 @@ class MainWindow(QMainWindow):
         return True
 
     def stop_recording(self):
-        if self.bridge is None or self.bridge.session.recorder is None:
+        """Stop the recording; its stats (the take is announced by the
+        session's recording_stopped event)."""
+        if self.bridge is None:
             return None
-        root = self.bridge.session.recorder.root
-        stats = self.bridge.session.stop_recording()
-        self.show_message("info", f"take {root.name} saved: {min(stats.camera_frames, default=0)} frames, "
-                          f"{stats.imu_samples} IMU samples")
-        self.takes_panel.refresh()
-        self.take_name.setText(next_take_name(self.takes_folder))
-        self._update_actions()
-        return stats
+        return self.bridge.session.stop_recording()
 
     # -- shutdown -------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)

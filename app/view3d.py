@@ -27,7 +27,7 @@ from vispy import scene  # noqa: E402  (the backend must be chosen first)
 from core import skeleton as sk  # noqa: E402
 from core.camera.rig import CameraRig, CaptureArea  # noqa: E402
 from core.volume.grid import VoxelGrid  # noqa: E402
-from app.view_geometry import (FLOOR_COLOUR, floor_segments, frustum_segments, skeleton_geometry,  # noqa: E402
+from core.view_geometry import (FLOOR_COLOUR, floor_segments, frustum_segments, skeleton_geometry,  # noqa: E402
                                volume_points)
 
 TICK_MS = 33

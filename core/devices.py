@@ -79,3 +79,13 @@ class ImuSource(Protocol):
     def read(self, timeout_s: float = 0.1) -> list[ImuSample]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountedImuSource(Protocol):
+    """An IMU source that counts its packets (a serial link): `counters()`
+    gives what arrived, what was dropped and the garbage per sensor."""
+
+    name: str
+
+    def counters(self): ...

@@ -11,7 +11,6 @@ rows for missing sensors); without it the solve runs on vision alone.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -19,9 +18,8 @@ import numpy as np
 
 from core.camera.rig import CameraRig
 from core.frames import FrameBundle
-from core.volume.builder import VolumeBuilder
-from core.volume.centre import CentreFinder
 from core.volume.grid import VoxelGrid
+from core.volume.stage import VolumeStage
 
 if TYPE_CHECKING:  # torch is imported only when an engine is used
     from core.deepfuse.engine import InferenceEngine, Solve
@@ -29,7 +27,11 @@ if TYPE_CHECKING:  # torch is imported only when an engine is used
 
 @dataclass(frozen=True, eq=False)
 class FrameResult:
-    """centre_mm is None when no performer was found (then grid and volume are None)."""
+    """centre_mm is None when no performer was found (then grid and volume
+    are None). volume: (K, G, G, G) 0/1 on the host, for the view. bone_wxyz:
+    the frame's (13, 4) IMU bone orientations the solve used (NaN rows:
+    missing), computed once per frame for the solve and whoever draws or
+    streams the pose; None without an IMU calibration."""
 
     index: int
     t_s: float
@@ -38,6 +40,7 @@ class FrameResult:
     volume: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     solve: Solve | None = None
+    bone_wxyz: np.ndarray | None = None
 
 
 class Pipeline:
@@ -46,38 +49,26 @@ class Pipeline:
         self.rig = rig
         self.engine = engine
         self.bones = bones
-        if engine is not None and isinstance(engine.builder, VolumeBuilder):
-            # On the CPU the engine's centre finder and per-rig table serve as the
-            # pipeline's own: one table in memory, built once.
-            self.centre_finder, self.builder = engine.centre_finder, engine.builder
-        elif engine is not None:  # CUDA: the engine builds on the GPU; the pipeline keeps a host copy
-            self.centre_finder = CentreFinder(rig, fit_extent_mm=engine.cfg.grid_size * engine.cfg.voxel_mm)
-            self.builder = VolumeBuilder(rig, engine.cfg.grid_size, engine.cfg.voxel_mm)
-        else:
-            self.centre_finder = CentreFinder(rig)
-            self.builder = VolumeBuilder(rig)
+        # The engine's volume stage when there is one (on its device, one
+        # per-rig table in memory); a CPU stage of the default grid otherwise.
+        self.volumes = engine.volumes if engine is not None else VolumeStage(rig)
 
     def prepare(self, progress=None) -> None:
         """Precompute per-rig tables now rather than on the first frame (and
         the engine's optimised forward: call this from the solving thread)."""
-        self.builder.prepare(progress)
+        self.volumes.prepare(progress)
         if self.engine is not None:
             self.engine.prepare()
 
     def process(self, bundle: FrameBundle) -> FrameResult:
-        t0 = time.perf_counter()
-        centre = self.centre_finder.find(list(bundle.silhouettes))
-        t1 = time.perf_counter()
-        timings = {"centre": (t1 - t0) * 1e3}
-        if centre is None:
-            return FrameResult(bundle.index, bundle.t_s, None, None, None, timings)
-        grid = self.builder.grid_around(centre)
-        volume = self.builder.build(list(bundle.silhouettes), grid)
-        timings["volume"] = (time.perf_counter() - t1) * 1e3
+        bones = self.bones(bundle) if self.bones is not None else None
+        got = self.volumes.build(bundle.silhouettes)
+        if got is None:
+            return FrameResult(bundle.index, bundle.t_s, None, None, None, {}, None, bones)
+        timings = dict(got.timings_ms)
         solve = None
         if self.engine is not None:
             present = np.array([m is not None for m in bundle.silhouettes])
-            bones = self.bones(bundle) if self.bones is not None else None
-            solve = self.engine.solve_volume(centre, grid, volume, present, bones)
+            solve = self.engine.solve_volume(got.centre_mm, got.grid, got.volume, present, bones)
             timings["network"] = solve.timings_ms["network"]
-        return FrameResult(bundle.index, bundle.t_s, centre, grid, volume, timings, solve)
+        return FrameResult(bundle.index, bundle.t_s, got.centre_mm, got.grid, got.host(), timings, solve, bones)

@@ -81,11 +81,11 @@ def bench_model(spec, frames, rig, dev, args, sync):
     # Centres, grids and network inputs for each frame, built untimed so each stage is timed alone.
     staged = []
     for masks, bone_wxyz in frames:
-        centre = engine.centre_finder.find(masks)
+        centre = engine.volumes.centre_finder.find(masks)
         if centre is None:
             continue  # nobody seen: solve() would return None, nothing to time
         grid = VoxelGrid.around(centre, cfg.grid_size, cfg.voxel_mm)
-        vol = engine.builder.build(masks, grid)
+        vol = engine.volumes.builder.build(masks, grid)
         vol = vol if isinstance(vol, torch.Tensor) else torch.from_numpy(vol)
         present = np.array([m is not None for m in masks])
         staged.append((masks, bone_wxyz, grid, engine._inputs([vol], [grid], [present], [bone_inputs(bone_wxyz)])))
@@ -103,8 +103,8 @@ def bench_model(spec, frames, rig, dev, args, sync):
 
     w = args.warmup
     rows = [
-        ("performer centre", time_each(lambda s: engine.centre_finder.find(s[0]), staged, w, sync), ""),
-        ("volume build", time_each(lambda s: engine.builder.build(s[0], s[2]), staged, w, sync),
+        ("performer centre", time_each(lambda s: engine.volumes.centre_finder.find(s[0]), staged, w, sync), ""),
+        ("volume build", time_each(lambda s: engine.volumes.builder.build(s[0], s[2]), staged, w, sync),
          f"{len(engine.rig)} x {cfg.grid_size}^3"),
         ("network forward, eager", time_each(lambda s: eager(s[3]), staged, w, sync), "inputs already on device"),
         ("network forward, " + ("CUDA graph" if dev.type == "cuda" else "traced + frozen"),

@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.cli.devices import DeviceSetup, open_device_session  # noqa: E402
+from core.session.opening import open_device_session  # noqa: E402
+from core.session.studios import DeviceSetup  # noqa: E402
 from core.sim.footage import render_footage  # noqa: E402
 from benchlib import machine_line  # noqa: E402
 
@@ -43,17 +44,17 @@ def run(n: int, fps: float, seconds: float, model: str, folder: Path) -> dict:
     footage = render_footage(folder, seconds=seconds + EMPTY_S + 2.0, fps=fps, empty_s=EMPTY_S,
                              cameras=cameras_of(n), seed=7)
     setup = DeviceSetup(cameras=(str(folder),), fps=fps, background_frames=max(2, int(EMPTY_S * fps) - 2))
-    session, devices, _ = open_device_session(setup, footage.rig, model)
+    session = open_device_session(setup, footage.rig, model)
     frames = []
-    session.listeners.append(frames.append)
+    session.events.frame.connect(frames.append)
     session.prepare()
     session.start()
     time.sleep(seconds + EMPTY_S)
-    status = session.capture.group.status()
+    status = session.camera_status()
     session.stop()
     ious, errors, counts, latency = [], [], [], []
     for f in frames:
-        t_rec = devices.footage.recorded_time(f.bundle.t_s)
+        t_rec = session.studio.footage.recorded_time(f.bundle.t_s)
         i = footage.frame_at(t_rec)
         if i < footage.empty_frames or i >= len(footage.masks):
             continue

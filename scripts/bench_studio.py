@@ -57,7 +57,7 @@ def main() -> int:
         times["pose"].append((b - a) * 1e3)
         times["silhouettes (8)"].append((c - b) * 1e3)
         times["IMU samples (13)"].append((d - c) * 1e3)
-        times["centre"].append(result.timings_ms["centre"])
+        times["centre"].append(result.timings_ms.get("centre", np.nan))
         times["volume"].append(result.timings_ms.get("volume", np.nan))
         times["frame total"].append((e - a) * 1e3)
 

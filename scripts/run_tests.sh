@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PYTHONHASHSEED=0
 echo "[fusecap] checking import layering (import-linter)"
-.venv/bin/lint-imports --config pyproject.toml
+.venv/bin/lint-imports pyproject.toml
 echo "[fusecap] running tests"
 exec .venv/bin/python -m pytest "$@"

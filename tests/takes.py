@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.cli.studio import identity_pairing, simulated_imu_calibration
+from core.session.opening import identity_pairing, simulated_imu_calibration
 from core.sim.studio import StudioConfig
 from core.take.recorder import Recorder
 from core.take.layout import json_safe

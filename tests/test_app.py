@@ -31,7 +31,7 @@ def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
     b.frame.connect(lambda f: solved.append(f) if f.result.solve is not None else None)
     qtbot.waitUntil(lambda: len(solved) >= 5, timeout=120_000)
     errors = [np.linalg.norm(f.result.solve.joints_mm
-                             - b.devices.studio.truth(f.bundle.t_s - b.devices.t0_s).joints_mm, axis=1).mean()
+                             - b.session.studio.simulation.truth(f.bundle.t_s - b.session.studio.t0_s).joints_mm, axis=1).mean()
               for f in solved[:5]]
     assert np.median(errors) < 120.0, f"live MPJPE {np.round(errors)} mm"
     frame = b.newest_solved
@@ -170,7 +170,7 @@ def test_user_errors_are_messages_not_tracebacks(qtbot, window, tmp_path):
     _wait_live(qtbot, w, frames=1)
     assert not w.start_recording()
     assert w.messages[-1][0] == "error" and "cannot start recording" in w.messages[-1][1]
-    assert w.bridge.session.recorder is None and w.record_action.isEnabled()
+    assert w.bridge.session.recording is None and w.record_action.isEnabled()
     # A bad VMC receiver.
     w.live_panel.vmc_target.setText("no-port-here")
     w.live_panel.vmc_on.setChecked(True)
@@ -239,7 +239,7 @@ def test_an_applied_calibration_restarts_the_studio_on_it(qtbot, window):
     w = window
     assert w.start_studio()
     _wait_live(qtbot, w, frames=1)
-    true_rig = w.bridge.devices.rig
+    true_rig = w.bridge.session.studio.rig
     # A calibration 1 % off in focal length, as a real one may be.
     cams = []
     for c in true_rig.cameras:
@@ -250,7 +250,7 @@ def test_an_applied_calibration_restarts_the_studio_on_it(qtbot, window):
     w.context.rig_changed.emit(calibrated)
     assert w.calibrated_rig is calibrated
     assert w.bridge is not None and w.bridge.session.rig is calibrated
-    assert w.bridge.devices.rig is not calibrated
+    assert w.bridge.session.studio.rig is not calibrated
     _wait_live(qtbot, w, frames=2)
     assert "restarted on the new calibration" in w.messages[-1][1]
 
@@ -275,9 +275,9 @@ def test_wear_offsets_captured_live_on_the_simulated_performer(qtbot, window):
     assert calib is panel.result.calibration
     # Against the truth, on the frames that follow.
     _wait_live(qtbot, w, frames=w.bridge.session.solved + 3)
-    devices = w.bridge.devices
+    studio = w.bridge.session.studio
     frame = w.bridge.newest_solved
-    truth = devices.studio.truth(frame.bundle.t_s - devices.t0_s)
+    truth = studio.simulation.truth(frame.bundle.t_s - studio.t0_s)
     got = calib.bone_wxyz(frame.bundle.imu_wxyz)
     ok = np.isfinite(got).all(axis=1)
     err = np.degrees((from_wxyz(truth.bone_wxyz[ok]).inv() * from_wxyz(got[ok])).magnitude())

@@ -56,7 +56,7 @@ def test_real_cameras_are_calibrated_from_their_own_images(qtbot, window, truth,
     assert w.bridge.session.rig is None and "not calibrated" in w.bridge.label
     assert not w.start_recording()
     w.take_name.setText("x")
-    assert w.bridge.session.recorder is None
+    assert w.bridge.session.recording is None
     # The rig cannot come before the lenses.
     assert panel.calibrate_rig() is None
     assert "calibrate the cameras first" in w.messages[-1][1]

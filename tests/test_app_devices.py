@@ -84,9 +84,9 @@ def test_cameras_and_imus_go_live_from_the_studio_panel(qtbot, window, footage, 
         return f is not None and sum(m is not None for m in f.bundle.silhouettes) >= 3 and f.bundle.imu_present.all()
 
     qtbot.waitUntil(solved_with_cameras_and_imus, timeout=60_000)
-    assert [s.state for s in b.devices.background_states()] == ["ready"] * 4
+    assert [s.state for s in b.session.background_states()] == ["ready"] * 4
     frame = b.newest_solved
-    t_rec = b.devices.footage.recorded_time(frame.bundle.t_s)
+    t_rec = b.session.studio.footage.recorded_time(frame.bundle.t_s)
     i = footage.frame_at(t_rec)
     assert i >= footage.empty_frames
     # Silhouettes cut from the colour images against the true masks.
@@ -144,8 +144,8 @@ def test_cameras_and_imus_go_live_from_the_studio_panel(qtbot, window, footage, 
 
     # A new background on request: the cameras capture again, then segment again.
     assert w.capture_background()
-    assert all(st.state in ("capturing", "ready") for st in b.devices.background_states())
-    qtbot.waitUntil(lambda: [st.state for st in b.devices.background_states()] == ["ready"] * 4, timeout=20_000)
+    assert all(st.state in ("capturing", "ready") for st in b.session.background_states())
+    qtbot.waitUntil(lambda: [st.state for st in b.session.background_states()] == ["ready"] * 4, timeout=20_000)
     w.stop_studio()
     assert w.bridge is None
     assert w.studio_panel.table.rowCount() == 0 and w.studio_panel.state.text() == "stopped"

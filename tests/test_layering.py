@@ -13,7 +13,7 @@ LINT = Path(sys.executable).with_name("lint-imports")
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(cwd))
-    return subprocess.run([str(LINT), "--config", "pyproject.toml", "--no-cache"], cwd=cwd, env=env,
+    return subprocess.run([str(LINT), "pyproject.toml", "--no-cache"], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -67,3 +67,25 @@ def test_pose_fit_reads_public_names_and_not_the_simulator(tmp_path):
     bad = _lint(tmp_path)
     assert bad.returncode != 0
     assert "core.posefit_refine -> core.sim.subject" in bad.stdout
+
+
+def test_no_gui_module_imports_the_batch_commands():
+    """The contract lists every app module but app.cli, so a new GUI module
+    cannot slip past it; and it breaks when a panel imports app.cli."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["forbidden_modules"] == ["app.cli"])
+    present = {f"app.{p.stem}" for p in (ROOT / "app").iterdir()
+               if p.name != "__init__.py" and p.name != "__pycache__" and (p.suffix == ".py" or p.is_dir())}
+    assert set(contract["source_modules"]) == present - {"app.cli"}
+
+
+def test_contract_breaks_when_a_panel_imports_the_cli(tmp_path):
+    for name in ("core", "plugins", "app"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "app" / "panels" / "sneaky.py").write_text("def f():\n    from app.cli.record import run_record\n")
+    bad = _lint(tmp_path)
+    assert bad.returncode != 0
+    assert "app.panels.sneaky -> app.cli.record" in bad.stdout

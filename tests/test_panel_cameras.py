@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 
 from app.context import AppContext
 from tests.leaks import assert_nothing_left
-from app.camera_calibration import BACKGROUND_RGB, SILHOUETTE_RGB
+from core.calibration.guided import BACKGROUND_RGB, SILHOUETTE_RGB
 from app.panels.cameras import CamerasPanel
 from core.calibration.files import write_anipose_toml
 from core.camera.model import Camera
@@ -91,11 +91,12 @@ def wait_task(qtbot, panel, timeout_ms=150_000) -> None:
 
 def test_previews_show_the_live_silhouettes(qtbot, context, panel):
     from app.bridge import SessionBridge
-    from app.cli.studio import open_simulated_session
+    from core.session.opening import open_simulated_session
     from core.sim.studio import StudioConfig
 
-    session, devices, label = open_simulated_session(StudioConfig(seed=fresh_seed() % 1000, camera_fps=10), "none")
-    bridge = SessionBridge(session, devices, label)
+    session = open_simulated_session(StudioConfig(seed=fresh_seed() % 1000, camera_fps=10), "none")
+    devices = session.studio
+    bridge = SessionBridge(session)
     bridge.frame.connect(context.frame.emit)
     bridge.state_changed.connect(lambda s: context.session_started.emit(bridge) if s == "live" else None)
     context.bridge = bridge

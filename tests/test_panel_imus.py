@@ -270,20 +270,22 @@ def test_shake_to_identify_pairs_the_shaken_sensor_and_the_diagram_shows_it(benc
 
 # -- the session's IMUs in both panels ----------------------------------------------------------
 
-def simulated_session(bench, seed: int):
-    """A CaptureSession on the simulated studio's IMU hub (no cameras), started."""
+def simulated_session(bench, seed: int, pairing=None):
+    """A CaptureSession on the simulated studio's IMU hub (no cameras), started;
+    its sensors on their bones by `pairing` (sensor k on bone k by default)."""
     from app.bridge import SessionBridge
-    from app.cli.studio import identity_pairing, simulated_imu_calibration
     from core.registry import registry
-    from core.session import CaptureSession
+    from core.session import CaptureSession, Studio
+    from core.session.opening import identity_pairing, simulated_imu_calibration
 
     devices = registry().studios["simulated"](
         StudioConfig(seed=seed, calibration_pose="T", calibration_hold_s=30.0), realtime=True)
-    session = CaptureSession([], devices.imus, devices.rig, 30.0, None, simulated_imu_calibration(devices.studio),
-                             identity_pairing(devices.imus[0].name))
+    session = CaptureSession(Studio([], devices.imus, devices.rig, "the simulated IMU hub"), devices.rig, 30.0,
+                             None, simulated_imu_calibration(devices.studio),
+                             pairing or identity_pairing(devices.imus[0].name), label="none")
     bench.sessions.append(session)
     session.start()
-    bridge = SessionBridge(session, devices, "none")
+    bridge = SessionBridge(session)
     bridge.state = "live"
     return session, devices, bridge
 
@@ -301,7 +303,7 @@ def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qt
     bench.context.bridge = bridge
     imus = bench.panel(ImusPanel)        # made after the session went live: it attaches at once
     wear = bench.panel(WearOffsetsPanel)
-    assert len(session.capture.imu.listeners) == 1 and len(session.capture.imu.raw_listeners) == 1
+    assert len(session.events.imu_samples) == 1 and len(session.events.imu_raw) == 1
     qtbot.waitUntil(lambda: imus.table.rowCount() == sk.NUM_IMUS, timeout=5000)
     qtbot.wait(2500)
     imus.refresh_table()
@@ -343,13 +345,45 @@ def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qt
     assert wear.result is None and wear.capture_button.isEnabled()
 
     bench.context.session_stopped.emit()
-    assert session.capture.imu.listeners == [] and session.capture.imu.raw_listeners == []
+    assert len(session.events.imu_samples) == 0 and len(session.events.imu_raw) == 0
     qtbot.wait(300)
     assert imus.feed.keys() == []
 
 
+def test_wear_capture_files_each_sample_on_the_bone_the_pairing_gives(bench, qtbot, seed):
+    """With a shuffled pairing (as every real hub has) the wear offsets panel
+    collects what the session routes: each sensor's samples on its paired
+    bone, every bone present, none routed a second time."""
+    from app.panels.wear import WearOffsetsPanel
+    from core.imu.pairing import Pairing
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(sk.NUM_IMUS)  # sensor k sits on bone order[k]
+    while (order == np.arange(sk.NUM_IMUS)).any():
+        order = rng.permutation(sk.NUM_IMUS)
+    pairing = Pairing()
+    for k, bone in enumerate(order):
+        pairing.assign(int(bone), SensorKey("sim:imu-hub", k))
+    raw = []
+    session, devices, bridge = simulated_session(bench, seed % 1000, pairing)
+    session.events.imu_raw.connect(lambda name, samples: raw.extend(samples))
+    bench.context.bridge = bridge
+    wear = bench.panel(WearOffsetsPanel)
+    wear.countdown_s, wear.duration_s = 0.0, 30.0
+    assert wear.start_capture()
+    qtbot.waitUntil(lambda: wear.buffer.counts()[0] >= 20 * sk.NUM_IMUS, timeout=10_000)
+    collected = wear.buffer.samples()
+    wear.cancel_capture()
+    sensor_of = {int(bone): k for k, bone in enumerate(order)}
+    hub = {(s.t_s, s.sensor_id): s.quat_wxyz for s in list(raw)}
+    assert {s.sensor_id for s in collected} == set(range(sk.NUM_IMUS))
+    for s in collected:
+        np.testing.assert_array_equal(s.quat_wxyz, hub[(s.t_s, sensor_of[s.sensor_id])])
+    bench.context.session_stopped.emit()
+
+
 def test_stillness_is_the_largest_turn_over_a_second():
-    from app.wear_capture import largest_turn_deg
+    from core.imu.wear_capture import largest_turn_deg
 
     studio = SimulatedStudio(StudioConfig(seed=int(np.random.default_rng().integers(1000)), calibration_pose="T"))
     hold = studio.imu_samples(1.0, 2.5)     # the routine holds the pose for 3 s
@@ -377,12 +411,12 @@ OTHER_BOUND_DEG = 3.5
 
 def test_wear_offsets_captured_from_simulated_data_match_the_true_ones(bench, qtbot):
     from app.bridge import SessionBridge
-    from app.cli.studio import simulated_imu_calibration
     from app.panels.wear import WearOffsetsPanel
-    from app.wear_capture import DURATION_S, CaptureBuffer, vision_check_deg
+    from core.imu.wear_capture import DURATION_S, CaptureBuffer, vision_check_deg
     from core.camera.rig import standard_studio
     from core.frames import FrameBundle, orientations_at
-    from core.session import CaptureSession
+    from core.session import CaptureSession, Studio
+    from core.session.opening import identity_pairing, simulated_imu_calibration
 
     studio = SimulatedStudio(StudioConfig(seed=WEAR_SEED, calibration_pose="T"))
     times = np.arange(0.0, DURATION_S, 1.0 / 30.0)
@@ -431,11 +465,10 @@ def test_wear_offsets_captured_from_simulated_data_match_the_true_ones(bench, qt
 
     # Apply to a session: its pipeline turns sensor orientations into bones with the new offsets.
     assert not wear.apply() and "start the studio first" in bench.messages[-1][1]
-    from app.cli.studio import identity_pairing
-
     old = simulated_imu_calibration(studio)
     old.wear = old.wear * Rotation.from_rotvec([0.0, 0.0, 0.5])  # a wrong calibration to replace
-    session = CaptureSession([], [], standard_studio(), 30.0, None, old, identity_pairing("sim:imu-hub"))
+    session = CaptureSession(Studio([], [], None, "no sources"), standard_studio(), 30.0, None, old,
+                             identity_pairing("sim:imu-hub"))
     bridge = SessionBridge(session)
     bench.context.session_started.emit(bridge)
     assert wear.apply() and session.imu_calibration is calib

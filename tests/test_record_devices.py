@@ -24,7 +24,7 @@ def _main(*args, timeout=300):
 
 @needs_pty
 def test_record_real_cameras_and_imus_from_the_command_line(tmp_path):
-    from app.cli.studio import simulated_imu_calibration
+    from core.session.opening import simulated_imu_calibration
     from core.calibration import files
     from core.imu.pairing import Pairing, SensorKey
     from core.sim.footage import render_footage

@@ -77,7 +77,7 @@ def rows_cols(mask):
 
 # -- pure geometry ------------------------------------------------------------
 def test_frustum_apex_is_the_camera_centre_and_points_along_the_optical_axis():
-    from app.view_geometry import frustum_segments
+    from core.view_geometry import frustum_segments
 
     for cam in standard_studio():
         seg = frustum_segments(cam, depth_mm=300.0).reshape(-1, 2, 3)
@@ -89,7 +89,7 @@ def test_frustum_apex_is_the_camera_centre_and_points_along_the_optical_axis():
 
 
 def test_skeleton_geometry_hides_nan_rows(rng, performer_mm):
-    from app.view_geometry import skeleton_geometry
+    from core.view_geometry import skeleton_geometry
 
     joints = performer_mm.copy()
     hidden = rng.choice(sk.NUM_JOINTS, size=3, replace=False)
@@ -102,7 +102,7 @@ def test_skeleton_geometry_hides_nan_rows(rng, performer_mm):
 
 
 def test_volume_points_hull_channels_and_thinning(rng):
-    from app.view_geometry import MAX_VOLUME_POINTS, volume_points
+    from core.view_geometry import MAX_VOLUME_POINTS, volume_points
 
     grid = VoxelGrid.around(rng.uniform(-1000, 1000, 3) + (0, 0, 1000), size=32)
     vol = np.zeros((4, 32, 32, 32), np.uint8)
@@ -125,7 +125,7 @@ def test_volume_points_hull_channels_and_thinning(rng):
 
 # -- pixels -------------------------------------------------------------------
 def test_skeleton_is_drawn_where_the_performer_projects_in_side_colours(view, performer_mm):
-    from app.view_geometry import LEFT_COLOUR, RIGHT_COLOUR
+    from core.view_geometry import LEFT_COLOUR, RIGHT_COLOUR
 
     view.set_rig(standard_studio())
     aim(view, performer_mm[sk.ROOT])
@@ -156,7 +156,7 @@ def test_skeleton_is_drawn_where_the_performer_projects_in_side_colours(view, pe
 
 
 def test_stage_toggle_switches_between_the_two_joint_sets(view, performer_mm, rng):
-    from app.view_geometry import RIGHT_COLOUR
+    from core.view_geometry import RIGHT_COLOUR
 
     shift = np.r_[rng.uniform(300, 500) * rng.choice([-1, 1]), 0.0, 0.0]
     stage1 = performer_mm + shift

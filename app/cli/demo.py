@@ -60,14 +60,16 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         return 1
     from core.pipeline import Pipeline
 
-    from app.cli.studio import live_engine, simulated_imu_calibration
+    from core.session.opening import load_live_engine, simulated_imu_calibration
 
-    engine, label = live_engine(args.model, devices.rig)
-    if engine is False:
+    try:
+        engine, label = load_live_engine(args.model, devices.rig)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
     calib = simulated_imu_calibration(devices.studio)
-    pipeline = Pipeline(devices.rig, engine or None, lambda b: calib.bone_wxyz(b.imu_wxyz))
+    pipeline = Pipeline(devices.rig, engine, lambda b: calib.bone_wxyz(b.imu_wxyz))
     with progress_bar("preparing camera lookup tables") as report:
         pipeline.prepare(report)
     imus, hub = devices.imus, None

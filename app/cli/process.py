@@ -17,29 +17,9 @@ def add_process_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-imu", action="store_true", help="solve from the cameras alone")
 
 
-def load_model(spec: str):
-    """(model, info dict, note) for lite/full/a file; raises ValueError with a clear message."""
-    from core.deepfuse.weights import SHIPPED, ModelFileError, load_weights, shipped_model_path
-    from core.take.process import file_sha256
-
-    note = ""
-    if spec in SHIPPED:
-        path = shipped_model_path(spec)
-        if spec == "full" and not path.is_file():
-            note = "this build ships no full model; solving with the lite model"
-            spec, path = "lite", shipped_model_path("lite")
-    else:
-        path = Path(spec)
-    try:
-        model, _ = load_weights(path)
-    except ModelFileError as exc:
-        raise ValueError(str(exc)) from None
-    return model, {"name": spec, "file": Path(path).name, "sha256": file_sha256(path)}, note
-
-
 def run_process(args: argparse.Namespace) -> int:
     from app.cli.progress import progress_bar
-    from core.take.process import process_take
+    from core.take.process import load_model, process_take
     from core.take.take import Take, TakeError
 
     if args.batch < 1:

@@ -1,7 +1,7 @@
 """`main.py record --demo --seconds N --out DIR`: record a take from the
 simulated studio without a window; `main.py record --cameras 0,1,2,3
 --calibration rig.json [--imu PORT --pairing P.json --imu-calibration W.json]
---out DIR`: from real cameras and IMUs (app.cli.devices, docs/DEVICES.md).
+--out DIR`: from real cameras and IMUs (core.session.opening, docs/DEVICES.md).
 On real cameras the stage must be empty when the command starts: the first
 `--background-frames` frames of every camera are its background, and the
 recording starts once every camera has one.
@@ -50,17 +50,6 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds between writes to the disk (at most 1; default 0.5)")
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    try:
-        value = int(port)
-    except ValueError:
-        value = -1
-    if not sep or not host or not 0 < value < 65536:
-        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:39539), got {text!r}")
-    return host, value
-
-
 def run_record(args: argparse.Namespace) -> int:
     if args.demo == bool(args.cameras):
         print("record either the simulated studio (--demo) or real cameras (--cameras with --calibration)",
@@ -79,8 +68,9 @@ def run_record(args: argparse.Namespace) -> int:
     sender = None
     if args.vmc:
         try:
+            from core.stream.vmc import VmcSender, parse_host_port
+
             host, port = parse_host_port(args.vmc)
-            from core.stream.vmc import VmcSender
 
             sender = VmcSender(host, port)
         except (ValueError, OSError) as exc:
@@ -88,7 +78,7 @@ def run_record(args: argparse.Namespace) -> int:
             return 2
     what = "the simulated studio" if args.demo else "the cameras and IMUs"
     try:
-        session, devices, label = _open(args)
+        session = _open(args)
     except (OSError, ValueError) as exc:
         print(f"error: cannot start {what}: {exc}", file=sys.stderr)
         return 1
@@ -98,18 +88,20 @@ def run_record(args: argparse.Namespace) -> int:
     try:
         if args.demo:
             # Studio time 0 is the start of the take: the performer starts moving as it starts.
-            recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush, t0_s=devices.t0_s)
+            recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush, t0_s=session.studio.t0_s)
             session.start()
         else:
             session.start()
-            _wait_for_backgrounds(devices)
+            print("capturing the background: keep the stage empty "
+                  f"({session.studio.setup.background_frames} frames a camera)", flush=True)
+            session.studio.wait_for_backgrounds()
             recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush)
     except (TakeError, ValueError, DeviceError, OSError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         session.stop()
         return 1
     print(f"recording {args.seconds:g} s of {what} ({len(session.rig)} cameras at {args.fps:g} fps, "
-          f"{'13 IMUs' if args.demo or args.imu else 'no IMUs'}) into {recorder.root}; live solve: {label}",
+          f"{'13 IMUs' if args.demo or args.imu else 'no IMUs'}) into {recorder.root}; live solve: {session.label}",
           flush=True)
     start = time.monotonic()
     end = start + args.seconds
@@ -143,43 +135,25 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace):
-    """(session, devices, label) for the simulated studio or the real devices the arguments name."""
+    """The session for the simulated studio or the real devices the arguments name."""
     if args.demo:
-        from app.cli.studio import open_simulated_session
+        from core.session.opening import open_simulated_session
         from core.sim.studio import StudioConfig
 
         config = StudioConfig(seed=args.seed, motion_bvh=args.motion, camera_fps=args.fps)
         return open_simulated_session(config, args.model, args.live_filter)
-    from app.cli.devices import DeviceSetup, open_device_session
     from core.calibration.files import load_calibration
     from core.imu.calibration import ImuCalibration
     from core.imu.pairing import Pairing
+    from core.session.opening import open_device_session
+    from core.session.studios import DeviceSetup
 
     rig = load_calibration(args.calibration).rig
     setup = DeviceSetup(cameras=DeviceSetup.parse_cameras(args.cameras), imu_port=args.imu,
                         imu_protocol=args.imu_protocol, fps=args.fps, background_frames=args.background_frames)
     pairing = None if args.pairing is None else Pairing.load(args.pairing)
     imu_calibration = None if args.imu_calibration is None else ImuCalibration.load(args.imu_calibration)
-    session, devices, label = open_device_session(setup, rig, args.model, args.live_filter)
-    session.pairing, session.imu_calibration = pairing, imu_calibration
-    return session, devices, label
-
-
-def _wait_for_backgrounds(devices, timeout_s: float = 60.0) -> None:
-    """Until every camera has its background (TimeoutError naming those without one)."""
-    print(f"capturing the background: keep the stage empty ({devices.setup.background_frames} frames a camera)",
-          flush=True)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        states = devices.background_states()
-        failed = [f"{c.name}: {s.error}" for c, s in zip(devices.cameras, states) if s.state == "failed"]
-        if failed:
-            raise ValueError("the background could not be captured: " + "; ".join(failed))
-        if all(s.state == "ready" for s in states):
-            return
-        if time.monotonic() > deadline:
-            waiting = [c.name for c, s in zip(devices.cameras, states) if s.state != "ready"]
-            raise TimeoutError(f"no background after {timeout_s:.0f} s from {', '.join(waiting)}: "
-                               "are these cameras delivering frames?")
-        time.sleep(0.1)
-
+    session = open_device_session(setup, rig, args.model, args.live_filter)
+    session.set_pairing(pairing)
+    session.set_imu_calibration(imu_calibration)
+    return session

@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.camera_calibration import ErrorRow, colour_preview, fmt, silhouette_preview
+from core.calibration.guided import ErrorRow, colour_preview, fmt, silhouette_preview
 from core.devices import IMAGE_SILHOUETTE
 
 
@@ -63,7 +63,7 @@ class PreviewGrid(QWidget):
         super().__init__(parent)
         self.width_px, self.stale_s = width_px, stale_s
         self.tiles: list[CameraTile] = []
-        self.overlays: dict = {}  # camera index -> app.camera_calibration.BoardOverlay
+        self.overlays: dict = {}  # camera index -> core.calibration.guided.BoardOverlay
         self.shown_frame = None  # the LiveFrame the tiles show
         self.shown_serial = -1
         self._newest, self._newest_at, self._serial = None, 0.0, 0

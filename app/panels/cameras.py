@@ -20,10 +20,10 @@ On the simulated studio the board views are rendered through the
 studio's true cameras at sizes that keep a rig calibration under a minute
 on 2 cores (960 px for the lenses, 1440 px for the rig); the sizes, the
 counts and what they measure against the truth are in docs/CALIBRATION.md
-("In the desktop app"). The steps themselves live in app.calibration_steps.
+("In the desktop app"). The steps themselves live in core.calibration.steps.
 
 Real cameras ("Cameras and IMUs"): the board views are the cameras' own
-images (app.live_board.LiveBoardViews), taken while the user moves a
+images (core.calibration.live_board.LiveBoardViews), taken while the user moves a
 printed board (`main.py board`) in front of each camera, then walks it
 around the area; the floor is a separate step (Set floor) with the board
 lying at the origin. The same error table and Apply follow.
@@ -39,11 +39,10 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
-from app.calibration_steps import (calibrate_lenses, calibrate_walked_rig, read_calibration_for, rows_from_quality,
+from core.calibration.steps import (calibrate_lenses, calibrate_walked_rig, read_calibration_for, rows_from_quality,
                                    set_floor_from_board, write_calibration)
-from app.camera_calibration import BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration
-from app.cli.studio import simulated_rig
-from app.live_board import LiveBoardViews, uncalibrated_rig
+from core.calibration.guided import BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration
+from core.calibration.live_board import LiveBoardViews, uncalibrated_rig
 from app.panels.camera_widgets import CalibrationBox, CameraTile, PreviewGrid
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
@@ -143,7 +142,7 @@ class CamerasPanel(QWidget):
             self._on_rig_changed(bridge.session.rig)
         else:  # real cameras not calibrated yet: tiles by the cameras' names
             self.rig_in_use = None
-            self._set_tiles([str(getattr(c, "name", f"camera {k + 1}")) for k, c in enumerate(bridge.session.cameras)])
+            self._set_tiles(bridge.session.camera_names)
 
     def _on_session_stopped(self) -> None:
         self.previews.take_frame(None)
@@ -171,7 +170,7 @@ class CamerasPanel(QWidget):
         """Draw the newest frame (or the calibration's board views) into the tiles."""
         if self.isVisible():
             bridge = self.context.bridge
-            self.previews.refresh(self.rig_in_use, None if bridge is None else bridge.session.capture.newest_frames)
+            self.previews.refresh(self.rig_in_use, None if bridge is None else bridge.session.newest_frames)
 
     def _on_board_view(self, overlay: BoardOverlay) -> None:
         if self._closing:
@@ -189,11 +188,12 @@ class CamerasPanel(QWidget):
         runs); None for a studio whose cameras give no images."""
         bridge = self.context.bridge
         if bridge is None:
+            from core.session.opening import simulated_rig
             from core.sim.studio import StudioConfig
 
             return simulated_rig(StudioConfig())
-        studio = getattr(bridge.devices, "studio", None)
-        return None if studio is None else studio.rig
+        simulation = bridge.session.studio.simulation
+        return None if simulation is None else simulation.rig
 
     def _start(self, kind: str, title: str, seed: int | None, run) -> object | None:
         if self.task is not None:
@@ -208,8 +208,7 @@ class CamerasPanel(QWidget):
                 return None
             truth = bridge.session.rig
             if truth is None:  # not calibrated yet: stand-ins of the right sizes
-                names = [str(getattr(c, "name", f"camera {k + 1}")) for k, c in enumerate(bridge.session.cameras)]
-                truth = uncalibrated_rig(bridge.session.capture, names)
+                truth = uncalibrated_rig(bridge.session.newest_frames(), bridge.session.camera_names)
                 if truth is None:
                     self.context.message("error", "not every camera has delivered an image yet: wait for the "
                                                   "previews, then calibrate")
@@ -230,13 +229,12 @@ class CamerasPanel(QWidget):
             t0 = time.monotonic()
             rig = truth
             if live:
-                sim = LiveBoardViews(bridge.session.capture, rig.names, bridge.session.fps, self.WALL_BOARD,
+                sim = LiveBoardViews(bridge.session.newest_frames, rig.names, bridge.session.fps, self.WALL_BOARD,
                                      self.RIG_BOARD, self.PREVIEW_WIDTH_PX, relay.board_view.emit)
             else:
                 sim = SimulatedBoardCalibration(rig, seed, self.WALL_BOARD, self.RIG_BOARD, self.INTRINSIC_WIDTH_PX,
                                                 self.RIG_WIDTH_PX, self.PREVIEW_WIDTH_PX, relay.board_view.emit)
-            fits = base is not None and len(base) == len(rig) and \
-                all(tuple(a.size) == tuple(b.size) for a, b in zip(base, rig))
+            fits = base is not None and base.fits(rig)
             outcome = run(sim, progress, base if fits else rig, intrinsic_cams)
             return replace(outcome, seconds=time.monotonic() - t0)
 

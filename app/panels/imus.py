@@ -20,8 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QVBoxLayout, QWidget)
 
 from app.context import AppContext
-from app.imu_feed import (ImuFeed, NoSerialPlugin, SerialLink, detach_listener, dropped_per_sensor, serial_source,
-                          session_source_name)
+from app.imu_feed import ImuFeed, NoSerialPlugin, SerialLink, dropped_per_sensor, serial_source
 from app.panels.body_diagram import PairingBox
 from app.panels.imu_widgets import PortChooser, SensorTable
 from app.plots import OrientationPlot
@@ -63,7 +62,7 @@ class ImusPanel(QWidget):
         context.session_started.connect(self._on_session_started)
         context.session_stopped.connect(self._on_session_stopped)
         bridge = context.bridge
-        if bridge is not None and getattr(bridge, "state", "") == "live":
+        if bridge is not None and bridge.state == "live":
             self._on_session_started(bridge)
 
     # -- layout --------------------------------------------------------------------------
@@ -195,16 +194,14 @@ class ImusPanel(QWidget):
     def _on_session_started(self, bridge) -> None:
         self._detach_session()
         session = bridge.session
-        imu = session.capture.imu
         # The sensors as they come (before the pairing renumbers them to bones).
-        self._session_sources = [session_source_name([s]) for s in imu.sources]
-        self._listener = self.feed.put
-        imu.raw_listeners.append(self._listener)
+        self._session_sources = session.imu_source_names
+        self._listener = session.events.imu_raw.connect(self.feed.put)
         self._session = session
         if session.pairing is not None:
             self.set_pairing(session.pairing)
         else:
-            session.pairing = self.pairing
+            session.set_pairing(self.pairing)
 
     def _on_session_stopped(self) -> None:
         self._detach_session()
@@ -213,7 +210,7 @@ class ImusPanel(QWidget):
         session, self._session = self._session, None
         if session is None:
             return
-        detach_listener(session, self._listener)
+        session.events.imu_raw.disconnect(self._listener)
         self._listener = None
         for name in self._session_sources:
             self.feed.forget(name)
@@ -230,7 +227,7 @@ class ImusPanel(QWidget):
     def set_pairing(self, pairing: Pairing) -> None:
         self.pairing = pairing
         if self._session is not None:
-            self._session.pairing = pairing
+            self._session.set_pairing(pairing)
         self._show_pairing()
 
     def assign(self, bone: int, key: SensorKey) -> None:
@@ -339,9 +336,7 @@ class ImusPanel(QWidget):
         if self.link is not None:
             sources.append((self.link.name, self.link.counters()))
         if self._session is not None:
-            for name, src in zip(self._session_sources, self._session.capture.imu.sources):
-                get = getattr(src, "counters", None)
-                sources.append((name, get() if get is not None else None))
+            sources.extend(zip(self._session_sources, self._session.imu_counters()))
         return dropped_per_sensor(sources)
 
     def refresh_table(self) -> None:
@@ -364,7 +359,7 @@ class ImusPanel(QWidget):
             if counters:
                 lines.append(counters)
         if self._session is not None:
-            imu = self._session.capture.imu
+            imu = self._session.imu_status()
             text = f"studio IMUs: {imu.samples} samples"
             if imu.errors:
                 text += f", {len(imu.errors)} errors (last: {imu.errors[-1]})"

@@ -5,7 +5,7 @@ Two sources:
 - "Simulated studio": a virtual performer, cameras and IMUs (no hardware);
 - "Cameras and IMUs": real cameras (device numbers, stream URLs, video
   files, or a folder of recorded footage) and one serial IMU port, with the
-  calibration the Cameras panel applied (app.cli.devices). Their
+  calibration the Cameras panel applied (core.session.opening). Their
   silhouettes come from a background model per camera: the first frames
   after the start are taken as the empty stage when "Capture the background
   at the start" is ticked, and "Capture background" takes a new one at any
@@ -22,10 +22,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from app.cli.devices import DeviceSetup
 from app.panels.imu_widgets import PortChooser
-
-SIMULATED, DEVICES = "simulated", "devices"
+from core.session.studios import DEVICES, SIMULATED, DeviceSetup
 
 
 class StudioPanel(QWidget):
@@ -134,21 +132,21 @@ class StudioPanel(QWidget):
                            background_at_start=self.background_at_start.isChecked())
 
     def open_session(self, rig, say):
-        """(session, devices, label) for the chosen source, not started yet;
-        raises ValueError or OSError with what is wrong. rig: the calibration
-        applied on the Cameras panel (or None); say(level, text) reports."""
+        """The session for the chosen source (core.session.CaptureSession),
+        not started yet; raises ValueError or OSError with what is wrong.
+        rig: the calibration applied on the Cameras panel (or None);
+        say(level, text) reports."""
+        from core.session.opening import open_device_session, open_simulated_session, simulated_rig
+
         model = self.model.currentData()
         if self.source_kind == DEVICES:
-            from app.cli.devices import open_device_session
-
             return open_device_session(self.device_setup(), rig, model)
-        from app.cli.studio import open_simulated_session, rig_fits, simulated_rig
         from core.sim.studio import StudioConfig
 
         # The simulated performer holds the calibration pose 4 s when asked (Wear
         # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
         config = StudioConfig(seed=self.seed.value(), camera_fps=self.fps.value(), calibration_hold_s=4.0)
-        if rig is not None and not rig_fits(rig, simulated_rig(config)):
+        if rig is not None and not rig.fits(simulated_rig(config)):
             say("info", f"the calibration in use is for {len(rig)} other cameras: the simulated studio runs on its own")
             rig = None
         return open_simulated_session(config, model, rig=rig)

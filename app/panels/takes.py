@@ -223,7 +223,7 @@ class TakesPanel(QWidget):
             return None
 
         def work(progress):
-            from app.cli.process import load_model
+            from core.take.process import load_model
             from core.deepfuse.engine import InferenceEngine
             from core.take.process import process_take
 

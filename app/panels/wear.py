@@ -5,7 +5,7 @@ The performer stands in the T-pose (or N-pose), holds still, then bows,
 squats, rocks onto the heels and moves freely. A stillness meter shows the
 largest turn of any sensor over the last second against the 4° under which
 core.imu.calibration counts the sensors as still. "Capture" counts down,
-collects the session's IMU samples (renumbered to bones through the pairing)
+collects the session's IMU samples (numbered by bone: the session routes them through its pairing)
 and the live solved joints for the routine's duration, then runs
 core.imu.calibration.calibrate off the GUI thread (app.workers). The result
 table gives per bone the heading, the fit's residual, whether the heading
@@ -29,14 +29,14 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from app.context import AppContext
-from app.imu_feed import ImuFeed, detach_listener
+from app.imu_feed import ImuFeed
 from app.panels.wear_views import StillnessMeter, WearResultTable
-from app.wear_capture import (DURATION_S, HOLD_S, STEPS, STILL_DEG, STILL_WINDOW_S, CaptureBuffer, WearResult,
+from core.imu.wear_capture import (DURATION_S, HOLD_S, STEPS, STILL_DEG, STILL_WINDOW_S, CaptureBuffer, WearResult,
                               largest_turn_deg, solve_wear, vision_check_deg)
 from app.workers import Cancelled, run_with_progress
 from core.imu.calibration import ImuCalibrationError
 
-# The capture's logic lives in app.wear_capture; the panel still offers its names.
+# The capture's logic lives in core.imu.wear_capture; the panel still offers its names.
 __all__ = ["CaptureBuffer", "WearOffsetsPanel", "WearResult", "largest_turn_deg", "solve_wear", "vision_check_deg"]
 
 TICK_MS = 100
@@ -58,7 +58,6 @@ class WearOffsetsPanel(QWidget):
         self._phase_t0 = 0.0
         self._collecting = threading.Event()
         self._session = None
-        self._source = ""
         self._listener = None
         self._build()
         self.timer = QTimer(self)
@@ -69,7 +68,7 @@ class WearOffsetsPanel(QWidget):
         context.session_stopped.connect(self._on_session_stopped)
         context.frame.connect(self._on_frame)
         bridge = context.bridge
-        if bridge is not None and getattr(bridge, "state", "") == "live":
+        if bridge is not None and bridge.state == "live":
             self._on_session_started(bridge)
 
     # -- layout --------------------------------------------------------------------------
@@ -162,10 +161,7 @@ class WearOffsetsPanel(QWidget):
     def _on_session_started(self, bridge) -> None:
         self._detach_session()
         session = bridge.session
-        imu = session.capture.imu
-        self._source = str(getattr(imu.sources[0], "name", "")) if len(imu.sources) == 1 else ""
-        self._listener = self._on_imu_samples
-        imu.listeners.append(self._listener)
+        self._listener = session.events.imu_samples.connect(self._on_imu_samples)
         self._session = session
 
     def _on_session_stopped(self) -> None:
@@ -177,24 +173,17 @@ class WearOffsetsPanel(QWidget):
         session, self._session = self._session, None
         if session is None:
             return
-        detach_listener(session, self._listener)
+        session.events.imu_samples.disconnect(self._listener)
         self._listener = None
         self.feed.forget("session")
 
     def _on_imu_samples(self, samples) -> None:
-        """On the session's IMU thread: the meter's feed, and the capture while it runs."""
+        """On the session's IMU thread: samples already numbered by IMU bone
+        (the session routes them through its pairing) for the meter's feed,
+        and for the capture while it runs."""
         self.feed.put("session", samples)
         if self._collecting.is_set():
-            self.collect_samples(self._to_bones(samples))
-
-    def _to_bones(self, samples):
-        """Renumber the sensors to their bones through the session's pairing
-        (the sensors' own numbering when there is none, as on the simulated hub)."""
-        session = self._session
-        pairing = None if session is None else session.pairing
-        if pairing is None or not self._source:
-            return samples
-        return pairing.route(self._source, samples)
+            self.collect_samples(samples)
 
     def _on_frame(self, frame) -> None:
         solve = frame.result.solve
@@ -225,13 +214,9 @@ class WearOffsetsPanel(QWidget):
         return True
 
     def _start_simulated_routine(self) -> None:
-        """On the simulated studio, the virtual performer does the routine now."""
-        bridge = self.context.bridge
-        devices = getattr(bridge, "devices", None)
-        studio = getattr(devices, "studio", None)
-        if studio is None or not hasattr(studio, "start_calibration_routine"):
-            return
-        studio.start_calibration_routine(time.monotonic() - devices.t0_s)
+        """The simulated performer does the routine now (a real one follows the steps on screen)."""
+        if self._session is not None:
+            self._session.start_calibration_routine()
 
     def cancel_capture(self, why: str = "capture cancelled") -> None:
         if self.phase not in ("countdown", "capturing"):
@@ -342,7 +327,7 @@ class WearOffsetsPanel(QWidget):
             return False
         calib = self.result.calibration
         session = self._session
-        session.imu_calibration = calib  # the session reads it for every frame
+        session.set_imu_calibration(calib)  # used from the next frame on
         self.context.message("info", "wear offsets applied: the live solve uses them from the next frame")
         return True
 

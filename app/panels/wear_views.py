@@ -80,7 +80,7 @@ class WearResultTable(QTableWidget):
                 self.setItem(k, c, item)
 
     def show_result(self, result) -> None:
-        """One row per bone of an app.wear_capture.WearResult; unobservable headings in amber."""
+        """One row per bone of an core.imu.wear_capture.WearResult; unobservable headings in amber."""
         warn = QColor("#f0ad4e")
         for k, fit in enumerate(result.calibration.fits):
             check = result.vision_check_deg[k]

@@ -196,6 +196,17 @@ class Camera:
         K = np.array([[focal_px, 0, (w - 1) / 2], [0, focal_px, (h - 1) / 2], [0, 0, 1]])
         return cls(K, np.zeros(5) if dist is None else dist, R, -R @ c, (w, h), name)
 
+    def at_size(self, size: tuple[int, int], name: str | None = None) -> "Camera":
+        """This camera at image size `size` (the same aspect ratio, the lens
+        scaled exactly), optionally renamed; ValueError for another shape."""
+        out = self if tuple(self.size) == tuple(size) else self.scaled(size[0] / self.width)
+        if tuple(out.size) != tuple(size):
+            raise ValueError(f"camera {self.name}: a {self.width}x{self.height} calibration does not fit a "
+                             f"{size[0]}x{size[1]} camera")
+        if name is not None and name != out.name:
+            out = Camera(out.K, out.dist, out.R, out.t, out.size, name)
+        return out
+
     def scaled(self, factor: float) -> "Camera":
         """The same camera at another image resolution (factor 0.25: a quarter the width)."""
         w, h = self.size

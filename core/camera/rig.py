@@ -65,6 +65,32 @@ class CameraRig:
         """The same rig with every image scaled (for a cheaper live preview or render)."""
         return CameraRig(tuple(c.scaled(factor) for c in self.cameras), self.area)
 
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """Each camera's image size (width, height) px."""
+        return [tuple(c.size) for c in self.cameras]
+
+    def fits(self, other: "CameraRig") -> bool:
+        """Whether this calibration is for `other`'s cameras: as many, with the same image sizes."""
+        return self.sizes == other.sizes
+
+    def at_sizes(self, sizes) -> "CameraRig":
+        """This rig with camera k scaled to image size sizes[k] (as many sizes as
+        cameras, each of the camera's shape); ValueError naming what does not fit."""
+        sizes = list(sizes)
+        if len(sizes) != len(self):
+            raise ValueError(f"a calibration of {len(self)} cameras does not fit {len(sizes)} cameras")
+        return CameraRig(tuple(c.at_size(s) for c, s in zip(self.cameras, sizes)), self.area)
+
+    def at_width(self, width_px: float) -> "CameraRig":
+        """Every camera with its image scaled to `width_px` wide."""
+        return CameraRig(tuple(c.scaled(width_px / c.width) for c in self.cameras), self.area)
+
+    def at_most_width(self, width_px: float) -> "CameraRig":
+        """Each camera wider than `width_px` scaled down to it; narrower ones as they are."""
+        return CameraRig(tuple(c.scaled(width_px / c.width) if c.width > width_px else c for c in self.cameras),
+                         self.area)
+
     def to_dict(self) -> dict:
         a = self.area
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from core.capture.ring import NextReader
 from core.capture.threads import CaptureGroup, CaptureThread
 from core.devices import IMAGE_SILHOUETTE, CameraFrame, CameraSource, DeviceError, ImuSample, ImuSource
+from core.events import Event
 from core.frames import FrameBundle, ImuBuffer
 
 log = logging.getLogger(__name__)
@@ -35,11 +37,12 @@ class ImuThread:
         self.buffer = buffer
         self.lock = lock
         self.route = route
-        # listeners get the samples after `route` (renumbered to IMU bones, as
-        # the solve and the recorder see them); raw_listeners get each source's
-        # samples as they came, with the source's name (pairing tools).
-        self.listeners: list[Callable[[list[ImuSample]], None]] = []
-        self.raw_listeners: list[Callable[[str, list[ImuSample]], None]] = []
+        # `samples` gets the samples after `route` (renumbered to IMU bones, as
+        # the solve and the recorder see them); `raw` gets each source's
+        # samples as they came, with the source's name (pairing tools). Both
+        # are emitted on this thread.
+        self.samples_event = Event("IMU samples")
+        self.raw_event = Event("IMU samples as they came")
         self.samples = 0
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -67,7 +70,7 @@ class ImuThread:
             try:
                 s.close()
             except (DeviceError, OSError) as exc:
-                log.warning("closing IMU source %s: %s", getattr(s, "name", s), exc)
+                log.warning("closing IMU source %s: %s", s.name, exc)
 
     def _run(self) -> None:
         # Sources are polled every POLL_S: a driver whose read returns at once
@@ -77,21 +80,19 @@ class ImuThread:
                 try:
                     samples = src.read(0.02)
                 except (DeviceError, OSError) as exc:
-                    msg = f"{getattr(src, 'name', 'IMU source')}: {exc}"
+                    msg = f"{src.name}: {exc}"
                     if not self.errors or self.errors[-1] != msg:
                         self.errors.append(msg)
                     samples = []
                 if samples:
-                    for listen in list(self.raw_listeners):
-                        listen(str(getattr(src, "name", f"source {i}")), samples)
+                    self.raw_event.emit(src.name, samples)
                 if self.route is not None:
                     samples = self.route(i, samples)
                 if samples:
                     with self.lock:
                         self.buffer.extend(samples)
                     self.samples += len(samples)
-                    for listen in self.listeners:
-                        listen(samples)
+                    self.samples_event.emit(samples)
             self._stop.wait(self.POLL_S)
 
 
@@ -101,7 +102,10 @@ class LiveCapture:
     def __init__(self, cameras: Sequence[CameraSource], imus: Sequence[ImuSource], fps: float,
                  ring_capacity: int = 64, imu_buffer: ImuBuffer | None = None) -> None:
         self.fps = float(fps)
-        self.group = CaptureGroup([CaptureThread(c, capacity=ring_capacity) for c in cameras])
+        # One condition every camera's ring notifies on a push: the live path
+        # sleeps until a frame arrives (or a deadline), instead of polling.
+        self._arrived = threading.Condition()
+        self.group = CaptureGroup([CaptureThread(c, capacity=ring_capacity, notify=self._arrived) for c in cameras])
         self._latest = [t.ring.latest_reader() for t in self.group.threads]
         self._newest: list[CameraFrame | None] = [None] * len(self.group)
         self._lock = threading.Lock()
@@ -114,6 +118,9 @@ class LiveCapture:
     def recorder_readers(self) -> list[NextReader[CameraFrame]]:
         """One lossless reader per camera; make them before `start`."""
         return [t.ring.next_reader() for t in self.group.threads]
+
+    def _pushed(self) -> int:
+        return sum(t.ring.pushed for t in self.group.threads)
 
     def newest_frames(self) -> list[CameraFrame | None]:
         """Each camera's newest frame, whatever the live path took (any thread; previews)."""
@@ -138,10 +145,10 @@ class LiveCapture:
         cameras skip frames independently, and an instant seen by one camera
         only is no use to the solve."""
         half = 0.5 / self.fps
+        start = time.monotonic()
         waited = 0.0
-        step = min(0.005, 0.25 / self.fps)
-        pause = threading.Event()
         while True:
+            pushed = self._pushed()
             for k, reader in enumerate(self._latest):
                 got = reader.read(0.0)
                 if got is not None:
@@ -157,8 +164,14 @@ class LiveCapture:
                     break
             if waited >= timeout_s:
                 return None
-            pause.wait(step)
-            waited += step
+            # Sleep until a camera pushes a frame, or until the next moment the
+            # choice above could change with no new frame (half a period, four
+            # half periods, the timeout).
+            next_due = min(d for d in (half, 4 * half, timeout_s) if d > waited) if waited < timeout_s else timeout_s
+            with self._arrived:
+                if self._pushed() == pushed:
+                    self._arrived.wait(max(0.0, next_due - waited))
+            waited = time.monotonic() - start
         picked = [f if f is not None and abs(f.t_s - chosen) < half else None for f in self._newest]
         # A camera still handing on images (no background yet) has no silhouette.
         masks = tuple(f.image if f is not None and f.kind == IMAGE_SILHOUETTE else None for f in picked)

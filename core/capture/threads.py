@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from core.capture.ring import FrameRing
 from core.devices import CameraFrame, CameraSource, DeviceError, EndOfStream
@@ -65,13 +65,20 @@ class CaptureStatus:
 
 class CaptureThread:
     def __init__(self, source: CameraSource, capacity: int = 64, reconnect_s: float = 1.0,
-                 read_timeout_s: float = 0.25, name: str | None = None) -> None:
+                 read_timeout_s: float = 0.25, name: str | None = None,
+                 notify: threading.Condition | None = None,
+                 on_state: Callable[[CaptureStatus], None] | None = None) -> None:
         """`read_timeout_s` bounds each `read` call, so `stop` is noticed that
-        quickly (drivers whose reads block longer delay it by that much)."""
+        quickly (drivers whose reads block longer delay it by that much).
+        `notify` (a condition shared by several threads) is notified after
+        every frame pushed; `on_state` gets the status after every change of
+        state, on this thread."""
         self.source = source
         self.name = name or getattr(source, "name", type(source).__name__)
         self.ring: FrameRing[CameraFrame] = FrameRing(capacity)
         self.reconnect_s = float(reconnect_s)
+        self._notify = notify
+        self.on_state = on_state
         self.read_timeout_s = float(read_timeout_s)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -138,10 +145,20 @@ class CaptureThread:
 
     def _set_state(self, state: str, error: str | None = None) -> None:
         with self._changed:
+            changed = state != self._state
             self._state = state
             if error is not None:
                 self._last_error = error
             self._changed.notify_all()
+        if changed:
+            self._announce()
+
+    def _announce(self) -> None:
+        if self.on_state is not None:
+            try:
+                self.on_state(self.status())
+            except Exception:  # a listener's defect must not stop the capture
+                log.exception("a state listener of camera %s failed", self.name)
 
     def _close_source(self) -> None:
         try:
@@ -163,6 +180,7 @@ class CaptureThread:
             self._has_run = True
             self._state = RUNNING
             self._changed.notify_all()
+        self._announce()
         return True
 
     def _run(self) -> None:
@@ -191,6 +209,9 @@ class CaptureThread:
                 if frame is None:
                     continue
                 self.ring.push(frame)
+                if self._notify is not None:
+                    with self._notify:
+                        self._notify.notify_all()
                 now = time.monotonic()
                 with self._lock:
                     self._frames += 1

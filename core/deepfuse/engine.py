@@ -42,8 +42,8 @@ from core.deepfuse.imu_bone import bone_directions
 from core.deepfuse.network import DeepFuseNet
 from core.deepfuse.weights import load_weights, shipped_model_path
 from core.rotations import from_wxyz
-from core.volume.centre import CentreFinder
 from core.volume.grid import VoxelGrid
+from core.volume.stage import VolumeStage
 
 CONFIDENCE_SPREAD_MM = 100.0
 Progress = Callable[[int, int], None]
@@ -118,18 +118,12 @@ class InferenceEngine:
         self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision] \
             if self.device.type == "cuda" else torch.float32
         self.model.to(self.device, self.dtype)
-        self.centre_finder = CentreFinder(rig, fit_extent_mm=self.cfg.grid_size * self.cfg.voxel_mm)
         self._lock = threading.Lock()
         self._prepared = False
         self._fast = None  # traced module (CPU) or graph runner (CUDA)
-        if self.device.type == "cuda":
-            from core.volume.builder_torch import TorchVolumeBuilder
-
-            self.builder = TorchVolumeBuilder(rig, self.device, self.cfg.grid_size, self.cfg.voxel_mm, table=True)
-        else:
-            from core.volume.builder import VolumeBuilder
-
-            self.builder = VolumeBuilder(rig, self.cfg.grid_size, self.cfg.voxel_mm)
+        # The one place frames' volumes are built (the live pipeline uses it too):
+        # on the GPU from a per-rig table there, on the CPU from numpy's.
+        self.volumes = VolumeStage(rig, self.cfg.grid_size, self.cfg.voxel_mm, self.device)
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -150,7 +144,7 @@ class InferenceEngine:
         with self._lock:
             if self._prepared:
                 return
-            self.builder.prepare(progress)
+            self.volumes.prepare(progress)
             if self.optimise:
                 self._fast = self._build_fast()
             self._prepared = True
@@ -181,15 +175,11 @@ class InferenceEngine:
     # -- per frame ----------------------------------------------------------------
     def _volume(self, silhouettes: Sequence[np.ndarray | None]):
         """(centre, grid, volume tensor on the device) or None when nobody is seen."""
-        masks = list(silhouettes)
-        centre = self.centre_finder.find(masks)
-        if centre is None:
+        got = self.volumes.build(silhouettes)
+        if got is None:
             return None
-        grid = VoxelGrid.around(centre, self.cfg.grid_size, self.cfg.voxel_mm)
-        vol = self.builder.build(masks, grid)
-        if not isinstance(vol, torch.Tensor):
-            vol = torch.from_numpy(vol)
-        return centre, grid, vol
+        vol = got.volume if isinstance(got.volume, torch.Tensor) else torch.from_numpy(got.volume)
+        return got.centre_mm, got.grid, vol
 
     def _inputs(self, vols, grids, presents, bones):
         d = self.device

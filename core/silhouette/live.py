@@ -38,6 +38,11 @@ import numpy as np
 from core.devices import IMAGE_SILHOUETTE, CameraFrame, CameraSource, DeviceError
 from core.silhouette.background import BackgroundModel, make_background_model
 
+# Silhouettes are cut and solved at most this wide: the image size the
+# network was trained at (the simulated studio's 1920x1080 cameras at 0.25).
+# A calibration of wider cameras is scaled down to it (CameraRig.at_most_width).
+SILHOUETTE_WIDTH_PX = 480
+
 NONE, CAPTURING, READY, FAILED = "none", "capturing", "ready", "failed"
 
 

@@ -240,3 +240,15 @@ class VmcSender:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """"127.0.0.1:39539" -> ("127.0.0.1", 39539); ValueError for anything else."""
+    host, sep, port = text.rpartition(":")
+    try:
+        value = int(port)
+    except ValueError:
+        value = -1
+    if not sep or not host or not 0 < value < 65536:
+        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:39539), got {text!r}")
+    return host, value

@@ -70,6 +70,32 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def model_file_info(name: str, path: str | Path) -> dict:
+    """A model's name, file name and SHA-256, as a take's metadata and solves record it."""
+    return {"name": name, "file": Path(path).name, "sha256": file_sha256(path)}
+
+
+def load_model(spec: str):
+    """(model, info dict, note) for "lite", "full" or a weights file, for
+    solving takes offline; a build without the full model falls back to lite
+    and the note says so. Raises ValueError with a clear message."""
+    from core.deepfuse.weights import SHIPPED, ModelFileError, load_weights, shipped_model_path
+
+    note = ""
+    if spec in SHIPPED:
+        path = shipped_model_path(spec)
+        if spec == "full" and not path.is_file():
+            note = "this build ships no full model; solving with the lite model"
+            spec, path = "lite", shipped_model_path("lite")
+    else:
+        path = Path(spec)
+    try:
+        model, _ = load_weights(path)
+    except ModelFileError as exc:
+        raise ValueError(str(exc)) from None
+    return model, model_file_info(spec, path), note
+
+
 def process_take(take: Take, engine, model_info: dict, batch_size: int = 16, use_imu: bool = True,
                  progress: Progress | None = None) -> tuple[int, Joints, dict]:
     """Solve the take and store the result as a new version: (version, joints, info)."""

@@ -79,16 +79,20 @@ class Recorder:
     def __init__(self, root: str | Path, meta: dict, n_cameras: int,
                  camera_readers: Sequence[NextReader[CameraFrame]] = (),
                  video: bool = False, flush_s: float = 0.5,
-                 silhouette_of: Callable[[CameraFrame], np.ndarray | None] | None = None) -> None:
+                 silhouette_of: Callable[[CameraFrame], np.ndarray | None] | None = None,
+                 on_error: Callable[["Recorder"], None] | None = None) -> None:
         """root: a new (or empty) take folder; meta: metadata for take.json
         (it must hold t0_s, frame_rate and the camera names under "cameras").
         silhouette_of: the mask for a camera frame that is not a silhouette
-        already (a background model), or None to store video only."""
+        already (a background model), or None to store video only.
+        on_error: called with this recorder on its thread once a write failed
+        (`error` says why; the take keeps what was written)."""
         if not 0 < flush_s <= MAX_FLUSH_S:
             raise ValueError(f"flush_s must be in (0, {MAX_FLUSH_S}] s, got {flush_s}")
         self.flush_s = flush_s
         self.video = video
         self.silhouette_of = silhouette_of
+        self.on_error = on_error
         self.readers = list(camera_readers)
         self.stats = RecordingStats(camera_frames=[0] * n_cameras)
         self.error: str | None = None
@@ -233,6 +237,8 @@ class Recorder:
             self._discard_after_error()
         finally:
             self._closed = True
+        if self.error is not None and self.on_error is not None:
+            self.on_error(self)
 
     def _stats_dict(self) -> dict:
         s = self.stats

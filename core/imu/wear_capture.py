@@ -75,6 +75,11 @@ class CaptureBuffer:
         with self._lock:
             self._frames.append((float(t_s), np.array(joints_mm, float)))
 
+    def samples(self) -> list[ImuSample]:
+        """The IMU samples collected so far (a copy), in arrival order."""
+        with self._lock:
+            return list(self._samples)
+
     def counts(self) -> tuple[int, int]:
         with self._lock:
             return len(self._samples), len(self._frames)

@@ -117,22 +117,6 @@ def board_preview(image: np.ndarray, pixels: np.ndarray | None, covered: np.ndar
     return np.ascontiguousarray(out)
 
 
-def at_width(rig: CameraRig, width_px: int) -> tuple[Camera, ...]:
-    """Every camera of `rig` with its image scaled to `width_px` wide."""
-    return tuple(c.scaled(width_px / c.width) for c in rig)
-
-
-def scaled_to(cam: Camera, size: tuple[int, int], name: str | None = None) -> Camera:
-    """`cam` at image size `size` (same aspect ratio); ValueError otherwise."""
-    out = cam if tuple(cam.size) == tuple(size) else cam.scaled(size[0] / cam.width)
-    if tuple(out.size) != tuple(size):
-        raise ValueError(f"camera {cam.name}: a {cam.width}x{cam.height} calibration does not fit a "
-                         f"{size[0]}x{size[1]} camera")
-    if name is not None and name != out.name:
-        out = Camera(out.K, out.dist, out.R, out.t, out.size, name)
-    return out
-
-
 class Steps:
     """Overall progress over the stages of one run; `tick` raises Cancelled."""
 
@@ -168,7 +152,7 @@ class SimulatedBoardCalibration:
 
         detector = BoardDetector(self.wall_board)
         cams, results = [], []
-        for k, cam in enumerate(at_width(self.truth, self.intrinsic_width_px)):
+        for k, cam in enumerate(self.truth.at_width(self.intrinsic_width_px)):
             coverage = Coverage(cam.size)
             found = []
             for R, t in handheld_board_poses(cam, self.wall_board, views, self.rng, margin_px=0.1 * cam.height):
@@ -198,7 +182,7 @@ class SimulatedBoardCalibration:
         then (if `floor`) lying on the floor at the origin."""
         from core.sim.board_view import floor_pose, waved_board_poses
 
-        cams = at_width(self.truth, self.rig_width_px)
+        cams = self.truth.at_width(self.rig_width_px)
         poses = waved_board_poses(self.truth, self.rig_board, moments, self.rng)
         if floor:
             poses.append(floor_pose(self.rig_board))
@@ -219,7 +203,7 @@ class SimulatedBoardCalibration:
         from core.sim.board_view import floor_pose
 
         R, t = floor_pose(self.rig_board)
-        row = self.detect_views(at_width(self.truth, self.rig_width_px), R, t, "board on the floor")
+        row = self.detect_views(self.truth.at_width(self.rig_width_px), R, t, "board on the floor")
         steps.tick()
         return row
 

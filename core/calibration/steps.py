@@ -1,9 +1,9 @@
 """The Cameras panel's three calibration steps, from board views to a
 CalibrationOutcome, without Qt: the lenses, the rig, the floor.
 
-`views` supplies the board views: app.camera_calibration's
+`views` supplies the board views: core.calibration.guided's
 SimulatedBoardCalibration (rendered through the simulated studio's true
-cameras) or app.live_board's LiveBoardViews (the real cameras' own images).
+cameras) or core.calibration.live_board's LiveBoardViews (the real cameras' own images).
 `base` is the rig at the live cameras' size: its names, sizes and area are
 kept, and for the lenses its extrinsics too. `progress(done, total)` is the
 progress dialog's callback (it raises Cancelled).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.camera_calibration import CalibrationOutcome, ErrorRow, Steps, error_rows, num, scaled_to
+from core.calibration.guided import CalibrationOutcome, ErrorRow, Steps, error_rows, num
 from core.calibration import files
 from core.calibration.board import BoardSpec
 from core.calibration.extrinsics import Intrinsics, calibrate_rig
@@ -29,7 +29,7 @@ def calibrate_lenses(views, progress, base: CameraRig, n_views: int, board: Boar
     """Intrinsics of every camera from `n_views` board views each."""
     steps = Steps(progress, len(base) * n_views)
     cams, results = views.intrinsics(n_views, steps)
-    live = tuple(Camera(scaled_to(ic, b.size).K, ic.dist, b.R, b.t, b.size, b.name) for ic, b in zip(cams, base))
+    live = tuple(Camera(ic.at_size(b.size).K, ic.dist, b.R, b.t, b.size, b.name) for ic, b in zip(cams, base))
     at_calib = CameraRig(tuple(Camera(ic.K, ic.dist, b.R, b.t, ic.size, b.name) for ic, b in zip(cams, base)),
                          base.area)
     rms = np.array([r.rms_px for r in results])
@@ -63,7 +63,7 @@ def calibrate_walked_rig(views, progress, base: CameraRig, lenses, moments: int,
 
     res = calibrate_rig(detections, intr, board, floor_moment=len(detections) - 1 if floor else None,
                         area=base.area, progress=stage)
-    live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(res.rig, base)), base.area)
+    live = CameraRig(res.rig.cameras, base.area).at_sizes(base.sizes)
     report = assess(res.rig, res.camera_rms_px)
     rows = error_rows(base, [int(n) for n in res.observations], res.camera_rms_px, report)
     quality = {"kind": "rig", **report.to_dict(), "rms_px": res.rms_px,
@@ -82,7 +82,7 @@ def set_floor_from_board(views, progress, base: CameraRig, board: BoardSpec, mad
     row = views.floor_view(steps)
     at_views = CameraRig(tuple(views.at_rig_size(b, k) for k, b in enumerate(base)), base.area)
     moved, used = floor_aligned(at_views, row, board)
-    live = CameraRig(tuple(scaled_to(c, b.size) for c, b in zip(moved, base)), base.area)
+    live = CameraRig(tuple(moved), base.area).at_sizes(base.sizes)
     steps.tick()
     shift = float(np.linalg.norm(live[0].centre - base[0].centre))
     detail = f"floor and origin set from {used} camera(s) (camera {base[0].name} moved {shift:.0f} mm)"
@@ -131,7 +131,7 @@ def read_calibration_for(path: Path, ref: CameraRig | None, running: bool) -> fi
                                          "not loaded")
     if ref is not None and len(rig) == len(ref):
         try:
-            calib.rig = CameraRig(tuple(scaled_to(c, r.size) for c, r in zip(rig, ref)), rig.area)
+            calib.rig = rig.at_sizes(ref.sizes)
         except ValueError as exc:
             if running:
                 raise files.CalibrationFileError(f"{path}: {exc}; not loaded") from exc

@@ -30,38 +30,38 @@ from typing import Callable
 
 import numpy as np
 
-from app.camera_calibration import BoardOverlay, Steps, board_preview
+from core.calibration.guided import BoardOverlay, Steps, board_preview
 from core.calibration.board import BoardDetector, BoardSpec
 from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
 from core.devices import IMAGE_SILHOUETTE
+from core.silhouette.live import SILHOUETTE_WIDTH_PX
 
 
-def uncalibrated_rig(capture, names: list[str]) -> CameraRig | None:
+def uncalibrated_rig(frames, names: list[str]) -> CameraRig | None:
     """Stand-in cameras for real cameras with no calibration yet: each at the
     silhouette size of the images it delivers, a focal length of one image
     width, all at the origin. Only their sizes and names matter (the board
-    calibration replaces the rest). None until every camera has delivered."""
-    from app.cli.devices import silhouette_rig
-
+    calibration replaces the rest). frames: each camera's newest frame
+    (CaptureSession.newest_frames). None until every camera has delivered."""
     cams = []
-    for name, frame in zip(names, capture.newest_frames()):
+    for name, frame in zip(names, frames):
         if frame is None:
             return None
         image = frame.colour if frame.colour is not None else frame.image
         h, w = image.shape[:2]
         K = np.array([[w, 0.0, (w - 1) / 2], [0.0, w, (h - 1) / 2], [0.0, 0.0, 1.0]])
         cams.append(Camera(K, np.zeros(5), np.eye(3), np.zeros(3), (w, h), name))
-    return silhouette_rig(CameraRig(tuple(cams)))
+    return CameraRig(tuple(cams)).at_most_width(SILHOUETTE_WIDTH_PX)
 
 
 class LiveBoardViews:
-    def __init__(self, capture, names: list[str], fps: float, wall_board: BoardSpec, rig_board: BoardSpec,
+    def __init__(self, newest_frames: Callable[[], list], names: list[str], fps: float, wall_board: BoardSpec, rig_board: BoardSpec,
                  preview_width_px: int, show: Callable[[BoardOverlay], None] = lambda o: None,
                  poll_s: float = 0.1, min_gap_s: float = 0.5, min_move: float = 0.04,
                  timeout_s: float = 600.0) -> None:
-        self.capture = capture  # core.capture.live.LiveCapture (newest_frames)
+        self.newest_frames = newest_frames  # each camera's newest frame (CaptureSession.newest_frames)
         self.names = names
         self.half_period_s = 0.5 / fps
         self.wall_board, self.rig_board = wall_board, rig_board
@@ -75,7 +75,7 @@ class LiveBoardViews:
     def _images(self) -> list[tuple[float, np.ndarray] | None]:
         """(t_s, full-size image) of each camera's newest frame (None: no image yet)."""
         out = []
-        for frame in self.capture.newest_frames():
+        for frame in self.newest_frames():
             if frame is None:
                 out.append(None)
             elif frame.colour is not None:
@@ -158,7 +158,7 @@ class LiveBoardViews:
     def at_rig_size(self, cam: Camera, k: int) -> Camera:
         """Camera k's intrinsics at the size its rig views are detected at (its own)."""
         size = self.sizes.get(k, cam.size)
-        return cam if tuple(cam.size) == tuple(size) else cam.scaled(size[0] / cam.width)
+        return cam.at_size(size)
 
     def _instant(self, seen: float | None) -> tuple[float, list] | None:
         """The cameras' newest images of one instant newer than `seen` (None for a camera not at it)."""

@@ -1,0 +1,142 @@
+"""Sessions assembled for the window and every command (no Qt).
+
+`open_simulated_session` and `open_device_session` are the one way a
+studio session is put together: the desktop app's Studio panel and
+`main.py record` both call them. Each returns a `CaptureSession` not
+started yet; its `label` names the live model or says why there is none.
+Mistakes the user can fix (a model file that cannot be read, a
+calibration for other cameras) are ValueError with what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.camera.rig import CameraRig
+from core.filters import FilterConfig
+from core.session.session import CaptureSession
+from core.session.studios import DeviceSetup, DeviceStudio, SimulatedStudioSource, camera_sources
+from core.silhouette.live import SILHOUETTE_WIDTH_PX, SegmentedCamera
+
+
+def load_live_engine(spec: str, rig: CameraRig):
+    """(engine, label) for the live solve with model `spec` ("lite", "full",
+    a weights file or "none"); (None, why) when there is no live solve. A
+    shipped model this build lacks is no error (the capture still runs); a
+    weights file that cannot be read raises ValueError naming it."""
+    if spec == "none":
+        return None, "switched off (--model none)"
+    from core.deepfuse.engine import InferenceEngine
+    from core.deepfuse.weights import SHIPPED, ModelFileError, load_weights, shipped_model_path
+
+    path = shipped_model_path(spec) if spec in SHIPPED else spec
+    try:
+        model, _ = load_weights(path)
+    except ModelFileError as exc:
+        if spec in SHIPPED:
+            return None, f"no shipped {spec} weights ({exc})"
+        raise ValueError(str(exc)) from exc
+    # Two threads: the 2-core CPU the live target is set for; the capture threads are light.
+    return InferenceEngine(model, rig, threads=2), spec
+
+
+def model_info(spec: str) -> dict:
+    """The live model's name and file digest, for the take's metadata."""
+    from core.deepfuse.weights import SHIPPED, shipped_model_path
+    from core.take.process import model_file_info
+
+    return model_file_info(spec, shipped_model_path(spec) if spec in SHIPPED else Path(spec))
+
+
+def identity_pairing(source: str):
+    """Sensor k of `source` on IMU bone k (the simulated hub's layout)."""
+    from core import skeleton as sk
+    from core.imu.pairing import Pairing, SensorKey
+
+    p = Pairing()
+    for b in range(sk.NUM_IMUS):
+        p.assign(b, SensorKey(source, b))
+    return p
+
+
+def simulated_imu_calibration(studio):
+    """The simulated sensors' true wear offsets and start headings
+    (core.imu.calibration.ImuCalibration): what a perfect wear-offset capture
+    would measure."""
+    from core.imu.calibration import ImuCalibration
+
+    return ImuCalibration(studio.imus.wear_offsets, studio.imus.heading_offsets.copy(), pose="T")
+
+
+def simulated_rig(config) -> CameraRig:
+    """The true cameras the simulated studio of `config` renders through."""
+    from core.camera.rig import standard_studio
+
+    rig = config.rig or standard_studio()
+    return rig.scaled(config.image_scale) if config.image_scale != 1.0 else rig
+
+
+def _session(studio, rig, fps, model: str, filter_kind: str, imu_calibration=None, pairing=None) -> CaptureSession:
+    engine, label = load_live_engine(model, rig)
+    return CaptureSession(studio, rig, fps, engine, imu_calibration, pairing, FilterConfig(kind=filter_kind),
+                          model_info(label) if engine is not None else None, label=label)
+
+
+def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-euro",
+                           rig: CameraRig | None = None) -> CaptureSession:
+    """The simulated studio of `config` (a core.sim.studio.StudioConfig) in
+    real time. rig: a calibrated rig for the solve (the simulated cameras
+    still render through their true one, as real cameras do); by default the
+    true rig. Raises ValueError (a bad model file, a rig for other cameras)."""
+    from core.registry import registry
+
+    reg = registry()
+    if "simulated" not in reg.studios:
+        raise ValueError(f"the simulated studio plugin is not installed ({reg.errors or 'no entry point'})")
+    devices = reg.studios["simulated"](config, realtime=True)
+    rig = devices.rig if rig is None else rig
+    if not rig.fits(devices.rig):
+        raise ValueError(f"the calibration has {len(rig)} cameras of other sizes than the studio's {len(devices.rig)}")
+    studio = SimulatedStudioSource(devices, f"simulated studio (seed {config.seed})")
+    return _session(studio, rig, config.camera_fps, model, filter_kind,
+                    simulated_imu_calibration(devices.studio), identity_pairing(devices.imus[0].name))
+
+
+def open_device_session(setup: DeviceSetup, rig: CameraRig | None, model: str = "lite",
+                        filter_kind: str = "one-euro") -> CaptureSession:
+    """Real cameras and IMUs; raises ValueError with what to do (a camera
+    count that does not match the calibration, a bad model file). Nothing is
+    opened until the session starts. Without a calibration (rig None) the
+    session only captures the cameras, at their own size, so that they can
+    be calibrated: no solve, no IMUs, no recording, and the label says why.
+
+    Silhouettes are cut and solved at most SILHOUETTE_WIDTH_PX wide (the
+    calibration scaled to it); a recorded video keeps the cameras' own size.
+    With `setup.background_at_start` the first `background_frames` frames of
+    every camera are the empty stage. The IMUs reach the solve through the
+    pairing and the wear offsets (set_pairing, set_imu_calibration)."""
+    from core.registry import registry
+
+    sources, footage = camera_sources(setup.cameras, setup.fps)
+    if rig is not None and len(sources) != len(rig):
+        raise ValueError(f"the calibration is for {len(rig)} cameras and {len(sources)} are listed: "
+                         "list one camera per calibrated camera, in the calibration's order")
+    if rig is None:  # capture only, to watch and calibrate the cameras
+        cameras = [SegmentedCamera(src, None, setup.background_model) for src in sources]
+        studio = DeviceStudio(cameras, [], setup, f"{len(sources)} cameras, not calibrated", footage)
+        return CaptureSession(studio, None, setup.fps, label="none (the cameras are not calibrated)")
+    rig = rig.at_most_width(SILHOUETTE_WIDTH_PX)
+    cameras = [SegmentedCamera(src, tuple(cam.size), setup.background_model) for src, cam in zip(sources, rig)]
+    if setup.background_at_start:
+        for cam in cameras:
+            cam.capture_background(setup.background_frames)
+    imus = []
+    if setup.imu_port:
+        reg = registry()
+        if "serial" not in reg.imu_sources:
+            raise ValueError(f"the serial IMU plugin is not installed ({reg.errors or 'no entry point'})")
+        imus.append(reg.imu_sources["serial"](setup.imu_port, protocol=setup.imu_protocol))
+    what = "recorded footage" if footage is not None else f"{len(sources)} cameras"
+    studio = DeviceStudio(cameras, imus, setup, f"{what}{', IMUs on ' + setup.imu_port if setup.imu_port else ''}",
+                          footage)
+    return _session(studio, rig, setup.fps, model, filter_kind)

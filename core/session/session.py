@@ -1,0 +1,370 @@
+"""A running studio session: capture, the live solve, recording and the live link.
+
+`CaptureSession` is what both `main.py record` and the desktop app run
+(DESIGN.md, "A session and its events"); core.session.opening assembles
+one for the simulated studio or for real devices.
+
+- a capture thread per camera and one for the IMUs (core.capture.live);
+- the live solve on its own worker, always on the newest frame; with a VMC
+  sender set, the pose after the live filter and the one-frame pose fit;
+- a recorder that can start and stop while the session runs; it reads each
+  camera's ring losslessly from the moment it starts.
+
+What happens is published on `events` (core.events.Event; each callback
+runs on the thread named):
+
+- `frame(LiveFrame)`: every live result, with or without a solve (worker);
+- `imu_samples(list[ImuSample])`: samples renumbered to IMU bones by the
+  pairing, as the solve and the recorder see them (IMU thread);
+- `imu_raw(source name, list[ImuSample])`: each source's samples as they
+  came, before the pairing (IMU thread; pairing tools);
+- `camera(CaptureStatus)`: a camera changed state: lost, back, ended,
+  failed (its capture thread);
+- `recording_stopped(RecordingStopped)`: a recording ended, because it was
+  stopped or because writing failed, and why (the caller's thread, or a
+  short-lived thread after a failure);
+- `pairing_changed(Pairing | None)`, `imu_calibration_changed(ImuCalibration | None)`.
+
+Changes go through methods (`set_pairing`, `set_imu_calibration`,
+`set_vmc`, `start_recording`, `capture_background`, ...); what the studio
+can do beyond capturing is asked of `studio` (core.session.studios).
+
+Shutdown order: worker, capture, recorder, live link.
+
+Without a rig (real cameras not calibrated yet) the session only captures:
+every frame is published with an empty result (no performer), so the
+cameras can be watched and calibrated; recording needs a rig.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.camera.rig import CameraRig
+from core.capture.live import LiveCapture, LiveWorker
+from core.capture.threads import CaptureStatus
+from core.devices import CameraFrame, CountedImuSource, ImuSample
+from core.events import Event
+from core.filters import FilterConfig, live_filter
+from core.frames import FrameBundle
+from core.pipeline import FrameResult, Pipeline
+from core.session.studios import Studio
+from core.take.layout import json_safe
+from core.rates import RateWindow
+from core.take.recorder import Recorder, RecordingStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class LiveFrame:
+    """One live result: the bundle, the pipeline's result, the joints after
+    the live filter (None without a solve) and when the result was ready
+    (monotonic s; latency = t_ready_s - bundle.t_s for device-timed sources)."""
+
+    bundle: FrameBundle
+    result: FrameResult
+    filtered_mm: np.ndarray | None
+    t_ready_s: float
+
+
+@dataclass(frozen=True)
+class RecordingStopped:
+    """A recording that ended: its folder, what it holds, and the error in
+    words when writing failed (None when it was stopped)."""
+
+    root: Path
+    stats: RecordingStats
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ImuStatus:
+    """The session's IMU thread: samples read in all, read errors (newest last)."""
+
+    samples: int
+    errors: tuple[str, ...]
+
+
+@dataclass
+class SessionStats:
+    capture_fps: float = 0.0  # camera frames per second arriving (mean over cameras)
+    solve_fps: float = 0.0  # live results per second
+    latency_ms: float = float("nan")  # frame time to result, median of the last second
+    dropped: int = 0  # frames the cameras dropped (the machine fell behind)
+    skipped: int = 0  # frames the live path passed over (normal)
+    solved: int = 0
+    recording: bool = False
+    recording_error: str | None = None
+    camera_states: list[str] = field(default_factory=list)
+
+
+class SessionEvents:
+    """The session's events (see the module's docstring)."""
+
+    def __init__(self, capture: LiveCapture) -> None:
+        self.frame = Event("live frame")
+        self.imu_samples = capture.imu.samples_event
+        self.imu_raw = capture.imu.raw_event
+        self.camera = Event("camera state")
+        self.recording_stopped = Event("recording stopped")
+        self.pairing_changed = Event("IMU pairing changed")
+        self.imu_calibration_changed = Event("IMU calibration changed")
+
+
+class CaptureSession:
+    def __init__(self, studio: Studio, rig: CameraRig | None, fps: float, engine=None, imu_calibration=None,
+                 pairing=None, filter_config: FilterConfig | None = None, model_info: dict | None = None,
+                 label: str = "") -> None:
+        """studio: the sources (core.session.studios); rig: the calibration the
+        solve uses (None: capture only); label: the live model's name, or why
+        there is no live solve."""
+        self.studio = studio
+        self.rig = rig
+        self.fps = float(fps)
+        self.engine = engine
+        self.model_info = model_info
+        self.label = label
+        self._imu_calibration = imu_calibration
+        self._pairing = pairing
+        self.filter_config = filter_config or FilterConfig(kind="one-euro")
+        self._filter = live_filter(self.filter_config)
+        self.pipeline = None if rig is None else Pipeline(rig, engine, self._bone_orientations)
+        self.capture = LiveCapture(studio.cameras, studio.imus, fps)
+        # Samples are renumbered to IMU bones by the pairing (read per batch, so
+        # a new pairing takes effect at once); unpaired sensors are dropped.
+        self.capture.imu.route = self._route
+        self.events = SessionEvents(self.capture)
+        for thread in self.capture.group.threads:
+            thread.on_state = self.events.camera.emit
+        self.worker = LiveWorker(self.capture, self._handle)
+        self._recorder: Recorder | None = None
+        self.vmc = None  # a core.stream.vmc.VmcSender, or None
+        self._vmc_offsets = None
+        self._lock = threading.Lock()
+        self._solve_times = RateWindow(2.0)
+        self._latencies = RateWindow(1.0)
+        self.solved = 0
+        self.started = False
+
+    # -- what the session runs on ----------------------------------------------------
+    @property
+    def source(self) -> str:
+        return self.studio.description
+
+    @property
+    def camera_names(self) -> list[str]:
+        return [t.name for t in self.capture.group.threads]
+
+    @property
+    def imu_source_names(self) -> list[str]:
+        return [s.name for s in self.capture.imu.sources]
+
+    def camera_status(self) -> list[CaptureStatus]:
+        return self.capture.group.status()
+
+    def newest_frames(self) -> list[CameraFrame | None]:
+        """Each camera's newest frame, whatever the live path took (any thread; previews)."""
+        return self.capture.newest_frames()
+
+    def imu_status(self) -> ImuStatus:
+        imu = self.capture.imu
+        return ImuStatus(imu.samples, tuple(imu.errors))
+
+    def imu_counters(self) -> list:
+        """Each IMU source's packet counters (None for a source that keeps none)."""
+        return [s.counters() if isinstance(s, CountedImuSource) else None for s in self.capture.imu.sources]
+
+    # -- the IMUs' pairing and calibration ----------------------------------------------
+    @property
+    def pairing(self):
+        """The IMU pairing (core.imu.pairing.Pairing): which sensor sits on which bone."""
+        return self._pairing
+
+    def set_pairing(self, pairing) -> None:
+        """Route the sensors by `pairing` from the next samples on."""
+        self._pairing = pairing
+        self.events.pairing_changed.emit(pairing)
+
+    @property
+    def imu_calibration(self):
+        """The wear offsets and headings (core.imu.calibration.ImuCalibration) the solve uses."""
+        return self._imu_calibration
+
+    def set_imu_calibration(self, calibration) -> None:
+        """Solve with `calibration` from the next frame on (None: vision only)."""
+        self._imu_calibration = calibration
+        self.events.imu_calibration_changed.emit(calibration)
+
+    def _bone_orientations(self, bundle: FrameBundle):
+        calib = self._imu_calibration  # read per frame: a new calibration takes effect at once
+        return None if calib is None else calib.bone_wxyz(bundle.imu_wxyz)
+
+    def _route(self, source_index: int, samples: list[ImuSample]) -> list[ImuSample]:
+        pairing = self._pairing
+        if pairing is None or not samples:
+            return samples
+        return pairing.route(self.capture.imu.sources[source_index].name, samples)
+
+    # -- what only some studios do ---------------------------------------------------------
+    def capture_background(self, frames: int | None = None) -> None:
+        """Real cameras: the next frames of every camera become its empty
+        stage; ValueError for a studio whose cameras give silhouettes."""
+        self.studio.capture_background(frames)
+
+    def background_states(self):
+        return self.studio.background_states()
+
+    def start_calibration_routine(self) -> bool:
+        return self.studio.start_calibration_routine()
+
+    # -- life cycle ----------------------------------------------------------------
+    def prepare(self, progress=None) -> None:
+        """Per-rig tables and the engine's optimised forward (slow once)."""
+        if self.pipeline is not None:
+            self.pipeline.prepare(progress)
+
+    def start(self) -> None:
+        self.capture.start()
+        self.worker.start()
+        self.started = True
+
+    def stop(self) -> RecordingStats | None:
+        """Stop everything in order; the recording's stats if one was running."""
+        self.worker.stop()
+        if self.started:
+            self.capture.stop()
+        self.started = False
+        stats = self.stop_recording()
+        if self.vmc is not None:
+            self.vmc.close()
+            self.vmc = None
+        return stats
+
+    # -- recording ------------------------------------------------------------------
+    @property
+    def recording(self) -> Path | None:
+        """The folder of the take being recorded, or None."""
+        rec = self._recorder
+        return None if rec is None else rec.root
+
+    def take_meta(self, t0_s: float) -> dict:
+        meta = {"source": self.source, "t0_s": t0_s, "frame_rate": self.fps, "cameras": self.rig.names,
+                "rig": self.rig.to_dict(), "model": self.model_info,
+                "live_filter": self.filter_config.to_dict(),
+                "imu_pairing": None if self._pairing is None else self._pairing.to_dict(),
+                "imu_calibration": None if self._imu_calibration is None else self._imu_calibration.to_dict()}
+        return json_safe(meta)
+
+    def start_recording(self, root: str | Path, video: bool = False, flush_s: float = 0.5,
+                        t0_s: float | None = None) -> Recorder:
+        """Record from now on into a new take folder (TakeError when it cannot
+        start, ValueError without a calibration). A write that fails later
+        stops the recording and publishes `recording_stopped` with why."""
+        if self.rig is None:
+            raise ValueError("the cameras are not calibrated yet: calibrate them (Cameras panel) before recording")
+        with self._lock:
+            if self._recorder is not None:
+                raise RuntimeError("already recording")
+            readers = self.capture.recorder_readers()
+            t0 = time.monotonic() if t0_s is None else t0_s
+            rec = Recorder(root, self.take_meta(t0), len(self.rig), readers, video=video, flush_s=flush_s,
+                           on_error=self._recording_failed)
+            self.events.imu_samples.connect(rec.put_imu)
+            rec.start()
+            self._recorder = rec
+            return rec
+
+    def _detach(self, rec: Recorder | None = None) -> Recorder | None:
+        """Take the recorder (or `rec`, if it is still the one) off the session."""
+        with self._lock:
+            if self._recorder is None or (rec is not None and self._recorder is not rec):
+                return None
+            rec, self._recorder = self._recorder, None
+        self.events.imu_samples.disconnect(rec.put_imu)
+        return rec
+
+    def stop_recording(self) -> RecordingStats | None:
+        rec = self._detach()
+        if rec is None:
+            return None
+        stats = rec.stop()
+        self.events.recording_stopped.emit(RecordingStopped(rec.root, stats, rec.error))
+        return stats
+
+    def _recording_failed(self, rec: Recorder) -> None:
+        """On the recorder's thread, after a failed write: finish on another
+        thread (stopping joins the recorder's own)."""
+        if self._detach(rec) is None:
+            return
+
+        def finish() -> None:
+            stats = rec.stop()
+            self.events.recording_stopped.emit(RecordingStopped(rec.root, stats, rec.error))
+
+        threading.Thread(target=finish, name="recording-stopped", daemon=True).start()
+
+    # -- the live link -----------------------------------------------------------------
+    def set_vmc(self, sender) -> None:
+        """Stream the live pose to `sender` (a VmcSender), or stop with None."""
+        old, self.vmc = self.vmc, sender
+        self._vmc_offsets = None
+        if old is not None and old is not sender:
+            old.close()
+
+    # -- the worker ----------------------------------------------------------------------
+    def _handle(self, bundle: FrameBundle) -> None:
+        if self.pipeline is None:
+            result = FrameResult(bundle.index, bundle.t_s, None, None, None)
+        else:
+            result = self.pipeline.process(bundle)
+        filtered = None
+        if result.solve is not None:
+            filtered = self._filter.filter(bundle.t_s, result.solve.joints_mm)
+            rec = self._recorder
+            if rec is not None:
+                rec.put_joints(bundle.t_s, bundle.index, result.solve.joints_mm, result.solve.confidence)
+            if self.vmc is not None:
+                self._send_vmc(bundle, result, filtered)
+        now = time.monotonic()
+        self.solved += result.solve is not None
+        self._solve_times.add(now)
+        self._latencies.add(now, now - bundle.t_s)
+        self.events.frame.emit(LiveFrame(bundle, result, filtered, now))
+
+    def _send_vmc(self, bundle: FrameBundle, result: FrameResult, joints_mm: np.ndarray) -> None:
+        from core.posefit import bone_lengths, fit_frame, skeleton_offsets, torso_rest_directions
+
+        if self._vmc_offsets is None:
+            if not np.isfinite(joints_mm).all():
+                return
+            self._vmc_offsets = skeleton_offsets(bone_lengths(joints_mm[None]), torso_rest_directions(joints_mm[None]))
+        try:
+            root, local = fit_frame(joints_mm, result.bone_wxyz, self._vmc_offsets)
+        except ValueError:
+            return  # no Hips this frame
+        self.vmc.send_pose(bundle.t_s, root, local)
+
+    # -- status ----------------------------------------------------------------------------
+    def stats(self) -> SessionStats:
+        now = time.monotonic()
+        status = self.capture.group.status()
+        rec = self._recorder
+        return SessionStats(
+            capture_fps=float(np.mean([s.fps for s in status])) if status else 0.0,
+            solve_fps=self._solve_times.rate_hz(now),
+            latency_ms=self._latencies.median(now) * 1e3,
+            dropped=int(sum(s.dropped for s in status)),
+            skipped=self.capture.skipped,
+            solved=self.solved,
+            recording=rec is not None and rec.error is None,
+            recording_error=None if rec is None else rec.error,
+            camera_states=[s.state for s in status],
+        )
