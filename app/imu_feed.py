@@ -113,7 +113,7 @@ class SerialLink(QObject):
     def __init__(self, source, feed: ImuFeed) -> None:
         super().__init__()
         self.source = source
-        self.name = str(getattr(source, "name", "imu"))
+        self.name = str(source.name)
         self.feed = feed
         self.state = "connecting"
         self.read_error = ""

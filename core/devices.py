@@ -56,7 +56,10 @@ class ImuSample:
 @runtime_checkable
 class CameraSource(Protocol):
     """One view. `read` blocks until the next frame or `timeout_s`, and returns
-    None on timeout; it raises DeviceError when the camera is gone."""
+    None on timeout; it raises DeviceError when the camera is gone. A source
+    that knows how many frames the device skipped (it fell behind, a frame
+    would not decode) says so in an int attribute `dropped`; the capture
+    thread reads 0 from one that does not."""
 
     name: str
 

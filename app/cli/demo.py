@@ -158,7 +158,7 @@ def run_headless_demo(args: argparse.Namespace) -> int:
             hub.close()
     elapsed = time.perf_counter() - start
     done = len(stage["capture"])
-    dropped = sum(getattr(c, "dropped", 0) for c in devices.cameras) // max(n_cams, 1)
+    dropped = sum(c.dropped for c in devices.cameras) // max(n_cams, 1)
     print(f"\n{done} frames in {elapsed:.2f} s: {done / elapsed:.1f} frames/s processed, "
           f"{dropped} camera frames skipped to stay live")
     for k, v in stage.items():

@@ -74,7 +74,7 @@ class CaptureThread:
         every frame pushed; `on_state` gets the status after every change of
         state, on this thread."""
         self.source = source
-        self.name = name or getattr(source, "name", type(source).__name__)
+        self.name = name or source.name
         self.ring: FrameRing[CameraFrame] = FrameRing(capacity)
         self.reconnect_s = float(reconnect_s)
         self._notify = notify

@@ -74,7 +74,7 @@ class SegmentedCamera:
     def __init__(self, source: CameraSource, size: tuple[int, int] | None = None,
                  model: BackgroundModel | str = "plate") -> None:
         self.source = source
-        self.name = getattr(source, "name", "camera")
+        self.name = source.name
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.model = make_background_model(model) if isinstance(model, str) else model
         self._lock = threading.Lock()

@@ -237,8 +237,6 @@ class Recorder:
             self._discard_after_error()
         finally:
             self._closed = True
-        if self.error is not None and self.on_error is not None:
-            self.on_error(self)
 
     def _stats_dict(self) -> dict:
         s = self.stats
@@ -250,6 +248,8 @@ class Recorder:
             self._writer.close(finished=False, stopped_because=self.error, stats=self._stats_dict())
         except OSError:
             pass
+        if self.on_error is not None:  # the owner stops this recorder (from another thread)
+            self.on_error(self)
         # Keep the feeds harmless: drain without writing until stopped.
         while not self._stop.is_set():
             n = 0

@@ -1,0 +1,179 @@
+"""The session and its events: subscribe and unsubscribe, camera lost and
+back (real MJPEG streams over HTTP), a recording stopped by a failed write
+(a real file-size limit), one volume and one set of bone orientations per
+frame, and the live path waiting on a condition instead of polling."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.capture.threads import LOST, RUNNING
+from core.events import Event
+from core.session import CaptureSession, Studio
+from plugins.cameras.opencv_source import OpenCVCamera
+
+from footage import servers_fixture  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+servers = pytest.fixture(servers_fixture)
+
+
+def test_an_event_calls_its_listeners_in_order_until_they_leave():
+    event = Event("test")
+    got = []
+    first = event.connect(lambda x: got.append(("first", x)))
+    assert event.connect(first) is first and len(event) == 1  # connected once, however often
+
+    def broken(x):
+        raise RuntimeError("a listener's defect")
+
+    event.connect(broken)
+    event.connect(lambda x: got.append(("last", x)))
+    event.emit(1)  # the broken listener is logged; the others still hear it
+    assert got == [("first", 1), ("last", 1)]
+    assert event.disconnect(first) and not event.disconnect(first)
+    event.emit(2)
+    assert got[-1] == ("last", 2) and ("first", 2) not in got
+
+
+def test_listeners_may_leave_while_another_thread_emits():
+    event = Event("busy")
+    counts = [0]
+    stop = threading.Event()
+
+    def emitter():
+        while not stop.is_set():
+            event.emit(1)
+
+    thread = threading.Thread(target=emitter)
+    thread.start()
+    try:
+        for _ in range(200):
+            cb = event.connect(lambda x: counts.__setitem__(0, counts[0] + x))
+            assert event.disconnect(cb)
+    finally:
+        stop.set()
+        thread.join(5.0)
+    assert len(event) == 0
+
+
+def test_the_session_says_when_a_camera_is_lost_and_when_it_is_back(servers):
+    a, b = servers(cam=0), servers(cam=1)
+    cams = [OpenCVCamera(s.url, index=k, stall_timeout_s=0.5) for k, s in enumerate((a, b))]
+    session = CaptureSession(Studio(cams, [], None, "two streams"), None, 40.0, label="capture only")
+    heard = []
+    session.events.camera.connect(heard.append)
+    for thread in session.capture.group.threads:
+        thread.reconnect_s = 0.2
+    session.start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while [s.state for s in session.camera_status()] != [RUNNING, RUNNING] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted((s.name, s.state) for s in heard) == sorted((c.name, RUNNING) for c in cams)
+        a.stop()
+        assert session.capture.group[0].wait_for(LOST, 5.0)
+        time.sleep(0.3)  # reconnect attempts while lost are not news
+        lost = [s for s in heard if s.state == LOST]
+        assert [s.name for s in lost] == [cams[0].name] and lost[0].last_error
+        servers(port=a.port, cam=0)
+        assert session.capture.group[0].wait_for(RUNNING, 5.0)
+        time.sleep(0.1)
+        assert [(s.name, s.state) for s in heard[-2:]] == [(cams[0].name, LOST), (cams[0].name, RUNNING)]
+        assert heard[-1].reconnects == 1
+    finally:
+        session.stop()
+    assert [s.state for s in heard[-2:]] == ["stopped", "stopped"]
+
+
+RECORD_UNTIL_IT_FAILS = """
+import faulthandler, resource, signal, sys, threading, time
+faulthandler.dump_traceback_later(40, exit=True)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+from core.session.opening import open_simulated_session
+from core.sim.studio import StudioConfig
+
+session = open_simulated_session(StudioConfig(seed=5, camera_fps=10), "none")
+stopped = []
+done = threading.Event()
+session.events.recording_stopped.connect(lambda s: (stopped.append(s), done.set()))
+session.start()
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+session.start_recording(sys.argv[1], flush_s=0.2)
+ok = done.wait(30.0)
+print("event", ok, "recording", session.recording, "threads", threading.current_thread().name)
+s = stopped[0]
+print("root", s.root.name, "frames", sum(s.stats.camera_frames), "error", s.error)
+session.stop()
+"""
+
+
+def test_a_failed_write_stops_the_recording_and_the_session_says_why(tmp_path):
+    out = tmp_path / "limited"
+    result = subprocess.run([sys.executable, "-c", RECORD_UNTIL_IT_FAILS, str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("event True recording None"), result.stdout
+    assert f"root {out.name}" in lines[1] and "a file grew beyond what the disk allows" in lines[1], lines[1]
+    assert int(lines[1].split("frames ")[1].split()[0]) > 0  # what was written before is kept
+
+
+def test_one_volume_stage_and_one_set_of_bone_orientations_per_frame():
+    from core.deepfuse.engine import InferenceEngine
+    from core.frames import FrameBundle
+    from core.pipeline import Pipeline
+    from core.sim.studio import SimulatedStudio, StudioConfig
+
+    studio = SimulatedStudio(StudioConfig(seed=11))
+    engine = InferenceEngine.shipped("lite", studio.rig, optimise=False)
+    calls = []
+
+    def bones(bundle):
+        calls.append(bundle.index)
+        return studio.truth(bundle.t_s).bone_wxyz
+
+    pipeline = Pipeline(studio.rig, engine, bones)
+    assert pipeline.volumes is engine.volumes  # one per-rig table, built where the network runs
+    masks = studio.silhouettes(1.0)
+    bundle = FrameBundle(0, 1.0, tuple(masks), np.zeros((13, 4)), np.zeros(13))
+    result = pipeline.process(bundle)
+    assert calls == [0] and result.bone_wxyz is not None
+    np.testing.assert_array_equal(result.bone_wxyz, studio.truth(1.0).bone_wxyz)
+    assert isinstance(result.volume, np.ndarray) and result.volume.shape[0] == len(studio.rig)
+    direct = engine.solve(list(masks), result.bone_wxyz)
+    np.testing.assert_allclose(result.solve.joints_mm, direct.joints_mm, atol=1e-6)
+
+
+def test_the_live_path_sleeps_until_a_frame_arrives_instead_of_polling():
+    """With no frames coming, waiting 0.4 s for a bundle looks at the cameras
+    a handful of times (when a frame could have arrived or a deadline
+    passed), not every few milliseconds."""
+    from core.capture.live import LiveCapture
+    from core.registry import registry
+    from core.sim.studio import StudioConfig
+
+    devices = registry().studios["simulated"](StudioConfig(seed=2, camera_fps=15), realtime=True)
+    capture = LiveCapture(devices.cameras, [], 15.0)
+    looks = [0]
+
+    class Counting:
+        def __init__(self, reader):
+            self.reader = reader
+
+        def read(self, timeout_s):
+            looks[0] += 1
+            return self.reader.read(timeout_s)
+
+    capture._latest = [Counting(r) for r in capture._latest]
+    t0 = time.monotonic()
+    assert capture.latest_bundle(timeout_s=0.4) is None
+    waited = time.monotonic() - t0
+    assert 0.39 < waited < 1.0
+    # Measured: 3 looks per camera (start, half a period, four half periods); a 5 ms poll made 80.
+    assert looks[0] <= 4 * len(devices.cameras), looks[0]
