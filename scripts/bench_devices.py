@@ -68,7 +68,7 @@ def run(n: int, fps: float, seconds: float, model: str, folder: Path) -> dict:
             errors.append(float(np.linalg.norm(f.result.solve.joints_mm - truth, axis=1).mean()))
     live_s = seconds
     return {"cams": n, "fps": fps, "delivered": np.mean([s.fps for s in status]),
-            "skipped": sum(getattr(c.source, "dropped", 0) for c in devices.cameras) / n,
+            "skipped": sum(c.dropped for c in session.studio.cameras) / n,
             "in_bundle": np.mean(counts) if counts else float("nan"), "solved": len(errors) / live_s,
             "latency": np.median(latency) if latency else float("nan"),
             "iou": np.mean(ious) if ious else float("nan"),
