@@ -27,10 +27,6 @@ from core.camera.rig import CameraRig, standard_studio
 pytestmark = pytest.mark.gui
 
 
-def fresh_seed() -> int:
-    return int(np.random.SeedSequence().entropy % 2**32)
-
-
 def angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
     return float(np.degrees(Rotation.from_matrix(Ra @ Rb.T).magnitude()))
 
@@ -89,12 +85,12 @@ def wait_task(qtbot, panel, timeout_ms=150_000) -> None:
 
 # -- previews ----------------------------------------------------------------------------------
 
-def test_previews_show_the_live_silhouettes(qtbot, context, panel):
+def test_previews_show_the_live_silhouettes(qtbot, context, panel, seed):
     from app.bridge import SessionBridge
     from core.session.opening import open_simulated_session
     from core.sim.studio import StudioConfig
 
-    session = open_simulated_session(StudioConfig(seed=fresh_seed() % 1000, camera_fps=10), "none")
+    session = open_simulated_session(StudioConfig(seed=seed % 1000, camera_fps=10), "none")
     devices = session.studio
     bridge = SessionBridge(session)
     bridge.frame.connect(context.frame.emit)
@@ -153,8 +149,7 @@ def test_previews_show_the_live_silhouettes(qtbot, context, panel):
 
 # -- calibration ---------------------------------------------------------------------------------
 
-def test_rig_calibration_on_the_simulated_studio(qtbot, context, panel, tmp_path):
-    seed = fresh_seed()
+def test_rig_calibration_on_the_simulated_studio(qtbot, context, panel, tmp_path, seed):
     t0 = time.monotonic()
     assert panel.calibrate_rig(seed=seed) is not None
     assert not panel.buttons["rig"].isEnabled()  # one calibration at a time
@@ -192,8 +187,7 @@ def test_rig_calibration_on_the_simulated_studio(qtbot, context, panel, tmp_path
     assert panel.error_rows == rows and panel.board == panel.RIG_BOARD
 
 
-def test_set_floor_brings_a_rig_into_the_studio_world(qtbot, context, panel):
-    rng = np.random.default_rng(fresh_seed())
+def test_set_floor_brings_a_rig_into_the_studio_world(qtbot, context, panel, rng):
     truth = simulated_truth()
     # The same cameras in another tool's world: turned and moved as a whole.
     R = Rotation.from_rotvec(rng.normal(size=3) * 0.3).as_matrix()
@@ -213,9 +207,9 @@ def test_set_floor_brings_a_rig_into_the_studio_world(qtbot, context, panel):
     assert max(centre_mm) < 25.0 and max(turn_deg) < 0.3, report
 
 
-def test_shutdown_cancels_a_running_calibration(qtbot, context, panel):
+def test_shutdown_cancels_a_running_calibration(qtbot, context, panel, seed):
     before = set(threading.enumerate())
-    assert panel.calibrate_cameras(seed=fresh_seed()) is not None
+    assert panel.calibrate_cameras(seed=seed) is not None
     # The board views are being drawn, with the coverage so far.
     qtbot.waitUntil(lambda: any(t.caption.text().endswith("board") for t in panel.tiles), timeout=60_000)
     assert panel.coverage and panel.coverage_bar.isVisible()
@@ -248,8 +242,7 @@ def _same(a: CameraRig, b: CameraRig, tol: float = 1e-9) -> bool:
         and np.allclose(x.R, y.R, atol=tol) and np.allclose(x.t, y.t, atol=1e3 * tol) for x, y in zip(a, b))
 
 
-def test_save_and_load_round_trip(qtbot, context, panel, tmp_path):
-    rng = np.random.default_rng(fresh_seed())
+def test_save_and_load_round_trip(qtbot, context, panel, tmp_path, rng):
     rig = _jittered(simulated_truth(), rng)
     context.rig_changed.emit(rig)
     for name in ("studio.json", "studio.toml"):

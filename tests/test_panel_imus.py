@@ -110,11 +110,10 @@ def euler_to_rotation(roll_pitch_yaw_deg: np.ndarray) -> Rotation:
 # -- IMUs panel --------------------------------------------------------------------------------
 
 @needs_pty
-def test_hub_on_a_pty_fills_the_table_and_the_plot(bench, qtbot):
+def test_hub_on_a_pty_fills_the_table_and_the_plot(bench, qtbot, rng):
     from app.panels.imus import ImusPanel
     from plugins.imu.sim_hub import studio_samples
 
-    rng = np.random.default_rng()
     hub = bench.hub(studio_samples(still_studio(int(rng.integers(1000)))), record=50_000)
     panel = bench.panel(ImusPanel)
     panel.port_path.setText(hub.port)
@@ -197,11 +196,10 @@ def shaken_stream(studio: SimulatedStudio, sensor: int, start_s: float, end_s: f
 
 
 @needs_pty
-def test_shake_to_identify_pairs_the_shaken_sensor_and_the_diagram_shows_it(bench, qtbot, tmp_path):
+def test_shake_to_identify_pairs_the_shaken_sensor_and_the_diagram_shows_it(bench, qtbot, tmp_path, rng):
     from app.panels.body_diagram import BodyDiagram
     from app.panels.imus import ImusPanel
 
-    rng = np.random.default_rng()
     shaken, bone = (int(v) for v in rng.integers(sk.NUM_IMUS, size=2))
     SHAKE_FROM_S = 3.0
     hub = bench.hub(shaken_stream(still_studio(int(rng.integers(1000))), shaken, SHAKE_FROM_S, 6.0))
@@ -290,7 +288,7 @@ def simulated_session(bench, seed: int, pairing=None):
     return session, devices, bridge
 
 
-def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qtbot):
+def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qtbot, rng):
     from app.panels.imus import ImusPanel
     from app.panels.wear import WearOffsetsPanel
     from core.frames import FrameBundle
@@ -298,7 +296,7 @@ def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qt
     from core.session import LiveFrame
     from types import SimpleNamespace
 
-    seed = int(np.random.default_rng().integers(1000))
+    seed = int(rng.integers(1000))
     session, devices, bridge = simulated_session(bench, seed)
     bench.context.bridge = bridge
     imus = bench.panel(ImusPanel)        # made after the session went live: it attaches at once
@@ -382,10 +380,10 @@ def test_wear_capture_files_each_sample_on_the_bone_the_pairing_gives(bench, qtb
     bench.context.session_stopped.emit()
 
 
-def test_stillness_is_the_largest_turn_over_a_second():
+def test_stillness_is_the_largest_turn_over_a_second(rng):
     from core.imu.wear_capture import largest_turn_deg
 
-    studio = SimulatedStudio(StudioConfig(seed=int(np.random.default_rng().integers(1000)), calibration_pose="T"))
+    studio = SimulatedStudio(StudioConfig(seed=int(rng.integers(1000)), calibration_pose="T"))
     hold = studio.imu_samples(1.0, 2.5)     # the routine holds the pose for 3 s
     bow = studio.imu_samples(3.2, 4.2)      # then bows
     still = [largest_turn_deg(hold.sensor(k).t_s, hold.sensor(k).quat_wxyz) for k in range(sk.NUM_IMUS)]

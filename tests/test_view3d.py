@@ -21,13 +21,6 @@ def performer_mm():
 
 
 @pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"rng seed {seed}")  # shown by pytest when a test fails
-    return np.random.default_rng(seed)
-
-
-@pytest.fixture
 def view(qtbot):
     from app.view3d import LiveView3D
 
