@@ -33,7 +33,10 @@ def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
     errors = [np.linalg.norm(f.result.solve.joints_mm
                              - b.session.studio.simulation.truth(f.bundle.t_s - b.session.studio.t0_s).joints_mm, axis=1).mean()
               for f in solved[:5]]
-    assert np.median(errors) < 120.0, f"live MPJPE {np.round(errors)} mm"
+    # Measured medians 21.4-59.7 mm over 7 runs on 2 loaded cores (idle: about 21 mm, as
+    # docs/BENCHMARKS.md prints for the headless demo).
+    print(f"live MPJPE {np.round(errors, 1)} mm, median {np.median(errors):.1f}")
+    assert np.median(errors) < 78.0, f"live MPJPE {np.round(errors)} mm"
     frame = b.newest_solved
     # The view holds them, and the status bar reports the live rates.
     w.update_status()

@@ -95,11 +95,14 @@ def test_cameras_and_imus_go_live_from_the_studio_panel(qtbot, window, footage, 
     # No IMU calibration yet: the answer is the vision stage, and it is the performer's.
     solve = frame.result.solve
     np.testing.assert_array_equal(solve.joints_mm, solve.stage1_mm)
-    # Four cameras of eight, or three when one skipped the frame, and no IMU:
-    # measured 50-100 mm with four, up to 190 mm with three (a looser hull).
+    # Four cameras of eight, or three when one skipped the frame, and no IMU. One live
+    # frame, so it varies: measured over 13 runs on 2 loaded cores 53-99 mm with four
+    # cameras, 93-148 mm with three (a looser hull; up to 190 mm seen before).
     truth = footage.studio.truth(t_rec).joints_mm
     mpjpe = np.linalg.norm(solve.joints_mm - truth, axis=1).mean()
-    assert mpjpe < 220.0, f"{mpjpe:.0f} mm"
+    cameras = sum(m is not None for m in frame.bundle.silhouettes)
+    print(f"vision stage from {cameras} cameras: MPJPE {mpjpe:.1f} mm")
+    assert mpjpe < (130.0 if cameras == 4 else 220.0), f"{mpjpe:.0f} mm from {cameras} cameras"
     assert np.linalg.norm(frame.result.centre_mm - truth[0]) < 200.0
     # The 13 sensors came over the serial line, through the pairing, and the IMUs panel lists them raw.
     assert frame.bundle.imu_present.sum() == sk.NUM_IMUS

@@ -50,8 +50,11 @@ def test_headless_demo_prints_a_line_per_frame_and_a_summary():
     from core.deepfuse.weights import shipped_model_path
 
     if shipped_model_path("lite").exists():  # the shipped model solves every frame
-        m = re.search(r"joints \(DeepFuse lite\) in 10 frames: MPJPE median ([\d.]+) mm", out.stdout)
-        assert m and float(m.group(1)) < 100.0, out.stdout[-400:]
+        m = re.search(r"joints \(DeepFuse lite\) in 10 frames: MPJPE median ([\d.]+) mm, p95 ([\d.]+) mm",
+                      out.stdout)
+        # Measured median 24.5 mm, p95 30.6 mm on every run (lockstep, seed 3: fixed inputs);
+        # docs/BENCHMARKS.md prints 21.3 / 24.1 mm for 3 s of the real-time demo (held-out subject 0).
+        assert m and float(m.group(1)) < 32.0 and float(m.group(2)) < 40.0, out.stdout[-400:]
     else:
         assert "No joint solve: no shipped lite weights" in out.stdout
 

@@ -71,7 +71,9 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
     fitted = joints[:, 2:].reshape(30, sk.NUM_JOINTS, 3)
     dist = np.linalg.norm(fitted - raw_xyz, axis=-1).mean()
     print(f"fitted joints to raw: mean {dist:.1f} mm")
-    assert dist < 25.0
+    # Measured 6.2 mm on every run (seed 11: fixed inputs); docs/BENCHMARKS.md prints
+    # 13.2 mm ("fit to its input") for a 10 s take.
+    assert dist < 8.0
     assert f"mean {dist:.1f} mm" in result.stdout
     # The rotations CSV: unit quaternions for every joint.
     head_rot, rot = _read_csv(tmp_path / "t_rotations.csv")
@@ -179,4 +181,6 @@ def test_record_streams_the_live_pose_over_vmc(tmp_path):
         mean_to_solved.append(np.linalg.norm(got - joints, axis=-1).mean())
     assert worst < 1.0, f"the received pose is {worst:.2f} mm from the solved one"
     print(f"VMC skeleton to the solved joints: mean {np.mean(mean_to_solved):.1f} mm over {len(frames)} frames")
-    assert np.mean(mean_to_solved) < 60.0  # constant bone lengths against a live network's joints
+    # Constant bone lengths (from the first solved frame) against a live network's joints.
+    # Real time, so the frames solved vary: measured 11.0-37.2 mm over 8 runs on 2 loaded cores.
+    assert np.mean(mean_to_solved) < 48.0

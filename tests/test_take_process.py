@@ -39,7 +39,9 @@ def test_process_solves_every_frame_and_keeps_the_recording(recorded):
     assert found.all() and meta["frames_found"] == 18
     mpjpe = np.linalg.norm(joints.joints_mm - truth, axis=-1).mean()
     print(f"offline lite solve MPJPE {mpjpe:.1f} mm")
-    assert mpjpe < 80.0, f"offline lite solve MPJPE {mpjpe:.1f} mm"
+    # Measured 20.9 mm on every run (seed 5: fixed inputs); docs/BENCHMARKS.md prints 25.9 mm
+    # ("input to truth") for a 10 s take.
+    assert mpjpe < 27.0, f"offline lite solve MPJPE {mpjpe:.1f} mm"
     assert np.all((joints.confidence > 0) & (joints.confidence <= 1))
     # Stored beside the recording, which is byte for byte as it was.
     after = file_digests(root)
