@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.cli.record import add_record_arguments
 
-    record = sub.add_parser("record", help="record a take without a window (the simulated studio, or real cameras and IMUs)",
+    record = sub.add_parser("record",
+                            help="record a take without a window (the simulated studio, or real cameras and IMUs)",
                             description="Record a take: every camera silhouette, IMU sample and live-solved "
                             "frame, written at least once a second so a crash loses at most the last second.")
     add_record_arguments(record)

@@ -43,9 +43,9 @@ def self_test(frames: int = 3, timeout_s: float = 180.0) -> int:
     from PySide6.QtCore import QSettings, QTimer
 
     app = _application()
-    from app.main_window import MainWindow
-
     import tempfile
+
+    from app.main_window import MainWindow
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = QSettings(f"{tmp}/settings.ini", QSettings.IniFormat)

@@ -19,8 +19,18 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QLineEdit, QListWidget, QMainWindow, QMessageBox,
-                               QStackedWidget, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.bridge import SessionBridge
 from app.context import AppContext
@@ -85,7 +95,8 @@ class MainWindow(QMainWindow):
         self.nav.addItems(self.PANELS)
         self.nav.setMaximumHeight(24 * len(self.PANELS) + 8)
         self.stack = QStackedWidget()
-        self.panels = {"Studio": self.studio_panel, "Cameras": self.cameras_panel, "IMUs": self.imus_panel, "Wear offsets": self.wear_panel,
+        self.panels = {"Studio": self.studio_panel, "Cameras": self.cameras_panel, "IMUs": self.imus_panel,
+                       "Wear offsets": self.wear_panel,
                        "Live": self.live_panel, "Takes": self.takes_panel}
         for panel in (self.panels[name] for name in self.PANELS):
             self.stack.addWidget(panel)

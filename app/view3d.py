@@ -17,18 +17,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
-
 import vispy
+from PySide6 import QtCore, QtWidgets
 
 vispy.use("pyside6")
 from vispy import scene  # noqa: E402  (the backend must be chosen first)
 
 from core import skeleton as sk  # noqa: E402
 from core.camera.rig import CameraRig, CaptureArea  # noqa: E402
+from core.view_geometry import FLOOR_COLOUR, floor_segments, frustum_segments, skeleton_geometry, volume_points  # noqa: E402
 from core.volume.grid import VoxelGrid  # noqa: E402
-from core.view_geometry import (FLOOR_COLOUR, floor_segments, frustum_segments, skeleton_geometry,  # noqa: E402
-                               volume_points)
 
 TICK_MS = 33
 AXIS_MM = 500.0

@@ -75,5 +75,6 @@ class ProgressTask:
         return self.thread.is_alive()
 
 
-def run_with_progress(parent: QWidget, title: str, work: Callable, done: Callable[[object, object], None]) -> ProgressTask:
+def run_with_progress(parent: QWidget, title: str, work: Callable,
+                      done: Callable[[object, object], None]) -> ProgressTask:
     return ProgressTask(parent, title, work, done).start()

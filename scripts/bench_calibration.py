@@ -69,7 +69,8 @@ def rig_draw(rng) -> tuple[float, float, float, float]:
                         floor_moment=len(poses) - 1)
     # The calibrated world is the floor board's: bring the truth into it.
     T = np.eye(4)
-    T[:3, :3], T[:3, 3] = floor[0] @ np.diag([1.0, -1.0, -1.0]), floor[1] + floor[0] @ np.r_[np.array(board.size_mm) / 2, 0]
+    T[:3, :3] = floor[0] @ np.diag([1.0, -1.0, -1.0])
+    T[:3, 3] = floor[1] + floor[0] @ np.r_[np.array(board.size_mm) / 2, 0]
     Ti = np.linalg.inv(T)
     centre = [np.linalg.norm(Ti[:3, :3] @ a.centre + Ti[:3, 3] - b.centre) for a, b in zip(rig, res.rig)]
     angle = [np.degrees(Rotation.from_matrix(a.R @ T[:3, :3] @ b.R.T).magnitude()) for a, b in zip(rig, res.rig)]
@@ -117,7 +118,8 @@ def main() -> int:
     intr = np.array([intrinsics_draw(rng) for _ in range(args.draws)])
     rig = np.array([rig_draw(rng) for _ in range(max(1, args.draws // 2))])
     imu = np.array([imu_draw(rng) for _ in range(args.draws)])
-    print(f"`{' '.join(['scripts/bench_calibration.py'] + sys.argv[1:])}`; {machine_line()}; {time.time() - t0:.0f} s\n")
+    command = ' '.join(['scripts/bench_calibration.py'] + sys.argv[1:])
+    print(f"`{command}`; {machine_line()}; {time.time() - t0:.0f} s\n")
     print("| measure | draws | mean | worst | target |")
     print("|---|---|---|---|---|")
     rows = [

@@ -27,10 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import machine_line  # noqa: E402
+
 from core.session.opening import open_device_session  # noqa: E402
 from core.session.studios import DeviceSetup  # noqa: E402
 from core.sim.footage import render_footage  # noqa: E402
-from benchlib import machine_line  # noqa: E402
 
 EMPTY_S = 1.5
 

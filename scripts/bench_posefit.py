@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import machine_line  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
 
 from core import skeleton as sk  # noqa: E402
 from core.export import write_bvh, write_joints_csv, write_raw_csv, write_rotations_csv  # noqa: E402
@@ -33,9 +34,7 @@ from core.posefit import fit_frame, fit_pose  # noqa: E402
 from core.rotations import to_wxyz  # noqa: E402
 from core.sim.motion import Performer, ProceduralMotion  # noqa: E402
 from core.sim.subject import Subject  # noqa: E402
-from scipy.spatial.transform import Rotation  # noqa: E402
 from tests.test_posefit import jittered  # noqa: E402
-
 
 CASES = {
     "truth": lambda x, rng: x,

@@ -25,10 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import machine_line  # noqa: E402
+
 from core.silhouette import make_background_model, mask_iou  # noqa: E402
 from core.sim.scene import SceneRenderer  # noqa: E402
 from core.sim.studio import SimulatedStudio, StudioConfig  # noqa: E402
-from benchlib import machine_line  # noqa: E402
 
 
 def run_subject(seed: int, args) -> tuple[dict[str, dict], str, tuple[int, int]]:

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import machine_line  # noqa: E402
 
+from core.frames import FrameBundle  # noqa: E402
 from core.pipeline import Pipeline  # noqa: E402
 from core.sim.body import body_primitives  # noqa: E402
 from core.sim.render import render_silhouettes  # noqa: E402
 from core.sim.studio import SimulatedStudio, StudioConfig  # noqa: E402
-from core.frames import FrameBundle  # noqa: E402
 
 
 def main() -> int:

@@ -23,6 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.benchlib import machine_line  # noqa: E402
 
 
+def stream_bytes(root: Path, pattern: str) -> int:
+    """Bytes of a take's camera streams matching `pattern`."""
+    return sum(f.stat().st_size for f in (root / "cameras").glob(pattern))
+
+
 def pose_fit_table(take, joints, truth) -> None:
     """The export's pose fit on the lite model's real output: how far the
     fitted joints are from the network's, and from the truth."""
@@ -61,8 +66,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from app.cli.process import load_model
     from core.deepfuse.engine import InferenceEngine
-    from core.take.take import Take
     from core.take.process import solve_take
+    from core.take.take import Take
     from tests.takes import record_lockstep
 
     print(f"$ {shlex.join(['python', *sys.argv])}")
@@ -75,8 +80,8 @@ def main() -> int:
         minutes = args.seconds / 60
         sizes = {"imu": (root / "imu.stream").stat().st_size,
                  "live joints": (root / "live.stream").stat().st_size,
-                 "silhouettes (8 cameras)": sum(f.stat().st_size for f in (root / "cameras").glob("*.silhouettes.stream")),
-                 "video, motion JPEG (8 cameras)": sum(f.stat().st_size for f in (root / "cameras").glob("*.video.stream"))}
+                 "silhouettes (8 cameras)": stream_bytes(root, "*.silhouettes.stream"),
+                 "video, motion JPEG (8 cameras)": stream_bytes(root, "*.video.stream")}
         print(f"\n{args.seconds:g} s take, 8 cameras 480x270 at {args.fps:g} fps, 13 IMUs; recorded (render + write) "
               f"in {rec_s:.1f} s\n")
         print(f"| {'stream':<32} | {'MB per minute':>13} |")
@@ -87,7 +92,8 @@ def main() -> int:
         t = time.perf_counter()
         n = sum(1 for _ in take.frames())
         read_s = time.perf_counter() - t
-        print(f"\nplayback: {n} frames in {read_s:.2f} s = {n / read_s:.0f} frames/s (silhouettes unpacked, IMU slerped)")
+        print(f"\nplayback: {n} frames in {read_s:.2f} s = {n / read_s:.0f} frames/s "
+              "(silhouettes unpacked, IMU slerped)")
         model, _, _ = load_model("lite")
         engine = InferenceEngine(model, take.rig, device="cpu", threads=args.threads)
         engine.prepare()

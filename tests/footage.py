@@ -10,7 +10,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
 W, H = 64, 48
 
 

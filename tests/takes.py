@@ -10,8 +10,8 @@ import numpy as np
 
 from core.session.opening import identity_pairing, simulated_imu_calibration
 from core.sim.studio import StudioConfig
-from core.take.recorder import Recorder
 from core.take.layout import json_safe
+from core.take.recorder import Recorder
 from plugins.simulated import create
 
 

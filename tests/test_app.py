@@ -30,8 +30,9 @@ def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
     solved = []
     b.frame.connect(lambda f: solved.append(f) if f.result.solve is not None else None)
     qtbot.waitUntil(lambda: len(solved) >= 5, timeout=120_000)
+    studio = b.session.studio
     errors = [np.linalg.norm(f.result.solve.joints_mm
-                             - b.session.studio.simulation.truth(f.bundle.t_s - b.session.studio.t0_s).joints_mm, axis=1).mean()
+                             - studio.simulation.truth(f.bundle.t_s - studio.t0_s).joints_mm, axis=1).mean()
               for f in solved[:5]]
     # Measured medians 21.4-59.7 mm over 7 runs on 2 loaded cores (idle: about 21 mm, as
     # docs/BENCHMARKS.md prints for the headless demo).

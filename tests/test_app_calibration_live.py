@@ -19,7 +19,8 @@ def truth():
     from core.camera.rig import CameraRig, standard_studio
 
     full = standard_studio()
-    return CameraRig(tuple(full.cameras[k] for k in CAMERAS), full.area)  # full HD: at 1440 px the floor board is too foreshortened
+    # Full HD: at 1440 px the floor board is too foreshortened.
+    return CameraRig(tuple(full.cameras[k] for k in CAMERAS), full.area)
 
 
 @pytest.fixture(scope="module")

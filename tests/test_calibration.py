@@ -13,14 +13,26 @@ from scipy.spatial.transform import Rotation
 
 from core.calibration.board import BoardDetector, BoardError, BoardSpec, Detection
 from core.calibration.extrinsics import Intrinsics, calibrate_rig
-from core.calibration.files import (CalibrationFile, CalibrationFileError, load_calibration, read_anipose_toml,
-                                    save_calibration, write_anipose_toml)
+from core.calibration.files import (
+    CalibrationFile,
+    CalibrationFileError,
+    load_calibration,
+    read_anipose_toml,
+    save_calibration,
+    write_anipose_toml,
+)
 from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
 from core.calibration.quality import GOOD, RECALIBRATE, assess, silhouette_consistency
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
-from core.sim.board_view import (board_corners_px, board_pose_facing, floor_pose, handheld_board_poses,
-                                 render_board_view, waved_board_poses)
+from core.sim.board_view import (
+    board_corners_px,
+    board_pose_facing,
+    floor_pose,
+    handheld_board_poses,
+    render_board_view,
+    waved_board_poses,
+)
 
 WALL_BOARD = BoardSpec(squares_x=9, squares_y=6, square_mm=40.0, marker_mm=30.0)
 RIG_BOARD = BoardSpec(squares_x=7, squares_y=5, square_mm=120.0, marker_mm=90.0)

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from footage import H, MjpegServer, W, frame_identity, servers_fixture, write_video  # noqa: F401
 
 from core.devices import IMAGE_BGR, CameraSource, DeviceError, EndOfStream
 from core.registry import Registry, registry
 from plugins.cameras import register
 from plugins.cameras.opencv_source import OpenCVCamera
 from plugins.cameras.video_files import FootageError, VideoFiles
-
-from footage import W, H, MjpegServer, frame_identity, servers_fixture, write_video  # noqa: F401
 
 servers = pytest.fixture(servers_fixture)
 
@@ -194,7 +193,8 @@ def test_list_of_files_and_a_read_that_times_out(tmp_path):
     a = write_video(tmp_path / "left.avi", 3)
     b = write_video(tmp_path / "right.avi", 3)
     csv = tmp_path / "times.csv"
-    csv.write_text("camera,frame,t_s\n" + "".join(f"{c},{i},{5 + 2 * i}\n" for c in ("left", "right") for i in range(3)))
+    rows = "".join(f"{c},{i},{5 + 2 * i}\n" for c in ("left", "right") for i in range(3))
+    csv.write_text("camera,frame,t_s\n" + rows)
     footage = VideoFiles([b, a], timestamps=csv, realtime=True, speed=10.0)
     cam = footage.cameras[0]
     assert cam.name == "video:right"

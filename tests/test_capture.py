@@ -8,13 +8,12 @@ import time
 import cv2
 import numpy as np
 import pytest
+from footage import H, W, camera_identity, frame_identity, frame_image, servers_fixture  # noqa: F401
 
 from core.capture.ring import FrameRing
 from core.capture.threads import ENDED, LOST, RUNNING, STOPPED, CaptureGroup, CaptureThread
 from plugins.cameras.opencv_source import OpenCVCamera
 from plugins.cameras.video_files import VideoFiles
-
-from footage import W, H, camera_identity, frame_identity, frame_image, servers_fixture  # noqa: F401
 
 servers = pytest.fixture(servers_fixture)
 

@@ -181,7 +181,8 @@ def test_a_few_steps_fit_a_fixed_batch():
     torch.manual_seed(0)
     model = DeepFuseNet(TINY)
     vol, present, origin, dirs, valid = inputs(TINY, batch=2)
-    joints = origin[:, None, :] + torch.rand(2, sk.NUM_JOINTS, 3, generator=torch.Generator().manual_seed(2)) * 400 + 150
+    noise = torch.rand(2, sk.NUM_JOINTS, 3, generator=torch.Generator().manual_seed(2))
+    joints = origin[:, None, :] + noise * 400 + 150
     batch = Batch(vol, present, origin, dirs, valid, joints, torch.zeros(2, dtype=torch.bool))
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     losses = []

@@ -7,8 +7,8 @@ pytestmark = pytest.mark.gui
 
 
 def test_vispy_renders_through_qt_under_the_virtual_display(qtbot):
-    from PySide6 import QtWidgets  # noqa: F401  (the Qt binding vispy must use)
     import vispy
+    from PySide6 import QtWidgets  # noqa: F401  (the Qt binding vispy must use)
 
     vispy.use("pyside6")
     from vispy import scene

@@ -11,8 +11,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
-from core.export import (UNITS, to_file_axes, write_bvh, write_joints_csv, write_raw_csv,
-                         write_rotations_csv)
+from core.export import UNITS, to_file_axes, write_bvh, write_joints_csv, write_raw_csv, write_rotations_csv
 from core.kinematics import forward_kinematics
 from core.posefit import PoseFit, fit_pose
 from core.rotations import angle_deg, to_wxyz

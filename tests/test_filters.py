@@ -11,9 +11,17 @@ import numpy as np
 import pytest
 
 from core import skeleton as sk
-from core.filters import (FilterConfig, OneEuroFilter, PassThroughFilter, apply_filter,
-                          butterworth_sos, live_filter, nominal_rate_hz, one_euro_take,
-                          smooth_zero_phase)
+from core.filters import (
+    FilterConfig,
+    OneEuroFilter,
+    PassThroughFilter,
+    apply_filter,
+    butterworth_sos,
+    live_filter,
+    nominal_rate_hz,
+    one_euro_take,
+    smooth_zero_phase,
+)
 from core.sim.motion import Performer, ProceduralMotion
 from core.sim.subject import Subject
 

@@ -142,7 +142,8 @@ def test_imu_calibration_file_round_trip(calibrated, tmp_path):
     back = ImuCalibration.load(tmp_path / "imu.json")
     assert np.allclose(back.bone_wxyz(imu[900]), calib.bone_wxyz(imu[900]), atol=1e-9)
     assert np.allclose(back.rest_dirs, calib.rest_dirs, equal_nan=True)
-    (tmp_path / "bad.json").write_text('{"format": "fusecap-imu-calibration", "version": 1, "wear_wxyz": [[1, 0, 0, 0]]}')
+    (tmp_path / "bad.json").write_text(
+        '{"format": "fusecap-imu-calibration", "version": 1, "wear_wxyz": [[1, 0, 0, 0]]}')
     with pytest.raises(ValueError, match="bad.json"):
         ImuCalibration.load(tmp_path / "bad.json")
 

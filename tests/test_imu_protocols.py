@@ -114,9 +114,12 @@ def test_fusecap_bad_crc_and_bad_length_are_counted_and_dropped():
     rng = np.random.default_rng(7)
     packets = [encode_packet(i, 1000 * i, Rotation.random(random_state=rng).as_quat(scalar_first=True),
                              accel_mps2=[0, 0, 9.8]) for i in range(6)]
-    bad_crc = bytearray(packets[1]); bad_crc[-1] ^= 0x40
-    bad_body = bytearray(packets[3]); bad_body[12] ^= 0x01
-    bad_len = bytearray(packets[4]); bad_len[2] = 26  # says gyro too, flags say not
+    bad_crc = bytearray(packets[1])
+    bad_crc[-1] ^= 0x40
+    bad_body = bytearray(packets[3])
+    bad_body[12] ^= 0x01
+    bad_len = bytearray(packets[4])
+    bad_len[2] = 26  # says gyro too, flags say not
     stream = packets[0] + bad_crc + packets[2] + bad_body + bad_len + packets[5]
     for p in (bad_crc, bad_body, bad_len):  # no sync pair hides inside the damaged packets
         assert p.find(fc.SYNC, 1) == -1
@@ -274,7 +277,8 @@ def test_witmotion_encoder_matches_hand_built_frames():
 
 def test_witmotion_bad_checksum_is_counted():
     good = witmotion_frame(0x59, 32767, 0, 0, 0)
-    bad = bytearray(witmotion_frame(0x59, 23170, 0, 0, 23170)); bad[10] ^= 0xFF
+    bad = bytearray(witmotion_frame(0x59, 23170, 0, 0, 23170))
+    bad[10] ^= 0xFF
     parser = WitMotionParser()
     got = parser.feed(bytes(bad) + good)
     assert len(got) == 1 and deg_between(got[0].quat_wxyz, [1, 0, 0, 0]) < 0.01
@@ -306,7 +310,8 @@ def test_xsens_checksum_rule():
     msg = xs.encode_mtdata2([1, 0, 0, 0], sample_time_fine=42)
     assert msg[0] == 0xFA and msg[1] == 0xFF and msg[2] == 0x36
     assert sum(msg[1:]) % 256 == 0  # bus id through checksum sums to zero; the preamble is not summed
-    bad = bytearray(msg); bad[-1] = (bad[-1] + 1) % 256
+    bad = bytearray(msg)
+    bad[-1] = (bad[-1] + 1) % 256
     parser = XsensParser()
     assert parser.feed(bytes(bad)) == [] and parser.corrupt == 1
 

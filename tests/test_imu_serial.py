@@ -133,7 +133,8 @@ def test_line_noise_is_survived_and_counted(hubs, sources, rng):
     hub.start()
     got = read_until(src, lambda g: len(g) >= 20)
     noise = bytes(rng.integers(0, 256, 300, dtype=np.uint8))
-    damaged = bytearray(encode_packet(1, 123, [1, 0, 0, 0])); damaged[-2] ^= 0xFF
+    damaged = bytearray(encode_packet(1, 123, [1, 0, 0, 0]))
+    damaged[-2] ^= 0xFF
     hub.inject(noise + bytes(damaged) + b"\xfc\xa5\x14")  # noise, a bad CRC, a truncated header
     got += read_until(src, lambda g: hub.finished.is_set() and len(got) + len(g) >= len(sent))
     assert len(got) == len(sent)  # every good packet still read

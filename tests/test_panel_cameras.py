@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-import types
 import time
+import types
 
 import numpy as np
 import pytest
@@ -17,12 +17,12 @@ from PySide6.QtGui import QImage
 from scipy.spatial.transform import Rotation
 
 from app.context import AppContext
-from tests.leaks import assert_nothing_left
-from core.calibration.guided import BACKGROUND_RGB, SILHOUETTE_RGB
 from app.panels.cameras import CamerasPanel
 from core.calibration.files import write_anipose_toml
+from core.calibration.guided import BACKGROUND_RGB, SILHOUETTE_RGB
 from core.camera.model import Camera
 from core.camera.rig import CameraRig, standard_studio
+from tests.leaks import assert_nothing_left
 
 pytestmark = pytest.mark.gui
 

@@ -289,12 +289,13 @@ def simulated_session(bench, seed: int, pairing=None):
 
 
 def test_session_imus_reach_both_panels_and_a_short_capture_is_refused(bench, qtbot, rng):
+    from types import SimpleNamespace
+
     from app.panels.imus import ImusPanel
     from app.panels.wear import WearOffsetsPanel
     from core.frames import FrameBundle
     from core.pipeline import FrameResult
     from core.session import LiveFrame
-    from types import SimpleNamespace
 
     seed = int(rng.integers(1000))
     session, devices, bridge = simulated_session(bench, seed)
@@ -410,9 +411,9 @@ OTHER_BOUND_DEG = 3.5
 def test_wear_offsets_captured_from_simulated_data_match_the_true_ones(bench, qtbot):
     from app.bridge import SessionBridge
     from app.panels.wear import WearOffsetsPanel
-    from core.imu.wear_capture import DURATION_S, CaptureBuffer, vision_check_deg
     from core.camera.rig import standard_studio
     from core.frames import FrameBundle, orientations_at
+    from core.imu.wear_capture import DURATION_S, CaptureBuffer, vision_check_deg
     from core.session import CaptureSession, Studio
     from core.session.opening import identity_pairing, simulated_imu_calibration
 

@@ -24,9 +24,9 @@ def _main(*args, timeout=300):
 
 @needs_pty
 def test_record_real_cameras_and_imus_from_the_command_line(tmp_path):
-    from core.session.opening import simulated_imu_calibration
     from core.calibration import files
     from core.imu.pairing import Pairing, SensorKey
+    from core.session.opening import simulated_imu_calibration
     from core.sim.footage import render_footage
     from core.take.take import Take
     from plugins.imu.sim_hub import SimulatedHub, studio_samples

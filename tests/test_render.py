@@ -15,8 +15,7 @@ from core.kinematics import forward_kinematics
 from core.sim.body import Body, body_primitives
 from core.sim.render import render_silhouettes
 from core.sim.render_torch import render_silhouettes_torch
-from core.sim.silhouette_noise import (SilhouetteNoise, apply_noise, apply_noise_all, crop_partial,
-                                       erode_or_dilate)
+from core.sim.silhouette_noise import SilhouetteNoise, apply_noise, apply_noise_all, crop_partial, erode_or_dilate
 from core.sim.subject import Subject
 
 J = sk.JOINT_INDEX

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from footage import servers_fixture  # noqa: F401
 
 from core.capture.threads import LOST, RUNNING
 from core.events import Event
 from core.session import CaptureSession, Studio
 from plugins.cameras.opencv_source import OpenCVCamera
-
-from footage import servers_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 servers = pytest.fixture(servers_fixture)

@@ -4,8 +4,16 @@ import cv2
 import numpy as np
 import pytest
 
-from core.silhouette import (CleanPlate, CleanupParams, Mog2Model, Mog2Params, PlateParams, clean_mask,
-                             make_background_model, mask_iou)
+from core.silhouette import (
+    CleanPlate,
+    CleanupParams,
+    Mog2Model,
+    Mog2Params,
+    PlateParams,
+    clean_mask,
+    make_background_model,
+    mask_iou,
+)
 from core.sim.scene import SceneRenderer
 from core.sim.studio import SimulatedStudio, StudioConfig
 

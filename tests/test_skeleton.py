@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
 from core.kinematics import forward_kinematics
 from core.rotations import from_wxyz, to_wxyz
-from core.sim.subject import Subject, held_out_subjects, training_subject
 from core.sim.splits import TEST_SUBJECT_SEEDS, is_test_seed, train_seed
-from scipy.spatial.transform import Rotation
+from core.sim.subject import Subject, held_out_subjects, training_subject
 
 
 def test_joint_names_animation_tools_expect():

@@ -9,8 +9,8 @@ from core.capture.lockstep import LockstepCapture
 from core.registry import registry
 from core.rotations import angle_deg, from_wxyz
 from core.sim.body import body_primitives
-from core.sim.imu_config import ImuConfig
 from core.sim.imu import bone_orientations
+from core.sim.imu_config import ImuConfig
 from core.sim.studio import SimulatedStudio, StudioConfig
 from core.volume.builder import VolumeBuilder
 from core.volume.centre import CentreFinder
@@ -89,7 +89,8 @@ def test_imus_through_devices_recover_bones_after_offsets_are_removed():
     for _ in range(12):
         bundle = capture.next_bundle()
         assert len(bundle.silhouettes) == 8 and all(m is not None for m in bundle.silhouettes)
-        assert bundle.imu_present.all() and (bundle.imu_age_s <= 0.011 + 1e-9).all()  # one 100 Hz period plus 1 ms jitter
+        # One 100 Hz period plus 1 ms jitter.
+        assert bundle.imu_present.all() and (bundle.imu_age_s <= 0.011 + 1e-9).all()
         truth = devices.studio.truth(bundle.t_s)
         heading = np.array([imus.heading_at(k, bundle.t_s) for k in range(sk.NUM_IMUS)])
         recovered = bone_orientations(bundle.imu_wxyz, np.arange(sk.NUM_IMUS), imus.wear_offsets, heading)

@@ -13,14 +13,13 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from scipy.spatial.transform import Rotation
 
-from core.take.process import load_model
 from core import skeleton as sk
 from core.deepfuse.engine import InferenceEngine
 from core.export import to_file_axes
 from core.kinematics import forward_kinematics
 from core.posefit import bone_lengths, fit_frame, skeleton_offsets, torso_rest_directions
 from core.stream import vmc
-from core.take.process import process_take
+from core.take.process import load_model, process_take
 from core.take.take import Take
 from tests.takes import file_digests, record_lockstep
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.take.process import load_model
 from core.deepfuse.engine import InferenceEngine
-from core.take.process import process_take
+from core.take.process import load_model, process_take
 from core.take.take import Take, TakeError
 from tests.takes import file_digests, record_lockstep
 

@@ -59,7 +59,6 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print(f"cannot start the simulated studio: {exc}", file=sys.stderr)
         return 1
     from core.pipeline import Pipeline
-
     from core.session.opening import load_live_engine, simulated_imu_calibration
 
     try:

@@ -36,7 +36,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _models(specs: list[str] | None):
-    from core.deepfuse.weights import load_weights, shipped_model_path, SHIPPED
+    from core.deepfuse.weights import SHIPPED, load_weights, shipped_model_path
 
     out = []
     for spec in specs or ["lite"]:
@@ -79,9 +79,9 @@ def table_markdown(summaries: dict[str, dict]) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from app.cli.progress import progress_bar
+    from core import skeleton as sk
     from core.deepfuse.evaluate import QUICK, Benchmark, evaluate_model, summarise
     from core.deepfuse.weights import ModelFileError
-    from core import skeleton as sk
 
     try:
         models = _models(args.model)

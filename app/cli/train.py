@@ -85,7 +85,7 @@ class _Reporter:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from core.deepfuse.train import train, export_weights
+    from core.deepfuse.train import export_weights, train
 
     resuming = (args.run_dir / "config.json").exists()
     cfg = None if resuming else build_config(args)

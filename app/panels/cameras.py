@@ -39,15 +39,21 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
-from core.calibration.steps import (calibrate_lenses, calibrate_walked_rig, read_calibration_for, rows_from_quality,
-                                   set_floor_from_board, write_calibration)
-from core.calibration.guided import BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration
-from core.calibration.live_board import LiveBoardViews, uncalibrated_rig
 from app.panels.camera_widgets import CalibrationBox, CameraTile, PreviewGrid
 from app.workers import Cancelled, run_with_progress
 from core.calibration import files
 from core.calibration.board import BoardError, BoardSpec
+from core.calibration.guided import BoardOverlay, CalibrationOutcome, ErrorRow, SimulatedBoardCalibration
 from core.calibration.intrinsics import CalibrationError
+from core.calibration.live_board import LiveBoardViews, uncalibrated_rig
+from core.calibration.steps import (
+    calibrate_lenses,
+    calibrate_walked_rig,
+    read_calibration_for,
+    rows_from_quality,
+    set_floor_from_board,
+    write_calibration,
+)
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
 

@@ -11,8 +11,18 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget, QMessageBox,
-                               QPushButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.workers import Cancelled, run_with_progress
 from core.take.layout import TakeError, TakeLayout
@@ -223,9 +233,8 @@ class TakesPanel(QWidget):
             return None
 
         def work(progress):
-            from core.take.process import load_model
             from core.deepfuse.engine import InferenceEngine
-            from core.take.process import process_take
+            from core.take.process import load_model, process_take
 
             take = Take(path)
             net, info, note = load_model(model)

@@ -25,16 +25,37 @@ import time
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.context import AppContext
 from app.imu_feed import ImuFeed
 from app.panels.wear_views import StillnessMeter, WearResultTable
-from core.imu.wear_capture import (DURATION_S, HOLD_S, STEPS, STILL_DEG, STILL_WINDOW_S, CaptureBuffer, WearResult,
-                              largest_turn_deg, solve_wear, vision_check_deg)
 from app.workers import Cancelled, run_with_progress
 from core.imu.calibration import ImuCalibrationError
+from core.imu.wear_capture import (
+    DURATION_S,
+    HOLD_S,
+    STEPS,
+    STILL_DEG,
+    STILL_WINDOW_S,
+    CaptureBuffer,
+    WearResult,
+    largest_turn_deg,
+    solve_wear,
+    vision_check_deg,
+)
 
 # The capture's logic lives in core.imu.wear_capture; the panel still offers its names.
 __all__ = ["CaptureBuffer", "WearOffsetsPanel", "WearResult", "largest_turn_deg", "solve_wear", "vision_check_deg"]

@@ -63,7 +63,8 @@ class BoardSpec:
             raise BoardError(f"square size must be positive, got {self.square_mm} mm")
         if self.kind == "charuco":
             if not 0 < self.marker_mm < self.square_mm:
-                raise BoardError(f"markers ({self.marker_mm} mm) must be smaller than the squares ({self.square_mm} mm)")
+                raise BoardError(f"markers ({self.marker_mm} mm) must be smaller than the squares "
+                                 f"({self.square_mm} mm)")
             if self.dictionary not in DICTIONARIES:
                 raise BoardError(f"unknown ArUco dictionary {self.dictionary!r}; one of {sorted(DICTIONARIES)}")
             markers = (self.squares_x * self.squares_y) // 2

@@ -13,7 +13,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from core.calibration.board import BoardSpec
-from core.calibration.extrinsics import MAX_PNP_RMS_PX, pose_matrix, floor_frame
+from core.calibration.extrinsics import MAX_PNP_RMS_PX, floor_frame, pose_matrix
 from core.calibration.intrinsics import CalibrationError
 from core.camera.model import Camera
 from core.camera.rig import CameraRig

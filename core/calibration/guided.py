@@ -16,7 +16,6 @@ from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_in
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
 
-
 BACKGROUND_RGB = (40, 40, 40)
 SILHOUETTE_RGB = (255, 170, 40)
 CORNER_RGB = (40, 255, 80)

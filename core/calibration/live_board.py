@@ -30,8 +30,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.calibration.guided import BoardOverlay, Steps, board_preview
 from core.calibration.board import BoardDetector, BoardSpec
+from core.calibration.guided import BoardOverlay, Steps, board_preview
 from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
@@ -57,7 +57,8 @@ def uncalibrated_rig(frames, names: list[str]) -> CameraRig | None:
 
 
 class LiveBoardViews:
-    def __init__(self, newest_frames: Callable[[], list], names: list[str], fps: float, wall_board: BoardSpec, rig_board: BoardSpec,
+    def __init__(self, newest_frames: Callable[[], list], names: list[str], fps: float, wall_board: BoardSpec,
+                 rig_board: BoardSpec,
                  preview_width_px: int, show: Callable[[BoardOverlay], None] = lambda o: None,
                  poll_s: float = 0.1, min_gap_s: float = 0.5, min_move: float = 0.04,
                  timeout_s: float = 600.0) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.calibration.guided import CalibrationOutcome, ErrorRow, Steps, error_rows, num
 from core.calibration import files
 from core.calibration.board import BoardSpec
 from core.calibration.extrinsics import Intrinsics, calibrate_rig
 from core.calibration.floor import floor_aligned
+from core.calibration.guided import CalibrationOutcome, ErrorRow, Steps, error_rows, num
 from core.calibration.quality import assess
 from core.camera.model import Camera
 from core.camera.rig import CameraRig

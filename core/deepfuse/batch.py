@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 
-
 @dataclass(frozen=True, eq=False)
 class Sample:
     """volume (K, G, G, G) uint8 0/1, axes [camera, x, y, z]; present (K,) bool;

@@ -155,7 +155,8 @@ class InferenceEngine:
         return (torch.zeros(batch, K, G, G, G, dtype=torch.uint8, device=d),
                 torch.ones(batch, K, dtype=torch.bool, device=d),
                 torch.zeros(batch, 3, device=d),
-                torch.tensor(sk.IMU_BONE_REST_DIRECTIONS, dtype=torch.float32, device=d).expand(batch, -1, -1).contiguous(),
+                torch.tensor(sk.IMU_BONE_REST_DIRECTIONS, dtype=torch.float32, device=d)
+                .expand(batch, -1, -1).contiguous(),
                 torch.ones(batch, sk.NUM_IMUS, dtype=torch.bool, device=d))
 
     def _build_fast(self):

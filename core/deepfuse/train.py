@@ -75,7 +75,9 @@ def _optimiser(model: torch.nn.Module, cfg: TrainConfig):
     elif cfg.optimizer == "adam":
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         warm = min(200, cfg.steps // 10 + 1)
-        lam = lambda s: min(1.0, (s + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))  # noqa: E731
+        def lam(s):
+            cosine = 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
+            return min(1.0, (s + 1) / warm) * (0.02 + 0.98 * cosine)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lam)
     else:
         raise ValueError(f"unknown optimiser {cfg.optimizer!r} (adam or rmsprop)")

@@ -27,8 +27,8 @@ import numpy as np
 
 from core import axes
 from core import skeleton as sk
-from core.files import atomic_write_text
 from core.export.bvh import check_fit
+from core.files import atomic_write_text
 from core.posefit import PoseFit
 from core.rotations import to_wxyz
 

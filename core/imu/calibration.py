@@ -264,7 +264,8 @@ def fit_heading(q0: Rotation, q: Rotation, G0: Rotation, observed: list[np.ndarr
     dirs: list = []
     spread(float(res.x), dirs)
     # 1 - |mean| of unit vectors ~ (RMS angle)^2 / 2.
-    to_deg = lambda c: float(np.degrees(np.sqrt(2 * max(c, 0.0))))
+    def to_deg(c):
+        return float(np.degrees(np.sqrt(2 * max(c, 0.0))))
     return float(np.angle(np.exp(1j * res.x))), np.stack(dirs), to_deg(res.fun), to_deg(costs.max()) - to_deg(res.fun)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+
 from core import skeleton as sk
 from core.imu.calibration import BONE_DIRECTIONS, ImuCalibration
 from core.rotations import from_wxyz

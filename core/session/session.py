@@ -54,9 +54,9 @@ from core.events import Event
 from core.filters import FilterConfig, live_filter
 from core.frames import FrameBundle
 from core.pipeline import FrameResult, Pipeline
+from core.rates import RateWindow
 from core.session.studios import Studio
 from core.take.layout import json_safe
-from core.rates import RateWindow
 from core.take.recorder import Recorder, RecordingStats
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,17 @@ Typical use, per camera::
     mask = model.segment(frame)                  # uint8 (H, W), 1 = performer
 """
 
-from core.silhouette.background import (BackgroundModel, CleanPlate, Mog2Model, Mog2Params, PlateParams,
-                                        Segmentation, check_frame, estimate_gain, make_background_model)
+from core.silhouette.background import (
+                                        BackgroundModel,
+                                        CleanPlate,
+                                        Mog2Model,
+                                        Mog2Params,
+                                        PlateParams,
+                                        Segmentation,
+                                        check_frame,
+                                        estimate_gain,
+                                        make_background_model,
+)
 from core.silhouette.cleanup import CleanupParams, clean_mask, mask_iou, refine_edges
 
 __all__ = ["BackgroundModel", "CleanPlate", "CleanupParams", "Mog2Model", "Mog2Params", "PlateParams",

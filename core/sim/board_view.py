@@ -39,7 +39,8 @@ class ViewStyle:
 
 
 def board_pose_facing(camera_centre_mm: np.ndarray, board_centre_mm: np.ndarray, board: BoardSpec,
-                      tilt_deg: tuple[float, float] = (0.0, 0.0), roll_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                      tilt_deg: tuple[float, float] = (0.0, 0.0),
+                      roll_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A board-to-world pose (R, t) with the board's centre at `board_centre_mm`,
     its printed face towards `camera_centre_mm`, then tilted about its own x
     and y axes and rolled about its normal."""
@@ -91,7 +92,8 @@ def render_board_view(camera: Camera, board: BoardSpec, R: np.ndarray, t: np.nda
     if roi is not None:
         x0, y0, x1, y1 = roi
         img = background.copy()
-        img[y0:y1, x0:x1] = _board_pixels(camera, board, R, t, R_cb, t_cb, roi, margin_mm, background[y0:y1, x0:x1], style)
+        img[y0:y1, x0:x1] = _board_pixels(camera, board, R, t, R_cb, t_cb, roi, margin_mm,
+                                          background[y0:y1, x0:x1], style)
     if style.lighting:
         gx = np.linspace(-1, 1, W, dtype=np.float32)[None, :]
         gy = np.linspace(-1, 1, H, dtype=np.float32)[:, None]

@@ -58,9 +58,9 @@ from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
 from core.devices import ImuSample
+from core.imu.calibration import bone_orientations
 from core.kinematics import Poses
 from core.rotations import to_wxyz, yaw
-from core.imu.calibration import bone_orientations
 from core.sim import imu_config as rnd
 from core.sim.imu_config import GRAVITY_MPS2, ImuConfig
 

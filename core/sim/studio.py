@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
 from core.camera.rig import CameraRig, standard_studio
@@ -26,7 +27,6 @@ from core.sim.motion.calibration import CalibrationRoutine, OnDemandRoutine
 from core.sim.render import render_silhouettes
 from core.sim.silhouette_noise import SilhouetteNoise, apply_noise_all, crop_partial
 from core.sim.subject import Subject
-from scipy.spatial.transform import Rotation
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 from core import skeleton as sk
 from core.sim.splits import TEST_SUBJECT_SEEDS, train_seed
 
+
 @dataclass(frozen=True)
 class Subject:
     """One performer's body.

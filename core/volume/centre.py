@@ -72,7 +72,7 @@ class CentreFinder:
         a = rig.area
         lo = np.array([a.x_min - margin_mm, a.y_min - margin_mm, z_range_mm[0]], np.float64)
         hi = np.array([a.x_max + margin_mm, a.y_max + margin_mm, z_range_mm[1]], np.float64)
-        self.shape = tuple(max(1, int(np.ceil((h - l) / self.voxel_mm))) for l, h in zip(lo, hi))
+        self.shape = tuple(max(1, int(np.ceil((h - low) / self.voxel_mm))) for low, h in zip(lo, hi))
         # The hull's voxels are centred on the requested span.
         start = (lo + hi) / 2 - np.array(self.shape) * self.voxel_mm / 2 + self.voxel_mm / 2
         self.axes_mm = [start[d] + self.voxel_mm * np.arange(n) for d, n in enumerate(self.shape)]

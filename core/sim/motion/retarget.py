@@ -37,8 +37,8 @@ from scipy.spatial.transform import Rotation
 
 from core import axes
 from core import skeleton as sk
-from core.rotations import align_vectors
 from core.resources import resource_path
+from core.rotations import align_vectors
 from core.sim.motion.bvh import BvhClip
 from core.sim.motion.frames import MotionFrames
 from core.sim.subject import Subject
@@ -140,7 +140,8 @@ class BvhMotion:
         rest = clip.rest_positions()
         self.unit_scale_mm = float(unit_scale) if unit_scale else self._guess_scale(rest)
         s = self._src
-        leg = lambda a, b: np.linalg.norm(rest[s[sk.JOINT_INDEX[a]]] - rest[s[sk.JOINT_INDEX[b]]])
+        def leg(a, b):
+            return np.linalg.norm(rest[s[sk.JOINT_INDEX[a]]] - rest[s[sk.JOINT_INDEX[b]]])
         self.source_leg_mm = float(leg("LeftUpLeg", "LeftLeg") + leg("LeftLeg", "LeftFoot")) * self.unit_scale_mm
         if not self.source_leg_mm > 0:
             raise ValueError(f"BVH clip {clip.source}: the left leg has zero length")

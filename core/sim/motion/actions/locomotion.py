@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.sim.motion import params as pp
-from core.sim.motion.actions.base import (D, Action, ActionSpec, DrawContext, Steer, output, put,
-                                          standing, uniform)
+from core.sim.motion.actions.base import Action, ActionSpec, D, DrawContext, Steer, output, put, standing, uniform
 from core.sim.motion.curves import bump, half_sine_sq, window
 from core.sim.motion.legs import STAND_DOWN, leg_ik
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.sim.motion.actions.base import (Action, ActionSpec, output, pick_side, put, put_keyed_arm, standing,
-                                          uniform)
+from core.sim.motion.actions.base import Action, ActionSpec, output, pick_side, put, put_keyed_arm, standing, uniform
 from core.sim.motion.curves import Keys, window
 
 TAU = 2.0 * np.pi

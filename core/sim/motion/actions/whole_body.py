@@ -12,8 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.sim.motion.actions.base import (D, Action, ActionSpec, level_gaze, other, output,
-                                          pick_side, put, standing, uniform)
+from core.sim.motion.actions.base import (
+    Action,
+    ActionSpec,
+    D,
+    level_gaze,
+    other,
+    output,
+    pick_side,
+    put,
+    standing,
+    uniform,
+)
 from core.sim.motion.curves import Keys, half_sine_sq, repeat, smootherstep
 from core.sim.motion.legs import STAND_DOWN, set_leg
 
