@@ -4,6 +4,7 @@ Every clip is written here, with known joint rotations, so the expected
 poses are worked out independently (explicit rotation matrices)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -247,13 +248,27 @@ def test_malformed_files_raise_value_error_with_a_line_number(mutate, line):
         assert f"line {line}:" in str(err.value)
 
 
-def test_truncated_data_anywhere_is_a_value_error(rng):
+def test_a_file_cut_anywhere_names_the_line_or_reads_what_it_holds():
     text = _ok_text()
-    for cut in rng.integers(1, len(text) - 1, 40):
+    whole = parse_bvh(text).motion.ravel()
+    body = text.rstrip("\n")
+    last_starts = len(body) - len(body.split()[-1])  # where the file's last number begins
+    read = []
+    for cut in range(len(text)):
+        part = text[:cut]
         try:
-            parse_bvh(text[:cut])
-        except ValueError:
-            pass
+            clip = parse_bvh(part, "clip.bvh")
+        except ValueError as exc:
+            m = re.fullmatch(r"clip\.bvh, line (\d+): .+", str(exc))
+            assert m, str(exc)
+            assert 1 <= int(m.group(1)) <= part.count("\n") + 1, (cut, str(exc))
+        else:
+            # Only a cut inside the last number leaves a whole file: every value
+            # but the last as written, the last as far as it goes.
+            read.append(cut)
+            assert np.array_equal(clip.motion.ravel()[:-1], whole[:-1])
+            assert clip.motion.ravel()[-1] == float(part.split()[-1])
+    assert read == list(range(last_starts + 1, len(text)))
 
 
 def test_missing_legs_are_named():

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import tomli_w
 
 from core.calibration.board import BoardError, BoardSpec
 from core.camera.model import Camera
@@ -67,8 +68,10 @@ def load_calibration(path: str | Path, area: CaptureArea | None = None, units_mm
         return CalibrationFile(read_anipose_toml(path, area=area or CaptureArea(), units_mm=units_mm))
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an integer of > 4300 digits
         raise CalibrationFileError(f"{path}: not a calibration file (not valid JSON: {exc})") from exc
+    except RecursionError:
+        raise CalibrationFileError(f"{path}: not a calibration file (nested too deeply)") from None
     if not isinstance(doc, dict):
         raise CalibrationFileError(f"{path}: not a calibration file")
     try:
@@ -79,14 +82,29 @@ def load_calibration(path: str | Path, area: CaptureArea | None = None, units_mm
         if doc.get("version") != VERSION:
             raise CalibrationFileError(f"{path}: calibration version {doc.get('version')!r} is not supported "
                                        f"(this FuseCap reads version {VERSION})")
-        rig = CameraRig.from_dict(doc["rig"])
+        with np.errstate(all="ignore"):  # NaN and Infinity are refused by _finite, without numpy's warnings
+            rig = _finite(path, CameraRig.from_dict(doc["rig"]))
         board = None if doc.get("board") is None else BoardSpec.from_dict(doc["board"])
         quality = doc.get("quality") or {}
         return CalibrationFile(rig, board, quality if isinstance(quality, dict) else {})
     except CalibrationFileError:
         raise
-    except (BoardError, ValueError, KeyError, TypeError) as exc:
+    except (BoardError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+        # Fields of the wrong type or shape: a list where a table belongs, a
+        # number too large for an image size, ...
         raise CalibrationFileError(f"{path}: {exc}") from exc
+
+
+def _finite(path: Path, rig: CameraRig) -> CameraRig:
+    """The rig, when every number in it is finite (JSON may hold NaN and Infinity)."""
+    a = rig.area
+    if not np.isfinite([a.x_min, a.x_max, a.y_min, a.y_max]).all():
+        raise CalibrationFileError(f"{path}: the capture area holds a value that is not finite")
+    for cam in rig:
+        for name, value in (("K", cam.K), ("dist", cam.dist), ("R", cam.R), ("t_mm", cam.t)):
+            if not np.isfinite(value).all():
+                raise CalibrationFileError(f"{path}: camera {cam.name!r}: {name} holds a value that is not finite")
+    return rig
 
 
 # -- aniposelib TOML --------------------------------------------------------------
@@ -95,8 +113,10 @@ def read_anipose_toml(path: str | Path, area: CaptureArea = CaptureArea(), units
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: TOMLDecodeError, or an integer of > 4300 digits
         raise CalibrationFileError(f"{path}: not a camera-group TOML file ({exc})") from exc
+    except RecursionError:
+        raise CalibrationFileError(f"{path}: not a camera-group TOML file (nested too deeply)") from None
     keys = sorted((k for k in doc if k.startswith("cam_")), key=lambda k: (len(k), k))
     if not keys:
         raise CalibrationFileError(f"{path}: no [cam_N] tables: not an anipose / FreeMoCap calibration")
@@ -117,7 +137,7 @@ def read_anipose_toml(path: str | Path, area: CaptureArea = CaptureArea(), units
             tvec = np.array(table["translation"], float).reshape(3) * units_mm
         except KeyError as exc:
             raise CalibrationFileError(f"{where} has no {exc.args[0]!r}") from exc
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise CalibrationFileError(f"{where}: {exc}") from exc
         if len(size) != 2 or K.shape != (3, 3) or not np.isfinite(K).all() or not np.isfinite(rvec).all() \
                 or not np.isfinite(tvec).all() or not np.isfinite(dist).all():
@@ -127,6 +147,8 @@ def read_anipose_toml(path: str | Path, area: CaptureArea = CaptureArea(), units
             d[: dist.size] = dist  # aniposelib sometimes stores only k1 (or k1 k2)
             dist = d
         R, _ = cv2.Rodrigues(rvec)
+        if not np.isfinite(R).all():  # a rotation vector too long for float64 arithmetic
+            raise CalibrationFileError(f"{where}: rotation {rvec.tolist()} is not a usable rotation vector")
         try:
             cams.append(Camera(K, dist, R, tvec, size, name))
         except ValueError as exc:
@@ -136,29 +158,19 @@ def read_anipose_toml(path: str | Path, area: CaptureArea = CaptureArea(), units
 
 def write_anipose_toml(path: str | Path, rig: CameraRig, error_px: float | None = None, units_mm: float = 1.0) -> None:
     """Write the rig as aniposelib does (lengths divided by `units_mm`)."""
-    lines = []
+    doc: dict = {}
     for k, cam in enumerate(rig):
         rvec, _ = cv2.Rodrigues(cam.R)
         dist = cam.dist8[:5] if cam.dist.size <= 5 else cam.dist8
-        lines += [
-            f"[cam_{k}]",
-            f"name = {_toml_str(cam.name)}",
-            f"size = [ {cam.width}, {cam.height},]",
-            "matrix = [ " + " ".join(f"[ {', '.join(_num(v) for v in row)},]," for row in cam.K) + "]",
-            f"distortions = [ {', '.join(_num(v) for v in dist)},]",
-            f"rotation = [ {', '.join(_num(v) for v in rvec.ravel())},]",
-            f"translation = [ {', '.join(_num(v / units_mm) for v in cam.t)},]",
-            "",
-        ]
-    lines += ["[metadata]", "adjusted = true"]
+        doc[f"cam_{k}"] = {
+            "name": str(cam.name),
+            "size": [int(cam.width), int(cam.height)],
+            "matrix": [[float(v) for v in row] for row in cam.K],
+            "distortions": [float(v) for v in dist],
+            "rotation": [float(v) for v in rvec.ravel()],
+            "translation": [float(v / units_mm) for v in cam.t],
+        }
+    doc["metadata"] = {"adjusted": True}
     if error_px is not None and math.isfinite(error_px):
-        lines.append(f"error = {_num(error_px)}")
-    atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def _num(v: float) -> str:
-    return repr(float(v))
-
-
-def _toml_str(s: str) -> str:
-    return json.dumps(str(s))  # a JSON string is a valid TOML basic string
+        doc["metadata"]["error"] = float(error_px)
+    atomic_write_text(path, tomli_w.dumps(doc))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +100,11 @@ def decode_payload(payload: bytes, where: str) -> dict[str, np.ndarray]:
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ChunkError(f"{where}: the chunk's contents cannot be read ({exc})") from exc
+    except Exception as exc:
+        # A payload with a good checksum that is still not an archive FuseCap
+        # wrote (a broken deflate stream, an unknown compression method, an
+        # object array, ...): zipfile and numpy raise many kinds of exception.
+        raise ChunkError(f"{where}: the chunk's contents cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def scan_chunks(path: str | Path) -> tuple[list[ChunkRef], list[str]]:

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,20 @@ from core import skeleton as sk
 
 FORMAT = "fusecap-take"
 SCHEMA = 1
-APP_VERSION = "0.1.0"
+
+
+def _app_version() -> str:
+    """FuseCap's version as installed (pyproject.toml's, through the package
+    metadata; the desktop bundle carries that metadata, see installer.spec)."""
+    try:
+        return metadata.version("fusecap")
+    except metadata.PackageNotFoundError:
+        # A source folder never installed (pip install -e .), or a bundle built without the metadata.
+        return "unknown (FuseCap is not installed)"
+
+
+#: Written into every take and offline solve.
+APP_VERSION = _app_version()
 
 
 class TakeError(ValueError):

@@ -23,9 +23,11 @@ IMU sensor ids in a take are IMU bone indices (core.skeleton.IMU_BONES), the
 pairing already applied; the pairing itself is kept in the metadata.
 
 Opening a take never writes to it. Anything that is not a take, a schema
-this FuseCap does not know, or a stream it cannot read raises `TakeError`
-with a message that names the file; damaged or truncated chunks are skipped
-and listed in `Take.problems`.
+this FuseCap does not know, a stream it cannot read, or a chunk whose
+arrays are not what FuseCap writes (other types or shapes, times that are
+not finite) raises `TakeError` with a message that names the file (and the
+chunk's byte offset); chunks damaged (checksum) or truncated are skipped and
+listed in `Take.problems`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,64 @@ from core.take.layout import FORMAT, SCHEMA, Joints, TakeError, TakeLayout
 
 #: IMU samples further than this from a frame's time don't count for it.
 IMU_MAX_GAP_S = 0.1
+
+# What each array a chunk may hold must be, as core.take.writer writes it:
+# the kinds of number allowed (numpy dtype kinds) and the shape of one row,
+# the first axis counting the chunk's samples or frames. Silhouette bits and
+# video data are checked on their own (_check_chunk).
+_REAL, _WHOLE = "biuf", "biu"
+_ROWS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "t_s": (_REAL, ()), "sensor": (_WHOLE, ()), "quat_wxyz": (_REAL, (4,)), "accel_mps2": (_REAL, (3,)),
+    "seq": (_WHOLE, ()), "index": (_WHOLE, ()), "sizes": (_WHOLE, ()),
+    "joints_mm": (_REAL, (sk.NUM_JOINTS, 3)), "confidence": (_REAL, (sk.NUM_JOINTS,)),
+}
+
+
+def _check_chunk(d: dict[str, np.ndarray], keys: tuple[str, ...], where: str) -> None:
+    """TakeError unless the arrays named in `keys` are what a FuseCap writer
+    writes: their types, their shapes, one row each per sample or frame, finite
+    times, and (for IMU samples) quaternions that are rotations."""
+    def bad(what: str) -> TakeError:
+        return TakeError(f"{where}: a damaged chunk ({what})")
+
+    rows = None
+    for k in keys:
+        a = d[k]
+        if k in _ROWS:
+            kinds, row = _ROWS[k]
+            if a.dtype.kind not in kinds or a.shape[1:] != row or a.ndim != 1 + len(row):
+                shape = "(N" + "".join(f", {n}" for n in row) + ")"
+                raise bad(f"{k} is {a.dtype} of shape {a.shape}, expected numbers of shape {shape}")
+            if rows is None:
+                rows = len(a)
+            elif len(a) != rows:
+                raise bad(f"its arrays hold different numbers of rows ({k}: {len(a)}, not {rows})")
+    if "t_s" in keys and not np.isfinite(d["t_s"]).all():
+        raise bad("a time that is not a finite number")
+    if "quat_wxyz" in keys:
+        q = d["quat_wxyz"].astype(np.float64)
+        if not np.isfinite(q).all() or (np.abs(q).max(axis=1, initial=0.0) == 0.0).any():
+            raise bad("an orientation that is not a rotation (zero or not finite)")
+    if "bits" in keys:
+        bits, width = d["bits"], d.get("width")
+        if bits.dtype != np.uint8 or bits.ndim != 3 or (rows is not None and len(bits) != rows):
+            raise bad(f"silhouette bits are {bits.dtype} {bits.shape}, expected uint8 (N, height, width / 8)")
+        if width is None or width.shape != () or width.dtype.kind not in "iu" \
+                or not 0 < int(width) <= 8 * bits.shape[2] or (int(width) + 7) // 8 != bits.shape[2]:
+            raise bad(f"a silhouette width of {width!r} for {bits.shape[2]} bytes a row")
+    if "data" in keys:
+        data, sizes = d["data"], d.get("sizes")
+        if data.dtype != np.uint8 or data.ndim != 1 or sizes is None or sizes.ndim != 1 \
+                or (sizes < 0).any() or int(sizes.sum()) != len(data):
+            raise bad("video frame sizes that do not add up to its data")
+
+
+def _number(value) -> float:
+    """A metadata value as a float; NaN when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
 
 
 class _Stream:
@@ -68,6 +128,7 @@ class _Stream:
         missing = [k for k in keys if k not in d]
         if missing:
             raise TakeError(f"{ref.path} at byte {ref.offset}: a chunk without {', '.join(missing)}")
+        _check_chunk(d, keys, f"{ref.path} at byte {ref.offset}")
         return d
 
     def concat(self, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
@@ -91,6 +152,8 @@ class Take:
             meta = read_json(layout.meta)
         except ValueError as exc:
             raise TakeError(f"{layout.meta}: unreadable take metadata ({exc})") from None
+        except RecursionError:
+            raise TakeError(f"{layout.meta}: unreadable take metadata (nested too deeply)") from None
         if meta.get("format") != FORMAT:
             raise TakeError(f"{layout.meta}: not a FuseCap take (format {meta.get('format')!r})")
         schema = meta.get("schema")
@@ -100,12 +163,18 @@ class Take:
             raise TakeError(f"{layout.meta}: the take's schema version is {schema}, newer than this "
                             f"FuseCap reads ({SCHEMA}); open it with a newer FuseCap")
         self.meta = meta
-        try:
-            self.t0_s = float(meta["t0_s"])
-            self.fps = float(meta["frame_rate"])
-            self.cameras = [str(c) for c in meta["cameras"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TakeError(f"{layout.meta}: malformed take metadata ({exc!r} missing or wrong)") from None
+        for key in ("t0_s", "frame_rate", "cameras"):
+            if key not in meta:
+                raise TakeError(f"{layout.meta}: malformed take metadata ({key!r} missing)")
+        self.t0_s, self.fps = _number(meta["t0_s"]), _number(meta["frame_rate"])
+        if not np.isfinite(self.t0_s):
+            raise TakeError(f"{layout.meta}: malformed take metadata (t0_s is {meta['t0_s']!r}, not a number)")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise TakeError(f"{layout.meta}: malformed take metadata (frame_rate is {meta['frame_rate']!r}, "
+                            "not a positive number)")
+        if not isinstance(meta["cameras"], list):
+            raise TakeError(f"{layout.meta}: malformed take metadata ('cameras' is not a list of names)")
+        self.cameras = [str(c) for c in meta["cameras"]]
         self.problems: list[str] = []
         self._imu = _Stream(layout.imu, self.problems)
         self._live = _Stream(layout.live, self.problems)
@@ -126,9 +195,15 @@ class Take:
     @property
     def rig(self) -> CameraRig:
         try:
-            return CameraRig.from_dict(self.meta["rig"])
-        except (KeyError, ValueError) as exc:
+            with np.errstate(all="ignore"):  # values that are not finite are refused below
+                rig = CameraRig.from_dict(self.meta["rig"])
+        except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError) as exc:
             raise TakeError(f"{self.layout.meta}: no usable rig calibration ({exc})") from None
+        for cam in rig:
+            if not all(np.isfinite(v).all() for v in (cam.K, cam.dist, cam.R, cam.t)):
+                raise TakeError(f"{self.layout.meta}: no usable rig calibration "
+                                f"(camera {cam.name!r} holds values that are not finite)")
+        return rig
 
     @property
     def imu_calibration(self):
@@ -140,8 +215,8 @@ class Take:
 
         try:
             return ImuCalibration.from_dict(d)
-        except ValueError as exc:
-            raise TakeError(f"{self.layout.meta}: {exc}") from None
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            raise TakeError(f"{self.layout.meta}: unusable IMU calibration ({exc})") from None
 
     # -- IMU --------------------------------------------------------------------
     def imu_samples(self) -> dict[str, np.ndarray]:
@@ -289,6 +364,8 @@ class Take:
             return read_json(self.layout.solve_meta(version))
         except ValueError as exc:
             raise TakeError(str(exc)) from None
+        except RecursionError:
+            raise TakeError(f"{self.layout.solve_meta(version)}: nested too deeply") from None
 
     def _pick_solve(self, version: int | None) -> int:
         versions = self.solve_versions()

@@ -106,9 +106,21 @@ def read_timestamps(csv_path: Path, views: Sequence[ViewInfo]) -> list[np.ndarra
     against the videos; FootageError names the file and line of any fault."""
     by_name = {v.name: k for k, v in enumerate(views)}
     times: list[dict[int, tuple[float, int]]] = [{} for _ in views]
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = [(n, row) for n, row in enumerate(csv.reader(f), start=1)
-                if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")]
+    rows, line = [], 0
+    try:
+        # utf-8-sig: a byte order mark, as spreadsheet programs write, is not part of the header.
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#"):
+                    rows.append((line + 1, row))  # the row's first line (a quoted field may span lines)
+                line = reader.line_num
+    except OSError as exc:
+        raise FootageError(f"{csv_path} cannot be read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise FootageError(f"{csv_path} is not a text file in UTF-8 ({exc.reason})") from None
+    except csv.Error as exc:  # a field over the csv module's size limit, a broken quote at the end
+        raise FootageError(f"{csv_path}, line {line + 1}: not a CSV row ({exc})") from None
     if not rows:
         raise FootageError(f"{csv_path} is empty; expected the header {','.join(TIMESTAMPS_HEADER)}")
     line, header = rows[0]

@@ -15,6 +15,7 @@ the two sync bytes, except the CRC itself).
 
 from __future__ import annotations
 
+import binascii
 import struct
 
 import numpy as np
@@ -35,25 +36,11 @@ _VEC = struct.Struct("<3h")
 _CRC = struct.Struct("<H")
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_TABLE = _crc_table()
-
-
 def crc16_ccitt_false(data: bytes, crc: int = 0xFFFF) -> int:
     """CRC-16/CCITT-FALSE: polynomial 0x1021, initial 0xFFFF, no reflection,
-    no final XOR (check value 0x29B1 for b"123456789")."""
-    for b in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[((crc >> 8) ^ b) & 0xFF]
-    return crc
+    no final XOR (check value 0x29B1 for b"123456789"). binascii.crc_hqx is
+    this CRC (XMODEM's, with the initial value given), computed in C."""
+    return binascii.crc_hqx(data, crc)
 
 
 def body_length(flags: int) -> int:

@@ -176,10 +176,16 @@ def unit_quaternion(q_wxyz) -> np.ndarray | None:
     q = np.asarray(q_wxyz, dtype=np.float64)
     if not np.all(np.isfinite(q)):
         return None
-    n = float(np.linalg.norm(q))
-    if n < 1e-3:
+    # Scaled by the largest component first: the squares of components above
+    # about 1e154 (a float64 from a device can be anything) overflow to inf.
+    m = float(np.abs(q).max(initial=0.0))
+    if m == 0.0:
         return None
-    return q / n
+    s = q / m
+    n = float(np.linalg.norm(s))
+    if m * n < 1e-3:
+        return None
+    return s / n
 
 
 def vector3(values) -> np.ndarray | None:

@@ -18,12 +18,14 @@ IndexError.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CHANNEL_NAMES = {c.lower(): c for c in ("Xposition", "Yposition", "Zposition",
                                           "Xrotation", "Yrotation", "Zrotation")}
 
@@ -120,8 +122,11 @@ class _Tokens:
     """Whitespace tokens with their 1-based line numbers."""
 
     def __init__(self, text: str, source: str) -> None:
-        self.items = [(tok, n) for n, line in enumerate(text.splitlines(), 1) for tok in line.split()]
-        self.last_line = max(1, text.count("\n") + 1)
+        # Lines end at \n, \r\n or \r, as editors count them (str.splitlines
+        # would also break at form feeds and other separators).
+        lines = _LINE_BREAK.split(text)
+        self.items = [(tok, n) for n, line in enumerate(lines, 1) for tok in line.split()]
+        self.last_line = len(lines)
         self.pos = 0
         self.source = source
 
@@ -156,8 +161,21 @@ class _Tokens:
         return out
 
 
-def _joint(tk: _Tokens, parent: int, joints: list, seen: dict) -> None:
-    """Parse `ROOT|JOINT name { ... }` (the keyword already taken)."""
+class _Open:
+    """A joint whose block is being read."""
+
+    def __init__(self, name: str, line: int, index: int, parent: int) -> None:
+        self.name, self.line, self.index, self.parent = name, line, index, parent
+        self.offset: np.ndarray | None = None
+        self.channels: tuple[str, ...] = ()
+        self.end_site: np.ndarray | None = None
+
+    def joint(self) -> BvhJoint:
+        return BvhJoint(self.name, self.parent, self.offset, self.channels, self.end_site)
+
+
+def _open_joint(tk: _Tokens, parent: int, joints: list, seen: dict) -> _Open:
+    """Start `ROOT|JOINT name {` (the keyword already taken)."""
     _, line = tk.items[tk.pos - 1]
     name = " ".join(tk.rest_of_line(line))
     if not name:
@@ -166,14 +184,22 @@ def _joint(tk: _Tokens, parent: int, joints: list, seen: dict) -> None:
         raise tk.error(line, f"joint name '{name}' used twice (first on line {seen[name]})")
     seen[name] = line
     tk.expect("{")
-    index = len(joints)
     joints.append(None)
-    offset, channels, end_site = None, (), None
-    while True:
-        tok, tline = tk.take(f"OFFSET, CHANNELS, JOINT, End Site or '}}' in joint '{name}'")
+    return _Open(name, line, len(joints) - 1, parent)
+
+
+def _hierarchy(tk: _Tokens) -> list[BvhJoint]:
+    """Parse the `ROOT name { ... }` block (the ROOT keyword already taken).
+    Iterative, so joints may nest to any depth."""
+    joints: list[BvhJoint | None] = []
+    seen: dict[str, int] = {}
+    stack = [_open_joint(tk, -1, joints, seen)]
+    while stack:
+        j = stack[-1]
+        tok, tline = tk.take(f"OFFSET, CHANNELS, JOINT, End Site or '}}' in joint '{j.name}'")
         key = tok.upper()
         if key == "OFFSET":
-            offset = np.array([tk.number("an OFFSET value") for _ in range(3)])
+            j.offset = np.array([tk.number("an OFFSET value") for _ in range(3)])
         elif key == "CHANNELS":
             count = tk.number("the channel count")
             if count != int(count) or not 0 <= count <= 6:
@@ -186,25 +212,26 @@ def _joint(tk: _Tokens, parent: int, joints: list, seen: dict) -> None:
                 names.append(_CHANNEL_NAMES[c.lower()])
             if len(set(names)) != len(names):
                 raise tk.error(tline, f"repeated channel in {names}")
-            channels = tuple(names)
+            j.channels = tuple(names)
         elif key == "JOINT":
-            if offset is None:
-                raise tk.error(tline, f"joint '{name}' has no OFFSET before its children")
-            joints[index] = BvhJoint(name, parent, offset, channels)
-            _joint(tk, index, joints, seen)
+            if j.offset is None:
+                raise tk.error(tline, f"joint '{j.name}' has no OFFSET before its children")
+            joints[j.index] = j.joint()
+            stack.append(_open_joint(tk, j.index, joints, seen))
         elif key == "END":
             tk.expect("Site")
             tk.expect("{")
             tk.expect("OFFSET")
-            end_site = np.array([tk.number("an End Site OFFSET value") for _ in range(3)])
+            j.end_site = np.array([tk.number("an End Site OFFSET value") for _ in range(3)])
             tk.expect("}")
         elif key == "}":
-            break
+            if j.offset is None:
+                raise tk.error(j.line, f"joint '{j.name}' has no OFFSET")
+            joints[j.index] = j.joint()
+            stack.pop()
         else:
-            raise tk.error(tline, f"unexpected '{tok}' in joint '{name}'")
-    if offset is None:
-        raise tk.error(line, f"joint '{name}' has no OFFSET")
-    joints[index] = BvhJoint(name, parent, offset, channels, end_site)
+            raise tk.error(tline, f"unexpected '{tok}' in joint '{j.name}'")
+    return joints
 
 
 def parse_bvh(text: str, source: str = "<string>") -> BvhClip:
@@ -212,8 +239,7 @@ def parse_bvh(text: str, source: str = "<string>") -> BvhClip:
     tk = _Tokens(text, source)
     tk.expect("HIERARCHY")
     tk.expect("ROOT")
-    joints: list[BvhJoint] = []
-    _joint(tk, -1, joints, {})
+    joints = _hierarchy(tk)
     tok, line = tk.take("MOTION")
     if tok.upper() == "ROOT":
         raise tk.error(line, "more than one ROOT is not supported")
