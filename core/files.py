@@ -46,6 +46,8 @@ def read_json(path: str | Path) -> dict:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
+    except RecursionError:  # arrays nested thousands deep: no FuseCap file is like that
+        raise ValueError(f"{path}: nested too deeply to be a FuseCap file") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: not a FuseCap file")
     return doc

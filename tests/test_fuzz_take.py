@@ -186,3 +186,14 @@ def test_a_frame_rate_that_is_not_a_positive_number_is_named(take_root, tmp_path
     (root / "take.json").write_text(json.dumps(meta))
     with pytest.raises(TakeError, match=r"take\.json: .*frame_rate"):
         Take(root)
+
+
+def test_json_nested_thousands_deep_is_a_clear_error(tmp_path):
+    from core.files import read_json
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="nested too deeply"):
+        read_json(path)
+    assert path.read_bytes() == before

@@ -152,8 +152,6 @@ class Take:
             meta = read_json(layout.meta)
         except ValueError as exc:
             raise TakeError(f"{layout.meta}: unreadable take metadata ({exc})") from None
-        except RecursionError:
-            raise TakeError(f"{layout.meta}: unreadable take metadata (nested too deeply)") from None
         if meta.get("format") != FORMAT:
             raise TakeError(f"{layout.meta}: not a FuseCap take (format {meta.get('format')!r})")
         schema = meta.get("schema")
@@ -364,8 +362,6 @@ class Take:
             return read_json(self.layout.solve_meta(version))
         except ValueError as exc:
             raise TakeError(str(exc)) from None
-        except RecursionError:
-            raise TakeError(f"{self.layout.solve_meta(version)}: nested too deeply") from None
 
     def _pick_solve(self, version: int | None) -> int:
         versions = self.solve_versions()

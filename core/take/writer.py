@@ -10,6 +10,7 @@ from core.files import write_json
 from core.take.chunks import ChunkWriter
 from core.take.layout import APP_VERSION, FORMAT, SCHEMA, Joints, TakeError, TakeLayout, _now_iso
 
+
 class TakeWriter:
     """Creates a take folder and appends to its streams. Not thread-safe: the
     recorder's thread is its only user. OSErrors propagate (the recorder

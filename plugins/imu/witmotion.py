@@ -30,7 +30,7 @@ from scipy.spatial.transform import Rotation
 
 from core.devices import ImuSample
 from core.rotations import to_wxyz
-from plugins.imu.parsing import NO_DEVICE_TIME, NEED_MORE, StreamParser, unit_quaternion
+from plugins.imu.parsing import NEED_MORE, NO_DEVICE_TIME, StreamParser, unit_quaternion
 
 HEADER = 0x55
 FRAME_BYTES = 11

@@ -29,7 +29,7 @@ import struct
 import numpy as np
 
 from core.devices import ImuSample
-from plugins.imu.parsing import NO_DEVICE_TIME, NEED_MORE, StreamParser, Unwrapper, unit_quaternion, vector3
+from plugins.imu.parsing import NEED_MORE, NO_DEVICE_TIME, StreamParser, Unwrapper, unit_quaternion, vector3
 
 PREAMBLE = 0xFA
 BUS_ID = 0xFF
