@@ -4,7 +4,8 @@ Joints are matched by name through the shipped name map
 (``resources/bvh_name_map.json``: Mixamo with or without ``mixamorig:``,
 HumanIK/MotionBuilder, CMU in its ASF-derived and Daz/Poser namings,
 Biovision-style Hips/Chest/LeftHip/LeftKnee/LeftShoulder/LeftElbow, 3ds Max
-Biped, side-suffixed Unity names).
+Biped, side-suffixed Unity names, Reallusion Character Creator / iClone
+``CC_Base_*``).
 
 Retargeting is by global bone directions. The file's Y-up frame becomes
 FuseCap's Z-up world through C = a +90 degree turn about X ((x, y, z) ->
@@ -18,6 +19,14 @@ alignment: the smallest rotation taking our rest bone direction onto the
 clip's rest bone direction (seen in our frame), plus the left-right axis for
 the Hips and the chest. Rest poses that are not T-poses (an A-pose) therefore
 play correctly. Our joints with no mapped source follow their parent.
+
+A clip often has joints between two we map (a spine of three segments, neck
+twist bones); their bends are not in G_s. So each of our joints is then
+turned, frame by frame, by the smallest rotation that points its bone (to
+the next mapped joint along its main line) where the clip's points, and the
+Hips and the chest turn about that bone to keep their left-right axis near
+the clip's: every bone whose two ends the map covers follows the clip's
+direction, and the neck stands on the spine as the clip's does.
 
 The Hips' path is the clip's, recentred so the first frame stands over the
 origin, and scaled by the performer to its own leg length
@@ -116,6 +125,31 @@ def _main_line(j: int) -> list[int]:
         out.append(j)
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(n > 1e-12, n, 1.0)
+
+
+def _turn_onto(have: np.ndarray, want: np.ndarray) -> Rotation:
+    """Per row, the smallest rotation taking direction `have` onto `want` ((F, 3) each)."""
+    h, w = _unit(have), _unit(want)
+    axis = np.cross(h, w)
+    sin, cos = np.linalg.norm(axis, axis=-1), np.sum(h * w, axis=-1)
+    # Opposite directions: any axis across `have` does.
+    other = np.cross(h, np.where(np.abs(h[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]]))
+    axis = np.where((sin < 1e-9)[:, None], other, axis)
+    return Rotation.from_rotvec(_unit(axis) * np.arctan2(sin, cos)[:, None])
+
+
+def _twist_onto(have: np.ndarray, want: np.ndarray, about: np.ndarray) -> Rotation:
+    """Per row, the turn about `about` that brings `have` nearest `want` ((F, 3) each)."""
+    m = _unit(about)
+    u = have - np.sum(have * m, axis=-1, keepdims=True) * m
+    v = want - np.sum(want * m, axis=-1, keepdims=True) * m
+    angle = np.arctan2(np.sum(np.cross(u, v) * m, axis=-1), np.sum(u * v, axis=-1))
+    return Rotation.from_rotvec(m * angle[:, None])
+
+
 class BvhMotion:
     """A BVH clip as a performer's motion.
 
@@ -202,10 +236,18 @@ class BvhMotion:
         F, J = clip.num_frames, sk.NUM_JOINTS
         ours: list[Rotation] = []
         align: dict[int, Rotation] = {}
+        where: dict[int, np.ndarray] = {}  # clip joint -> its path (F, 3), world axes
+
+        def at(i: int) -> np.ndarray:
+            if i not in where:
+                where[i] = axes.y_up_to_world(clip.positions(i, glob))
+            return where[i]
+
         for j, p in enumerate(sk.PARENTS):
             if j in s:
                 align[j] = self._alignment(rest_c, j, align)
-                ours.append(axes.y_up_to_world_rotation(glob[s[j]]) * align[j])
+                rot = axes.y_up_to_world_rotation(glob[s[j]]) * align[j]
+                ours.append(self._follow(rot, j, at))
             else:
                 ours.append(ours[p])
         local = np.empty((F, J, 4))
@@ -215,6 +257,26 @@ class BvhMotion:
         if recentre:
             root[:, :2] -= root[0, :2]
         return local, root
+
+    def _follow(self, rot: Rotation, j: int, at) -> Rotation:
+        """`rot` (F frames) turned so that our bone from j along its main line
+        points where the clip's does in every frame: the clip may put joints
+        between the two we map (a spine of several segments, neck twist
+        bones), whose bends the source joint's own rotation does not carry.
+        The Hips and the chest also turn about that bone to keep their
+        left-right axis as near the clip's as it allows."""
+        s = self._src
+        line = [c for c in _main_line(j) if c in s]
+        if not line:
+            return rot
+        c = line[0]
+        want = at(s[c]) - at(s[j])
+        fixed = _turn_onto(rot.apply(_OURS[c] - _OURS[j]), want) * rot
+        across = _ACROSS.get(sk.JOINTS[j])
+        if across and all(sk.JOINT_INDEX[n] in s for n in across):
+            a, b = (sk.JOINT_INDEX[n] for n in across)
+            fixed = _twist_onto(fixed.apply(_OURS[a] - _OURS[b]), at(s[a]) - at(s[b]), want) * fixed
+        return fixed
 
     def frames(self, times_s: np.ndarray) -> MotionFrames:
         """Clip pose at these times (s), slerped between frames. Looping, the
