@@ -217,7 +217,8 @@ def _chained_humanoid(hips, spine: list, neck: list, head, arms: dict, legs: dic
     def arm(sx, names):
         collar, upper, fore, hand = names
         h = _node(hand, (25 * sx * c, -25 * d, 0), end=(10 * sx, 0, 0))
-        return _node(collar, (5 * sx, 8, 0), [_node(upper, (12 * sx, 0, 0), [_node(fore, (28 * sx * c, -28 * d, 0), [h])])])
+        forearm = _node(fore, (28 * sx * c, -28 * d, 0), [h])
+        return _node(collar, (5 * sx, 8, 0), [_node(upper, (12 * sx, 0, 0), [forearm])])
 
     def leg(sx, names):
         thigh, shin, foot, toe = names
