@@ -253,6 +253,18 @@ CHAINED = {
                                      for sd in ("Left", "Right")},
                                legs={sd: tuple(f"mixamorig:{sd}{n}" for n in ("UpLeg", "Leg", "Foot", "ToeBase"))
                                      for sd in ("Left", "Right")}, apose=True, curve=0.0),
+    # Unreal Engine 5 Mannequin, A-pose, five spine segments and two neck bones.
+    "ue5-mannequin": dict(hips="pelvis", spine=[f"spine_0{k}" for k in range(1, 6)], neck=["neck_01", "neck_02"],
+                          head="head", arms={sd: (f"clavicle_{s}", f"upperarm_{s}", f"lowerarm_{s}", f"hand_{s}")
+                                             for sd, s in (("Left", "l"), ("Right", "r"))},
+                          legs={sd: (f"thigh_{s}", f"calf_{s}", f"foot_{s}", f"ball_{s}")
+                                for sd, s in (("Left", "l"), ("Right", "r"))}, apose=True, curve=2.0),
+    # Unity's humanoid bone names (LeftShoulder is the clavicle there), T-pose, Chest and UpperChest.
+    "unity-humanoid": dict(hips="Hips", spine=["Spine", "Chest", "UpperChest"], neck=["Neck"], head="Head",
+                           arms={sd: (f"{sd}Shoulder", f"{sd}UpperArm", f"{sd}LowerArm", f"{sd}Hand")
+                                 for sd in ("Left", "Right")},
+                           legs={sd: (f"{sd}UpperLeg", f"{sd}LowerLeg", f"{sd}Foot", f"{sd}Toes")
+                                 for sd in ("Left", "Right")}, apose=False, curve=1.0),
     # 3ds Max Biped, T-pose, a spine of three and a backward-curved rest.
     "3dsmax-biped": dict(hips="Bip01 Pelvis", spine=["Bip01 Spine", "Bip01 Spine1", "Bip01 Spine2"],
                          neck=["Bip01 Neck"], head="Bip01 Head",
@@ -280,7 +292,7 @@ def test_every_mapped_bone_follows_the_clip_through_spine_and_neck_chains(conven
 
     clip = parse_bvh(_bvh(root, values, 6, dt=0.5))
     motion = BvhMotion(clip, loop=False)
-    assert motion.convention == convention
+    assert motion.convention == convention and len(motion.mapping) == sk.NUM_JOINTS - 1  # all but HeadTop
     times = np.arange(6) * 0.5
     # The reference body the retarget aligns rest directions with (another body's
     # own pelvis and spine proportions tilt its Hips-to-Spine bone by up to 11 degrees).

@@ -5,7 +5,7 @@ Joints are matched by name through the shipped name map
 HumanIK/MotionBuilder, CMU in its ASF-derived and Daz/Poser namings,
 Biovision-style Hips/Chest/LeftHip/LeftKnee/LeftShoulder/LeftElbow, 3ds Max
 Biped, side-suffixed Unity names, Reallusion Character Creator / iClone
-``CC_Base_*``).
+``CC_Base_*``, the Unreal Engine 5 Mannequin, Unity's humanoid bone names).
 
 Retargeting is by global bone directions. The file's Y-up frame becomes
 FuseCap's Z-up world through C = a +90 degree turn about X ((x, y, z) ->
