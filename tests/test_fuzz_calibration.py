@@ -67,15 +67,20 @@ _POOL = st.sampled_from(["{", "}", "[", "]", ",", ":", "=", '"', "null", "true",
     | st.text(max_size=4)
 
 
+def _mutated_text(data, original: bytes, how: str) -> bytes:
+    """The file's bytes flipped, or its tokens swapped for pieces of the pool."""
+    if how == "bytes":
+        return data.draw(mutated_bytes(original))
+    return data.draw(mutated_tokens(original.decode(), _POOL)).encode("utf-8", "surrogatepass")
+
+
 @FUZZ
 @given(data=st.data())
 def test_mutated_json_calibration_reads_or_is_refused(written, tmp_path_factory, data):
     original = written[0]
     how = data.draw(st.sampled_from(["bytes", "tokens", "values"]))
-    if how == "bytes":
-        blob = data.draw(mutated_bytes(original))
-    elif how == "tokens":
-        blob = data.draw(mutated_tokens(original.decode(), _POOL)).encode("utf-8", "surrogatepass")
+    if how != "values":
+        blob = _mutated_text(data, original, how)
     else:
         blob = json.dumps(data.draw(mutated_document(json.loads(original)))).encode()
     _check(tmp_path_factory.mktemp("j") / "studio.json", blob)
@@ -86,10 +91,8 @@ def test_mutated_json_calibration_reads_or_is_refused(written, tmp_path_factory,
 def test_mutated_anipose_toml_reads_or_is_refused(written, tmp_path_factory, data):
     original = written[1]
     how = data.draw(st.sampled_from(["bytes", "tokens", "values"]))
-    if how == "bytes":
-        blob = data.draw(mutated_bytes(original))
-    elif how == "tokens":
-        blob = data.draw(mutated_tokens(original.decode(), _POOL)).encode("utf-8", "surrogatepass")
+    if how != "values":
+        blob = _mutated_text(data, original, how)
     else:
         doc = data.draw(mutated_document(tomllib.loads(original.decode()), values=TOML_VALUES))
         if not isinstance(doc, dict):

@@ -22,8 +22,7 @@ runs on the thread named):
   failed (its capture thread);
 - `recording_stopped(RecordingStopped)`: a recording ended, because it was
   stopped or because writing failed, and why (the caller's thread, or a
-  short-lived thread after a failure);
-- `pairing_changed(Pairing | None)`, `imu_calibration_changed(ImuCalibration | None)`.
+  short-lived thread after a failure).
 
 Changes go through methods (`set_pairing`, `set_imu_calibration`,
 `set_vmc`, `start_recording`, `capture_background`, ...); what the studio
@@ -114,8 +113,6 @@ class SessionEvents:
         self.imu_raw = capture.imu.raw_event
         self.camera = Event("camera state")
         self.recording_stopped = Event("recording stopped")
-        self.pairing_changed = Event("IMU pairing changed")
-        self.imu_calibration_changed = Event("IMU calibration changed")
 
 
 class CaptureSession:
@@ -190,7 +187,6 @@ class CaptureSession:
     def set_pairing(self, pairing) -> None:
         """Route the sensors by `pairing` from the next samples on."""
         self._pairing = pairing
-        self.events.pairing_changed.emit(pairing)
 
     @property
     def imu_calibration(self):
@@ -200,7 +196,6 @@ class CaptureSession:
     def set_imu_calibration(self, calibration) -> None:
         """Solve with `calibration` from the next frame on (None: vision only)."""
         self._imu_calibration = calibration
-        self.events.imu_calibration_changed.emit(calibration)
 
     def _bone_orientations(self, bundle: FrameBundle):
         calib = self._imu_calibration  # read per frame: a new calibration takes effect at once

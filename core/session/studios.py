@@ -27,16 +27,16 @@ from core.camera.rig import CameraRig
 from core.devices import DeviceError
 from core.silhouette.live import BackgroundState, SegmentedCamera
 
+# The two sources the Studio panel offers (its remembered setting).
 SIMULATED, DEVICES = "simulated", "devices"
 
 
 class Studio:
     """cameras: camera sources (one per rig camera); imus: IMU sources; rig:
     the cameras' own rig (the simulated studio's true one; None for real
-    cameras, whose calibration the session is given); kind: SIMULATED or
-    DEVICES; description: a line for the take's metadata and the status."""
+    cameras, whose calibration the session is given); description: a line
+    for the take's metadata and the status."""
 
-    kind = ""
     can_capture_background = False
 
     def __init__(self, cameras, imus, rig: CameraRig | None, description: str) -> None:
@@ -67,8 +67,6 @@ class Studio:
 
 
 class SimulatedStudioSource(Studio):
-    kind = SIMULATED
-
     def __init__(self, devices, description: str) -> None:
         """devices: what the simulated studio plugin made (cameras, imus, rig, studio, t0_s)."""
         super().__init__(devices.cameras, devices.imus, devices.rig, description)
@@ -112,7 +110,6 @@ class DeviceStudio(Studio):
     """Real cameras (SegmentedCamera each) and serial IMUs. footage: the
     VideoFiles when the cameras are a folder of recorded footage."""
 
-    kind = DEVICES
     can_capture_background = True
 
     def __init__(self, cameras: list[SegmentedCamera], imus: list, setup: DeviceSetup, description: str,
