@@ -18,7 +18,9 @@ IndexError.
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,10 +285,15 @@ def _as_number(tk: _Tokens, tok: str, line: int, what: str) -> float:
 
 
 def load_bvh(path: str | Path) -> BvhClip:
-    """Read a BVH file (see :func:`parse_bvh`)."""
+    """Read a BVH file (see :func:`parse_bvh`); a name ending in ``.gz`` is
+    read as gzip-compressed BVH."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
         raise ValueError(f"cannot read BVH file {path}: {exc}") from exc
-    return parse_bvh(text, str(path))
+    return parse_bvh(data.decode("utf-8", errors="replace"), str(path))
