@@ -18,13 +18,19 @@ clip's motion is drawn from one of four sources:
   for right with probability p_mirror, played at a speed uniform in
   `speed_range`, set on the floor (core.sim.motion.augment) and retargeted to
   the subject's proportions by the performer; poses are taken at random
-  times of it. Parsed and retargeted clips are kept in an LRU of
-  `motion_cache` clips (the CMU training set is 45 clips, ~1.5 MB each);
+  times of it (so for single frames the speed changes nothing but which
+  instants are drawn; it is there for anything that reads poses in time).
+  Parsed and retargeted clips are kept in an LRU of `motion_cache` clips
+  (the CMU training set is 45 clips, ~1.5 MB each, ~0.3 s each to load);
 - random poses within the joint limits, with probability p_random_poses
   (core.sim.motion.wide.RandomPoses);
 - the upper body of one procedural motion on the lower body of another,
   with probability p_mixed (core.sim.motion.wide.UpperLowerMix);
 - the procedural actions (core.sim.motion.ProceduralMotion): the rest.
+
+CMU clips: "The data used in this project was obtained from
+mocap.cs.cmu.edu. The database was created with funding from NSF
+EIA-0196217."
 
 Augmentations, as the method asks:
 
