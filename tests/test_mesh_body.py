@@ -68,7 +68,7 @@ def test_both_bodies_share_the_joints_and_rigid_parts_follow_them(subjects):
         # Joints lie inside the posed mesh: the nearest vertex is within the limb's girth.
         for name in ("LeftLeg", "RightLeg", "LeftForeArm", "RightForeArm", "Neck", "LeftUpLeg"):
             d = np.linalg.norm(body.vertices[: len(rest_v)] - p.positions_mm[t, J[name]], axis=1).min()
-            assert d < 90.0, name
+            assert d < 80.0, name  # measured: at most 63 mm (mean 42)
 
 
 def test_capsule_and_mesh_silhouettes_overlap(subjects):
@@ -81,7 +81,7 @@ def test_capsule_and_mesh_silhouettes_overlap(subjects):
             m = render_body_silhouettes(pose_body(sb, p.positions_mm[t], p.rotations[t]), RIG)
             c = render_body_silhouettes(pose_body(as_capsules(sb), p.positions_mm[t], p.rotations[t]), RIG)
             ious += [_iou(a, b) for a, b in zip(m, c)]
-    # Measured: IoU 0.71-0.88 per view (mean 0.80) with clothing on some subjects.
+    # Measured (scripts/bench_bodies.py, 512 views): IoU 0.75-0.88 per view, mean 0.81.
     assert np.mean(ious) > 0.70
     assert np.min(ious) > 0.55
 
@@ -135,7 +135,7 @@ def test_cache_round_trips_without_anny(subjects, cache):
     builds = ab.BUILD_COUNT[0]
     again = ab.load_mesh_subject(seed, cache)
     assert ab.LAST_LOAD["built"] is False and ab.BUILD_COUNT[0] == builds
-    assert ab.LAST_LOAD["seconds"] < 0.5  # measured: 3-6 ms
+    assert ab.LAST_LOAD["seconds"] < 0.1  # measured: 1-6 ms (a shared 2-core machine)
     first = subjects[seed].mesh
     for name in ("vertices", "faces", "weights", "two_sided", "part"):
         np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
@@ -187,8 +187,8 @@ def test_mesh_renderer_agrees_with_ray_casting(subjects):
         ref = _ray_cast(cam, body.vertices, body.faces)
         assert ref.sum() > 300
         # Without distortion the two are the same test (pixel centres on an edge aside);
-        # with it the projected edges are straight between vertices (measured: <= 2 pixels).
-        assert (ours != ref).sum() <= (1 if not dist.any() else 6)
+        # with it the projected edges are straight between vertices (measured: 0 pixels in 12 views).
+        assert (ours != ref).sum() <= (1 if not dist.any() else 3)
 
 
 def test_clothing_widens_silhouettes_not_joints(cache):
@@ -210,7 +210,7 @@ def test_clothing_widens_silhouettes_not_joints(cache):
         plain = MeshShape(bare).pose(p.positions_mm[0], p.rotations[0])
         undressed = render_mesh_silhouettes(plain.vertices, plain.faces, RIG, two_sided=plain.two_sided)
         grow = sum(m.sum() for m in dressed) / sum(m.sum() for m in undressed)
-        # Measured area growth: skirt 1.10-1.25, trousers 1.08-1.2, jacket 1.08-1.2.
+        # Measured area growth: skirt 1.08-1.16, trousers 1.13-1.19, jacket 1.07-1.11.
         assert grow > 1.04, garment
         assert all(((u > 0) & (d == 0)).sum() == 0 for u, d in zip(undressed, dressed))  # covers the body
         assert sb.subject is ms.subject  # the joints are the subject's alone
