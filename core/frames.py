@@ -44,6 +44,9 @@ class ImuBuffer:
 
     def __init__(self, num_sensors: int = NUM_IMUS, history: int = 256, max_gap_s: float = 0.1):
         self.max_gap_s = max_gap_s
+        #: how late the IMU stamps are against the cameras' clock (s): `at(t)`
+        #: answers with the samples stamped t + offset_s (core.imu.tracking finds it)
+        self.offset_s = 0.0
         self._sensors = [SensorHistory(history) for _ in range(num_sensors)]
 
     def add(self, sample: ImuSample) -> None:
@@ -63,7 +66,7 @@ class ImuBuffer:
         age = np.full(n, np.inf)
         for k, h in enumerate(self._sensors):
             if len(h):
-                q, a = orientations_at(h.times(), h.quats(), np.array([t_s]), self.max_gap_s)
+                q, a = orientations_at(h.times(), h.quats(), np.array([t_s + self.offset_s]), self.max_gap_s)
                 out[k], age[k] = q[0], a[0]
         return out, age
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.session.opening import identity_pairing, simulated_imu_calibration
+from core.session.opening import identity_pairing
 from core.sim.studio import StudioConfig
 from core.take.layout import json_safe
 from core.take.recorder import Recorder
 from plugins.simulated import create
+from tests.truth import true_imu_calibration
 
 
 def record_lockstep(root: Path, seconds: float = 2.0, fps: float = 15.0, seed: int = 3,
@@ -23,7 +24,7 @@ def record_lockstep(root: Path, seconds: float = 2.0, fps: float = 15.0, seed: i
     for src in [*devices.cameras, *devices.imus]:
         src.open()
     t0 = devices.t0_s
-    calib = simulated_imu_calibration(devices.studio)
+    calib = true_imu_calibration(devices.studio)
     meta = json_safe({"source": "test", "t0_s": t0, "frame_rate": fps, "cameras": devices.rig.names,
                       "rig": devices.rig.to_dict(), "imu_calibration": calib.to_dict(),
                       "imu_pairing": identity_pairing("sim:imu-hub").to_dict()})

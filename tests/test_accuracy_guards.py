@@ -21,7 +21,7 @@ import torch
 from scipy.stats import spearmanr
 
 from core.deepfuse.engine import InferenceEngine
-from core.deepfuse.evaluate import Benchmark, sequence_frames
+from core.deepfuse.evaluate import Benchmark, run_sequence
 from core.deepfuse.weights import load_weights, shipped_model_path
 
 pytestmark = pytest.mark.skipif(not shipped_model_path("lite").exists(), reason="no shipped lite model")
@@ -39,6 +39,7 @@ class Solved:
     e2: np.ndarray  # stage 2 (fused): the engine's answer
     confidence: np.ndarray
     missed: int
+    calibration: list  # core.deepfuse.evaluate.CalibrationReport per sequence
 
     def mpjpe(self, mask: np.ndarray, stage: int = 2) -> float:
         return float((self.e2 if stage == 2 else self.e1)[mask].mean())
@@ -48,11 +49,10 @@ class Solved:
 def small() -> Solved:
     model, _ = load_weights(shipped_model_path("lite"))
     engines: dict = {}
-    kind, partial, e1, e2, conf, missed = [], [], [], [], [], 0
+    kind, partial, e1, e2, conf, missed, calib = [], [], [], [], [], 0, []
 
-    def solve(engine, masks, frame, label):
+    def record(s, frame, label):
         nonlocal missed
-        s = engine.solve(masks, frame.bone_wxyz)
         if s is None:
             missed += 1
             return
@@ -62,23 +62,28 @@ def small() -> Solved:
         e2.append(np.linalg.norm(s.joints_mm - frame.truth_mm, axis=1))
         conf.append(s.confidence)
 
+    def engine_for(rig):
+        key = tuple(rig.names)  # the standard studio's sequences share one engine
+        if key not in engines:
+            # One thread: on a shared 2-core machine two threads can be ten times slower.
+            engines[key] = InferenceEngine(model, rig, device="cpu", threads=1)
+        return engines[key]
+
     threads = torch.get_num_threads()
     try:
         for seq in SMALL.sequences():
-            studio, frames = sequence_frames(seq, SMALL)
-            if seq.rig_seed not in engines:  # the standard studio's sequences share one engine
-                # One thread: on a shared 2-core machine two threads can be ten times slower.
-                engines[seq.rig_seed] = InferenceEngine(model, studio.rig, device="cpu", threads=1)
-            engine = engines[seq.rig_seed]
-            for i, frame in enumerate(frames):
-                solve(engine, frame.silhouettes, frame, seq.rig_kind)
+            run = run_sequence(seq, SMALL, engine_for)
+            calib.append(run.calibration)
+            engine = engine_for(run.studio.rig)
+            for i, (frame, s) in enumerate(zip(run.frames, run.solves)):
+                record(s, frame, seq.rig_kind)
                 if seq.rig_kind == "standard" and not frame.partial:
                     masks = list(frame.silhouettes)
                     masks[i % len(masks)] = None  # a camera lost, a different one each frame
-                    solve(engine, masks, frame, "missing")
+                    record(engine.solve(masks, frame.bone_wxyz), frame, "missing")
     finally:
         torch.set_num_threads(threads)
-    return Solved(np.array(kind), np.array(partial), np.array(e1), np.array(e2), np.array(conf), missed)
+    return Solved(np.array(kind), np.array(partial), np.array(e1), np.array(e2), np.array(conf), missed, calib)
 
 
 def test_the_small_benchmark_is_solved_whole(small):

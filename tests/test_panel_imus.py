@@ -274,12 +274,13 @@ def simulated_session(bench, seed: int, pairing=None):
     from app.bridge import SessionBridge
     from core.registry import registry
     from core.session import CaptureSession, Studio
-    from core.session.opening import identity_pairing, simulated_imu_calibration
+    from core.session.opening import identity_pairing
+    from tests.truth import true_imu_calibration
 
     devices = registry().studios["simulated"](
         StudioConfig(seed=seed, calibration_pose="T", calibration_hold_s=30.0), realtime=True)
     session = CaptureSession(Studio([], devices.imus, devices.rig, "the simulated IMU hub"), devices.rig, 30.0,
-                             None, simulated_imu_calibration(devices.studio),
+                             None, true_imu_calibration(devices.studio),
                              pairing or identity_pairing(devices.imus[0].name), label="none")
     bench.sessions.append(session)
     session.start()
@@ -415,7 +416,8 @@ def test_wear_offsets_captured_from_simulated_data_match_the_true_ones(bench, qt
     from core.frames import FrameBundle, orientations_at
     from core.imu.wear_capture import DURATION_S, CaptureBuffer, vision_check_deg
     from core.session import CaptureSession, Studio
-    from core.session.opening import identity_pairing, simulated_imu_calibration
+    from core.session.opening import identity_pairing
+    from tests.truth import true_imu_calibration
 
     studio = SimulatedStudio(StudioConfig(seed=WEAR_SEED, calibration_pose="T"))
     times = np.arange(0.0, DURATION_S, 1.0 / 30.0)
@@ -464,7 +466,7 @@ def test_wear_offsets_captured_from_simulated_data_match_the_true_ones(bench, qt
 
     # Apply to a session: its pipeline turns sensor orientations into bones with the new offsets.
     assert not wear.apply() and "start the studio first" in bench.messages[-1][1]
-    old = simulated_imu_calibration(studio)
+    old = true_imu_calibration(studio)
     old.wear = old.wear * Rotation.from_rotvec([0.0, 0.0, 0.5])  # a wrong calibration to replace
     session = CaptureSession(Studio([], [], None, "no sources"), standard_studio(), 30.0, None, old,
                              identity_pairing("sim:imu-hub"))

@@ -26,14 +26,14 @@ def _main(*args, timeout=300):
 def test_record_real_cameras_and_imus_from_the_command_line(tmp_path):
     from core.calibration import files
     from core.imu.pairing import Pairing, SensorKey
-    from core.session.opening import simulated_imu_calibration
     from core.sim.footage import render_footage
     from core.take.take import Take
     from plugins.imu.sim_hub import SimulatedHub, studio_samples
+    from tests.truth import true_imu_calibration
 
     footage = render_footage(tmp_path / "footage", seconds=12.0, fps=5.0, empty_s=2.0, cameras=(0, 2, 4, 6))
     files.save_calibration(tmp_path / "rig.json", files.CalibrationFile(footage.rig))
-    simulated_imu_calibration(footage.studio).save(tmp_path / "wear.json")
+    true_imu_calibration(footage.studio).save(tmp_path / "wear.json")
     with SimulatedHub(studio_samples(footage.studio)) as hub:
         pairing = Pairing()
         for b in range(sk.NUM_IMUS):

@@ -52,16 +52,18 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print(f"the simulated studio plugin is not installed ({reg.errors or 'no entry point'}); "
               "run scripts/bootstrap.sh", file=sys.stderr)
         return 1
+    # The performer starts with the IMU calibration routine, as a user's would.
     config = StudioConfig(seed=args.seed, motion_bvh=args.motion, camera_fps=args.fps,
                           image_scale=args.resolution[0] / 1920,
-                          noise=SilhouetteNoise() if args.noise else None, body=args.body)
+                          noise=SilhouetteNoise() if args.noise else None, body=args.body, calibration_pose="T")
     try:
         devices = reg.studios["simulated"](config, realtime=not args.lockstep)
     except (OSError, ValueError) as exc:
         print(f"cannot start the simulated studio: {exc}", file=sys.stderr)
         return 1
+    from core.imu.tracking import ImuTracking
     from core.pipeline import Pipeline
-    from core.session.opening import load_live_engine, simulated_imu_calibration
+    from core.session.opening import load_live_engine
 
     try:
         engine, label = load_live_engine(args.model, devices.rig)
@@ -69,8 +71,9 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    calib = simulated_imu_calibration(devices.studio)
-    pipeline = Pipeline(devices.rig, engine, lambda b: calib.bone_wxyz(b.imu_wxyz))
+    routine_s = devices.studio.routine_ends_s
+    tracking = ImuTracking(capture_s=routine_s, background=not args.lockstep)
+    pipeline = Pipeline(devices.rig, engine, lambda b: tracking.bone_wxyz(b.imu_wxyz))
     with progress_bar("preparing camera lookup tables") as report:
         pipeline.prepare(report)
     imus, hub = devices.imus, None
@@ -90,6 +93,7 @@ def run_headless_demo(args: argparse.Namespace) -> int:
             return 1
         imus = [reg.imu_sources["serial"](hub.port, protocol="fusecap", name="simulated hub (serial)")]
     capture = LockstepCapture(devices.cameras, imus)
+    capture.on_samples = tracking.add_samples
     studio = devices.studio
     n_cams = len(devices.rig)
     print(f"FuseCap demo: simulated studio, {n_cams} cameras at {args.resolution[0]}x{args.resolution[1]}, "
@@ -98,14 +102,16 @@ def run_headless_demo(args: argparse.Namespace) -> int:
     print("Each line shows the performer centre found by the visual hull, the true pelvis (Hips), "
           "their distance and how many true joints lie inside the 64^3 volume" +
           (f"; then the DeepFuse {label} solve: its time and its mean joint error against the truth "
-           "(MPJPE). IMU calibration: the simulator's own wear offsets and headings." if engine else
+           f"(MPJPE). IMUs: the performer does the calibration routine for the first {routine_s:.0f} s; the "
+           "wear offsets, headings and time offset are estimated from it, and until then the solve "
+           "uses the cameras alone." if engine else
            f". No joint solve: {label}."))
     if not args.quiet:
         print(f"{'frame':>5} {'t [s]':>7}  {'centre x, y, z [mm]':>22}  {'Hips (truth) x, y, z':>22}"
               f"  {'dist':>5} {'in grid':>7}  {'voxels':>7} {'IMU':>5}  {'capture':>7} {'centre':>6} "
               f"{'volume':>6} [ms]  {'fps':>5}" + (f"  {'net ms':>6} {'MPJPE':>6}" if engine else ""))
     errors, fits, stage = [], [], {"capture": [], "centre": [], "volume": [], "network": []}
-    joint_errors = []
+    joint_errors, vision_errors = [], []  # with the calibrated IMUs / before they are calibrated
     n_frames = int(round(args.seconds * args.fps))
     if hub is not None:
         print(f"IMUs: FuseCap protocol over the serial port {hub.port}")
@@ -125,11 +131,19 @@ def run_headless_demo(args: argparse.Namespace) -> int:
             for k, v in result.timings_ms.items():
                 stage[k].append(v)
             truth = studio.truth(bundle.t_s - devices.t0_s)
+            was = tracking.calibration
+            solve = result.solve
+            tracking.add_frame(bundle.t_s, bundle.imu_wxyz, None if solve is None else solve.joints_mm,
+                               None if solve is None else solve.confidence)
+            capture.buffer.offset_s = tracking.offset_s
+            if engine is not None and was is None and (tracking.calibration is not None or tracking.error):
+                _report_calibration(tracking, studio, bundle.t_s - devices.t0_s)
             now = time.perf_counter()
             fps = 1.0 / max(now - last, 1e-9)
             last = now
             if result.solve is not None:
-                joint_errors.append(float(np.linalg.norm(result.solve.joints_mm - truth.joints_mm, axis=1).mean()))
+                err = float(np.linalg.norm(result.solve.joints_mm - truth.joints_mm, axis=1).mean())
+                (joint_errors if result.bone_wxyz is not None else vision_errors).append(err)
             hips = truth.joints_mm[0]
             hips_txt = f"{hips[0]:7.0f} {hips[1]:7.0f} {hips[2]:6.0f}"
             if result.centre_mm is not None:
@@ -169,7 +183,28 @@ def run_headless_demo(args: argparse.Namespace) -> int:
         print(f"  performer found in {len(errors)}/{done} frames; every true joint inside the "
               f"64^3 grid in {sum(fits)}/{len(fits)}; centre to true Hips: median {np.median(errors):.0f} mm, "
               f"p95 {np.percentile(errors, 95):.0f} mm")
+    if vision_errors:
+        print(f"  joints (DeepFuse {label}, cameras alone, before the IMUs were calibrated) in "
+              f"{len(vision_errors)} frames: MPJPE median {np.median(vision_errors):.1f} mm")
     if joint_errors:
-        print(f"  joints (DeepFuse {label}) in {len(joint_errors)} frames: MPJPE median "
-              f"{np.median(joint_errors):.1f} mm, p95 {np.percentile(joint_errors, 95):.1f} mm")
+        print(f"  joints (DeepFuse {label}, fused with the calibrated IMUs) in {len(joint_errors)} frames: MPJPE "
+              f"median {np.median(joint_errors):.1f} mm, p95 {np.percentile(joint_errors, 95):.1f} mm")
     return 0
+
+
+def _report_calibration(tracking, studio, t_s: float) -> None:
+    """One line on the IMU calibration just estimated, scored against the simulator's truth."""
+    if tracking.calibration is None:
+        print(f"IMU calibration failed at {t_s:.1f} s: {tracking.error}; the solve stays on the cameras alone")
+        return
+    from core.rotations import from_wxyz
+
+    truth = studio.truth(t_s).bone_wxyz
+    est = tracking.calibration.bone_wxyz(studio.imus.measure(
+        studio.poses, np.full(13, t_s), np.arange(13), np.arange(13)).quat_wxyz)
+    ok = np.isfinite(est[:, 0])
+    deg = np.degrees((from_wxyz(est[ok]).inv() * from_wxyz(truth[ok])).magnitude())
+    offset = "not found yet" if tracking.offset is None else f"{tracking.offset_s * 1e3:.0f} ms"
+    print(f"IMUs calibrated from the routine at {t_s:.1f} s: bone orientations off the truth by median "
+          f"{np.median(deg):.1f}°, worst {deg.max():.1f}°; IMU time offset {offset} "
+          f"(simulated: {studio.config.imu.latency_s * 1e3:.0f} ms)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +24,14 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="frames sampled per second (default 5)")
     p.add_argument("--sequences", type=int, default=None, help="sequences per rig kind (default 8)")
     p.add_argument("--standard-only", action="store_true", help="only the standard 8-camera studio")
-    p.add_argument("--motion", type=Path, default=None, metavar="CLIP.bvh",
-                   help="play this BVH clip as every sequence's motion")
+    p.add_argument("--motion", type=Path, default=None, metavar="PATH",
+                   help="recorded motion: a BVH clip or a folder of clips, each clip one sequence in the "
+                   "standard studio, played once after the IMU calibration routine (at most --seconds)")
+    p.add_argument("--benchmark", choices=("procedural", "cmu-heldout"), default="procedural",
+                   help="procedural (default): held-out subjects, motions and rigs; cmu-heldout: the clips of "
+                   "the held-out CMU subjects in --motion-dir")
+    p.add_argument("--motion-dir", type=Path, default=None, metavar="FOLDER",
+                   help="the CMU clips (SSS_TT.bvh) for --benchmark cmu-heldout (default: $FUSECAP_MOTION_DIR)")
     p.add_argument("--out", type=Path, default=None, help="folder for results.json, table.md and plots")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads")
@@ -56,6 +63,46 @@ def _variant(model, **changes):
     return variant
 
 
+def sequence_table(summaries: dict[str, dict]) -> str:
+    """A row per sequence (a clip of recorded motion) and their mean, per model."""
+    rows = ["| model | sequence | frames | stage 1 | stage 2 | stage 1 full | stage 2 full | stage 1 partial | "
+            "stage 2 partial |", "|---|---|---|---|---|---|---|---|---|"]
+    keys = ("mpjpe1", "mpjpe2", "full1", "full2", "partial1", "partial2")
+    for label, s in summaries.items():
+        seqs = s.get("sequences", {})
+        for name, r in seqs.items():
+            rows.append(f"| {label} | {name} | {r['frames']} | " + " | ".join(
+                f"{r[k]:.1f}" if k in r else "-" for k in keys) + " |")
+        if seqs:
+            mean = [np.nanmean([r.get(k, np.nan) for r in seqs.values()]) for k in keys]
+            rows.append(f"| {label} | **mean of {len(seqs)}** | {sum(r['frames'] for r in seqs.values())} | "
+                        + " | ".join(f"{v:.1f}" for v in mean) + " |")
+    return "\n".join(rows) + "\n\nMPJPE in mm per sequence; full / partial: frames without / with cut views.\n"
+
+
+def calibration_table(summaries: dict[str, dict]) -> str:
+    """The IMU calibration each model's routine solves gave, against the truth."""
+    from core import skeleton as sk
+
+    labels = [lab for lab, s in summaries.items() if s.get("calibration", {}).get("bone_deg")]
+    if not labels:
+        return ""
+    rows = ["| IMU bone | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for b in sk.IMU_BONES:
+        rows.append(f"| {b.name} | " + " | ".join(
+            f"{summaries[lab]['calibration']['bone_deg'][b.name]:.1f}" for lab in labels) + " |")
+    rows.append("| **mean** | " + " | ".join(f"{summaries[lab]['calibration']['mean_deg']:.1f}"
+                                             for lab in labels) + " |")
+    notes = ["", "Estimated IMU calibration: per bone, degrees between the bone orientation the solve was given "
+             "and the true one (median over each sequence's frames, mean over sequences)."]
+    for lab in labels:
+        c = summaries[lab]["calibration"]
+        off = (f"{c['offset_ms_median']:.0f} ms (simulated {c['true_offset_ms']:.0f} ms) in {c['offset_found']} of "
+               f"{c['sequences']} sequences" if c.get("offset_found") else "not found (too little motion)")
+        notes.append(f"{lab}: IMU time offset {off}; calibration failed in {len(c['failed'])}.")
+    return "\n".join(rows + notes) + "\n"
+
+
 def table_markdown(summaries: dict[str, dict]) -> str:
     rows = ["| model | rigs | frames | stage 1 MPJPE | stage 2 MPJPE | stage 2 PA-MPJPE | full | partial |",
             "|---|---|---|---|---|---|---|---|"]
@@ -80,7 +127,7 @@ def table_markdown(summaries: dict[str, dict]) -> str:
 def run_evaluate(args: argparse.Namespace) -> int:
     from app.cli.progress import progress_bar
     from core import skeleton as sk
-    from core.deepfuse.evaluate import QUICK, Benchmark, evaluate_model, summarise
+    from core.deepfuse.evaluate import QUICK, Benchmark, clip_files, cmu_heldout, evaluate_model, summarise
     from core.deepfuse.weights import ModelFileError
 
     try:
@@ -93,11 +140,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                  ("sequences_per_kind", args.sequences)) if v is not None}
     if args.standard_only:
         changes["random_rigs"] = False
-    if args.motion is not None:
-        if not args.motion.is_file():
-            print(f"error: BVH clip not found: {args.motion}", file=sys.stderr)
-            return 2
-        changes["motion_bvh"] = str(args.motion)
+    try:
+        if args.benchmark == "cmu-heldout":
+            folder = args.motion_dir or os.environ.get("FUSECAP_MOTION_DIR")
+            if not folder:
+                print("error: --benchmark cmu-heldout needs the CMU clips: --motion-dir FOLDER or "
+                      "FUSECAP_MOTION_DIR", file=sys.stderr)
+                return 2
+            bench = cmu_heldout(folder)
+        elif args.motion is not None:
+            changes["motion_clips"] = clip_files(args.motion)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bench = replace(bench, **changes)
     if args.theta or args.hard_readout:
         swept = []
@@ -126,6 +181,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         summaries[label] = summarise(errs)
         arrays[label] = errs.arrays()
     table = table_markdown(summaries)
+    if bench.motion_clips:
+        table += "\n" + sequence_table(summaries)
+    calib = calibration_table(summaries)
+    if calib:
+        table += "\n" + calib
     print(table)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

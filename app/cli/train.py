@@ -6,6 +6,7 @@ progress bar uses tqdm when it is installed, plain lines otherwise)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -33,10 +34,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="processes rendering training frames (a GPU needs several; default 0: in this one)")
     p.add_argument("--export", type=Path, default=None, help="also write the model as a weights file here")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start a new run from these weights (lite, full or a file; fine-tuning)")
+    p.add_argument("--body", choices=("capsule", "mesh"), default="mesh",
+                   help="simulated performers: skinned Anny meshes (default) or capsules")
+    p.add_argument("--motion-dir", default=None, metavar="FOLDER",
+                   help="CMU clips to train on beside procedural motion (default: $FUSECAP_MOTION_DIR); "
+                   "the held-out subjects are never drawn")
+    p.add_argument("--p-routine", type=float, default=0.1,
+                   help="share of clips that are the IMU calibration routine (default 0.1)")
 
 
 def build_config(args: argparse.Namespace):
-    from core.deepfuse.data import DataConfig
+    from core.deepfuse.data import MOTION_DIR_ENV, DataConfig
     from core.deepfuse.network import PRESETS
     from core.deepfuse.train import TrainConfig, paper_schedule
 
@@ -49,8 +59,19 @@ def build_config(args: argparse.Namespace):
     if args.theta is not None:
         changes["theta"] = args.theta
     net = replace(net, **changes)
-    data = DataConfig(seed=args.seed, p_shut=0.0 if args.no_random_shut else DataConfig.p_shut)
-    cfg = TrainConfig(net=net, data=data, threads=args.threads)
+    motion_dir = args.motion_dir or os.environ.get(MOTION_DIR_ENV) or None
+    data = DataConfig(seed=args.seed, p_shut=0.0 if args.no_random_shut else DataConfig.p_shut, body=args.body,
+                      motion_dir=motion_dir, p_routine=args.p_routine)
+    init = sha = None
+    if args.init:
+        from core.deepfuse.weights import SHIPPED, shipped_model_path
+        from core.take.process import file_sha256
+
+        path = shipped_model_path(args.init) if args.init in SHIPPED else Path(args.init)
+        if not path.is_file():
+            raise ValueError(f"--init: no weights file {path}")
+        init, sha = str(path.resolve()), file_sha256(path)
+    cfg = TrainConfig(net=net, data=data, threads=args.threads, init_weights=init, init_sha256=sha)
     if args.paper_schedule:
         cfg = paper_schedule(cfg)
     opts = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch),
@@ -88,7 +109,11 @@ def run_train(args: argparse.Namespace) -> int:
     from core.deepfuse.train import export_weights, train
 
     resuming = (args.run_dir / "config.json").exists()
-    cfg = None if resuming else build_config(args)
+    try:
+        cfg = None if resuming else build_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     rep = _Reporter()
     try:
         metrics = train(args.run_dir, cfg, steps=args.more, device=args.device, report=rep,

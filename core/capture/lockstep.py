@@ -25,6 +25,8 @@ class LockstepCapture:
         self.buffer = imu_buffer or ImuBuffer()
         self.lost: set[int] = set()
         self._index = 0
+        #: called with every batch of IMU samples read (e.g. core.imu.tracking.ImuTracking.add_samples)
+        self.on_samples = None
 
     def open(self) -> None:
         for src in [*self.cameras, *self.imus]:
@@ -56,7 +58,10 @@ class LockstepCapture:
             return None
         t = float(np.mean(times))
         for src in self.imus:
-            self.buffer.extend(src.read(0.0))
+            samples = src.read(0.0)
+            self.buffer.extend(samples)
+            if samples and self.on_samples is not None:
+                self.on_samples(samples)
         quats, ages = self.buffer.at(t)
         bundle = FrameBundle(self._index, t, tuple(masks), quats, ages)
         self._index += 1

@@ -26,7 +26,15 @@ clip's motion is drawn from one of four sources:
   (core.sim.motion.wide.RandomPoses);
 - the upper body of one procedural motion on the lower body of another,
   with probability p_mixed (core.sim.motion.wide.UpperLowerMix);
+- the IMU calibration routine (hold the T- or N-pose, bow, squat, heels;
+  core.sim.motion.calibration), with probability p_routine: the network
+  solves it from the cameras alone before the IMUs are calibrated, and the
+  calibration is only as good as those joints;
 - the procedural actions (core.sim.motion.ProceduralMotion): the rest.
+
+Bodies: `body` "capsule" (a seed's capsules and ellipsoids) or "mesh" (a
+skinned Anny mesh, clothed on some; core.sim.bodies, docs/BODIES.md), drawn
+from `subject_pool` training seeds, each built once and cached on disk.
 
 CMU clips: "The data used in this project was obtained from
 mocap.cs.cmu.edu. The database was created with funding from NSF
@@ -78,11 +86,12 @@ from core import skeleton as sk
 from core.camera.rig import CameraRig, random_rig, standard_studio
 from core.deepfuse.batch import Batch, Sample, collate
 from core.deepfuse.imu_bone import bone_directions
-from core.sim.body import body_primitives
+from core.sim.bodies import make_subject, pose_body, render_body_silhouettes
 from core.sim.motion import BvhMotion, Motion, Performer, ProceduralMotion, load_bvh
 from core.sim.motion.augment import Floored, Mirrored, Retimed
+from core.sim.motion.calibration import POSES, CalibrationRoutine
 from core.sim.motion.wide import RandomPoses, UpperLowerMix
-from core.sim.render import render_silhouettes, set_cache_capacity
+from core.sim.render import set_cache_capacity
 from core.sim.silhouette_noise import SilhouetteNoise, apply_noise
 from core.sim.splits import CMU_TRAIN_SUBJECTS, cmu_clips, train_seed
 from core.sim.subject import Subject
@@ -93,7 +102,7 @@ log = logging.getLogger(__name__)
 
 _STARTS = np.array([b.start for b in sk.IMU_BONES])
 MOTION_DIR_ENV = "FUSECAP_MOTION_DIR"
-SOURCES = ("actions", "recorded", "random_poses", "mixed")
+SOURCES = ("actions", "recorded", "random_poses", "mixed", "routine")
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,9 @@ class DataConfig:
     p_recorded: float = 0.5
     p_random_poses: float = 0.1
     p_mixed: float = 0.15
+    p_routine: float = 0.0
+    body: str = "capsule"
+    subject_pool: int = 3000
     p_mirror: float = 0.5
     speed_range: tuple[float, float] = (0.8, 1.25)
     motion_cache: int = 64
@@ -179,6 +191,7 @@ class _Clip:
     error in the bone frame, heading error about the vertical)."""
 
     subject: Subject
+    body: object  # core.sim.bodies.SimBody: what is rendered
     poses: list
     source: str
     imu_wear: Rotation
@@ -246,9 +259,10 @@ class TrainingData:
         self._next_seed = int(self.rng.integers(0, 2**40))  # training item counter base
         self.standard = standard_studio().scaled(cfg.image_scale)
         set_cache_capacity(cameras=cfg.rig_pool * 12 + 16, rigs=cfg.rig_pool + 2)
-        shares = (cfg.p_recorded, cfg.p_random_poses, cfg.p_mixed)
+        shares = (cfg.p_recorded, cfg.p_random_poses, cfg.p_mixed, cfg.p_routine)
         if min(shares) < 0 or sum(shares) > 1 + 1e-9:
-            raise ValueError(f"p_recorded, p_random_poses and p_mixed must be >= 0 with a sum <= 1, got {shares}")
+            raise ValueError("p_recorded, p_random_poses, p_mixed and p_routine must be >= 0 with a sum <= 1, "
+                             f"got {shares}")
         lo, hi = cfg.speed_range
         if not 0 < lo <= hi:
             raise ValueError(f"speed_range must be 0 < lo <= hi, got {cfg.speed_range}")
@@ -260,7 +274,7 @@ class TrainingData:
             log.info("training motion: %d recorded clips of CMU subjects %s from %s for %.0f%% of clips",
                      len(self.recorded), CMU_TRAIN_SUBJECTS, folder, 100 * cfg.p_recorded)
         p_rec = cfg.p_recorded if self.recorded is not None else 0.0
-        w = np.array([0.0, p_rec, cfg.p_random_poses, cfg.p_mixed])
+        w = np.array([0.0, p_rec, cfg.p_random_poses, cfg.p_mixed, cfg.p_routine])
         w[0] = max(1.0 - w.sum(), 0.0)
         self._source_p = w / w.sum()
         self.sources = dict.fromkeys(SOURCES, 0)
@@ -271,6 +285,13 @@ class TrainingData:
     def _seed(self) -> int:
         self._next_seed += 1
         return train_seed(self._next_seed)
+
+    def _subject_seed(self) -> int:
+        """Mesh bodies come from a pool of `subject_pool` training seeds (each
+        built once and cached on disk); capsule bodies from the endless stream."""
+        if self.cfg.body == "mesh":
+            return train_seed(int(self.rng.integers(self.cfg.subject_pool)))
+        return self._seed()
 
     def _new_rig(self) -> _RigSlot:
         if self.rng.uniform() < self.cfg.p_standard_rig:
@@ -292,12 +313,19 @@ class TrainingData:
             return RandomPoses(self._seed()), cfg.clip_seconds
         if source == "mixed":
             return UpperLowerMix(ProceduralMotion(self._seed()), ProceduralMotion(self._seed())), cfg.clip_seconds
+        if source == "routine":
+            # The IMU calibration routine (known pose, bow, squat, heels) the
+            # network must solve from the cameras alone before the IMUs are calibrated.
+            routine = CalibrationRoutine(ProceduralMotion(self._seed()), str(rng.choice(POSES)),
+                                         float(rng.uniform(2.0, 4.0)))
+            return routine, routine.duration_s
         return ProceduralMotion(self._seed()), cfg.clip_seconds
 
     def _new_clip(self) -> _Clip:
         cfg, rng = self.cfg, self.rng
         source = SOURCES[int(rng.choice(len(SOURCES), p=self._source_p))]
-        subject = Subject.from_seed(self._seed())
+        body = make_subject(self._subject_seed(), cfg.body)
+        subject = body.subject
         motion, seconds = self._motion(source)
         times = np.sort(rng.uniform(0.0, seconds, cfg.poses_per_clip))
         p = Performer(subject, motion).poses_at(times)
@@ -306,7 +334,7 @@ class TrainingData:
         wear = Rotation.from_rotvec(axis * np.radians(rng.normal(0.0, cfg.imu_wear_error_deg, (sk.NUM_IMUS, 1))))
         heading = Rotation.from_euler("z", rng.normal(0.0, cfg.imu_heading_deg, (sk.NUM_IMUS, 1)), degrees=True)
         self.sources[source] += 1
-        return _Clip(subject, [(p.positions_mm[i], p.rotations[i]) for i in range(len(times))], source,
+        return _Clip(subject, body, [(p.positions_mm[i], p.rotations[i]) for i in range(len(times))], source,
                      wear, heading)
 
     def _pose(self) -> tuple[_Clip, np.ndarray, np.ndarray]:
@@ -339,8 +367,7 @@ class TrainingData:
         shift[:2] = (np.array([ox, oy]) + G / 2) * s - centre[:2]
         pos = pos + shift
         oz = int(np.clip(snap_origin(centre[2], G, s), slot.z0, slot.z1))
-        body = body_primitives(clip.subject, pos, rot)
-        masks = render_silhouettes(body, slot.rig)
+        masks = render_body_silhouettes(pose_body(clip.body, pos, rot), slot.rig)
         masks = [apply_noise(m, cfg.noise, rng) for m in masks]
         present = np.array([m is not None for m in masks])
         partial = False

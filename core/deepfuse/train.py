@@ -55,6 +55,10 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0           # CPU threads (0: torch's default)
+    # A weights file the new run starts from (fine-tuning; its network must
+    # match `net`), with its SHA-256 so the run says exactly what it began with.
+    init_weights: str | None = None
+    init_sha256: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -82,6 +86,20 @@ def _optimiser(model: torch.nn.Module, cfg: TrainConfig):
     else:
         raise ValueError(f"unknown optimiser {cfg.optimizer!r} (adam or rmsprop)")
     return opt, sched
+
+
+def _start_from(model: DeepFuseNet, cfg: TrainConfig) -> None:
+    """Load cfg.init_weights into a new run's model (ValueError: another network or another file)."""
+    from core.deepfuse.weights import load_weights
+    from core.take.process import file_sha256
+
+    path = Path(cfg.init_weights)
+    if cfg.init_sha256 and file_sha256(path) != cfg.init_sha256:
+        raise ValueError(f"{path} changed since the run began (SHA-256 differs)")
+    init, _ = load_weights(path)
+    if init.cfg.to_dict() != cfg.net.to_dict():
+        raise ValueError(f"{path} holds another network ({init.cfg.to_dict()}) than the run's")
+    model.load_state_dict(init.state_dict())
 
 
 def loss_fn(out: NetOutput, batch: Batch, net: NetConfig) -> torch.Tensor:
@@ -142,6 +160,8 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, seconds = int(state["step"]), float(state["seconds"])
+    elif cfg.init_weights:
+        _start_from(model, cfg)
     end = cfg.steps if steps is None else min(cfg.steps, step + steps)
     curves = run / "curves.csv"
     if step >= end:  # a finished run: report where it stands

@@ -73,7 +73,7 @@ def estimate_time_offset(imu_t: Sequence[np.ndarray], imu_wxyz: Sequence[np.ndar
     fps = 1.0 / float(np.median(np.diff(cam_t)))
     for k in LIMB_BONES:
         t_k = np.asarray(imu_t[k], float)
-        if len(t_k) < 10 or t_k[0] > cam_t[0] or t_k[-1] < cam_t[-1]:
+        if len(t_k) < 10 or t_k[0] > lo or t_k[-1] < hi:  # must span the scored window (lo, hi)
             continue
         b = sk.IMU_BONES[k]
         # Cameras: direction of the bone, smoothed positions, angular speed on the camera frames.

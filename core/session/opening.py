@@ -59,15 +59,6 @@ def identity_pairing(source: str):
     return p
 
 
-def simulated_imu_calibration(studio):
-    """The simulated sensors' true wear offsets and start headings
-    (core.imu.calibration.ImuCalibration): what a perfect wear-offset capture
-    would measure."""
-    from core.imu.calibration import ImuCalibration
-
-    return ImuCalibration(studio.imus.wear_offsets, studio.imus.heading_offsets.copy(), pose="T")
-
-
 def simulated_rig(config) -> CameraRig:
     """The true cameras the simulated studio of `config` renders through."""
     from core.camera.rig import standard_studio
@@ -76,10 +67,12 @@ def simulated_rig(config) -> CameraRig:
     return rig.scaled(config.image_scale) if config.image_scale != 1.0 else rig
 
 
-def _session(studio, rig, fps, model: str, filter_kind: str, imu_calibration=None, pairing=None) -> CaptureSession:
+def _session(studio, rig, fps, model: str, filter_kind: str, pairing=None, calibrate_imus_at_start=False
+             ) -> CaptureSession:
     engine, label = load_live_engine(model, rig)
-    return CaptureSession(studio, rig, fps, engine, imu_calibration, pairing, FilterConfig(kind=filter_kind),
-                          model_info(label) if engine is not None else None, label=label)
+    return CaptureSession(studio, rig, fps, engine, None, pairing, FilterConfig(kind=filter_kind),
+                          model_info(label) if engine is not None else None, label=label,
+                          calibrate_imus_at_start=calibrate_imus_at_start)
 
 
 def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-euro",
@@ -87,7 +80,13 @@ def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-
     """The simulated studio of `config` (a core.sim.studio.StudioConfig) in
     real time. rig: a calibrated rig for the solve (the simulated cameras
     still render through their true one, as real cameras do); by default the
-    true rig. Raises ValueError (a bad model file, a rig for other cameras)."""
+    true rig. Raises ValueError (a bad model file, a rig for other cameras).
+
+    The IMUs are calibrated as a user's are: as the session starts the
+    simulated performer does the calibration routine, and the session
+    estimates the wear offsets, headings and time offset from it (until
+    then the solve runs on the cameras alone); the simulator's own offsets
+    are never read."""
     from core.registry import registry
 
     reg = registry()
@@ -98,8 +97,8 @@ def open_simulated_session(config, model: str = "lite", filter_kind: str = "one-
     if not rig.fits(devices.rig):
         raise ValueError(f"the calibration has {len(rig)} cameras of other sizes than the studio's {len(devices.rig)}")
     studio = SimulatedStudioSource(devices, f"simulated studio (seed {config.seed})")
-    return _session(studio, rig, config.camera_fps, model, filter_kind,
-                    simulated_imu_calibration(devices.studio), identity_pairing(devices.imus[0].name))
+    return _session(studio, rig, config.camera_fps, model, filter_kind, identity_pairing(devices.imus[0].name),
+                    calibrate_imus_at_start=True)
 
 
 def open_device_session(setup: DeviceSetup, rig: CameraRig | None, model: str = "lite",

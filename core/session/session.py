@@ -22,7 +22,14 @@ runs on the thread named):
   failed (its capture thread);
 - `recording_stopped(RecordingStopped)`: a recording ended, because it was
   stopped or because writing failed, and why (the caller's thread, or a
-  short-lived thread after a failure).
+  short-lived thread after a failure);
+- `imu_calibrated(ImuCalibration)`: the IMUs were calibrated from the
+  routine the performer did at the session's start (worker).
+
+The IMUs are kept calibrated by `imu_tracking` (core.imu.tracking): the
+wear offsets and headings (given, or captured from the routine at start),
+the IMU-camera time offset (the IMU buffer looks the sensors up on the
+cameras' clock) and heading drift correction from every solved frame.
 
 Changes go through methods (`set_pairing`, `set_imu_calibration`,
 `set_vmc`, `start_recording`, `capture_background`, ...); what the studio
@@ -52,6 +59,7 @@ from core.devices import CameraFrame, CountedImuSource, ImuSample
 from core.events import Event
 from core.filters import FilterConfig, live_filter
 from core.frames import FrameBundle
+from core.imu.tracking import ImuTracking
 from core.pipeline import FrameResult, Pipeline
 from core.rates import RateWindow
 from core.session.studios import Studio
@@ -113,22 +121,33 @@ class SessionEvents:
         self.imu_raw = capture.imu.raw_event
         self.camera = Event("camera state")
         self.recording_stopped = Event("recording stopped")
+        self.imu_calibrated = Event("IMUs calibrated")
 
 
 class CaptureSession:
     def __init__(self, studio: Studio, rig: CameraRig | None, fps: float, engine=None, imu_calibration=None,
                  pairing=None, filter_config: FilterConfig | None = None, model_info: dict | None = None,
-                 label: str = "") -> None:
+                 label: str = "", calibrate_imus_at_start: bool = False) -> None:
         """studio: the sources (core.session.studios); rig: the calibration the
         solve uses (None: capture only); label: the live model's name, or why
-        there is no live solve."""
+        there is no live solve; calibrate_imus_at_start: the performer does the
+        IMU calibration routine as the session starts, and the session
+        calibrates the IMUs from it (the simulated studio does this)."""
         self.studio = studio
         self.rig = rig
         self.fps = float(fps)
         self.engine = engine
         self.model_info = model_info
         self.label = label
-        self._imu_calibration = imu_calibration
+        self.calibrate_imus_at_start = calibrate_imus_at_start
+        # Calibration, time offset and drift correction (core.imu.tracking):
+        # from a given calibration, or captured from the routine at start.
+        self.imu_tracking: ImuTracking | None = None
+        if imu_calibration is not None:
+            self.imu_tracking = ImuTracking(calibration=imu_calibration)
+        elif calibrate_imus_at_start and engine is not None:
+            self.imu_tracking = ImuTracking(background=True)
+        self._imu_announced = False
         self._pairing = pairing
         self.filter_config = filter_config or FilterConfig(kind="one-euro")
         self._filter = live_filter(self.filter_config)
@@ -138,6 +157,7 @@ class CaptureSession:
         # a new pairing takes effect at once); unpaired sensors are dropped.
         self.capture.imu.route = self._route
         self.events = SessionEvents(self.capture)
+        self.events.imu_samples.connect(self._track_samples)
         for thread in self.capture.group.threads:
             thread.on_state = self.events.camera.emit
         self.worker = LiveWorker(self.capture, self._handle)
@@ -190,16 +210,39 @@ class CaptureSession:
 
     @property
     def imu_calibration(self):
-        """The wear offsets and headings (core.imu.calibration.ImuCalibration) the solve uses."""
-        return self._imu_calibration
+        """The wear offsets and headings (core.imu.calibration.ImuCalibration)
+        the solve uses now (headings as drift correction keeps them), or None."""
+        tracking = self.imu_tracking
+        return None if tracking is None else tracking.calibration
 
     def set_imu_calibration(self, calibration) -> None:
-        """Solve with `calibration` from the next frame on (None: vision only)."""
-        self._imu_calibration = calibration
+        """Solve with `calibration` from the next frame on (None: vision only);
+        drift correction and the time offset carry on from it."""
+        old = self.imu_tracking
+        offset = 0.0 if old is None else old.offset_s
+        self.imu_tracking = None if calibration is None else ImuTracking(calibration=calibration, offset_s=offset)
+
+    def _track_samples(self, samples: list[ImuSample]) -> None:
+        tracking = self.imu_tracking
+        if tracking is not None:
+            tracking.add_samples(samples)
 
     def _bone_orientations(self, bundle: FrameBundle):
-        calib = self._imu_calibration  # read per frame: a new calibration takes effect at once
-        return None if calib is None else calib.bone_wxyz(bundle.imu_wxyz)
+        tracking = self.imu_tracking  # read per frame: a new calibration takes effect at once
+        return None if tracking is None else tracking.bone_wxyz(bundle.imu_wxyz)
+
+    def _track_frame(self, bundle: FrameBundle, result: FrameResult) -> None:
+        tracking = self.imu_tracking
+        if tracking is None:
+            return
+        solve = result.solve
+        tracking.add_frame(bundle.t_s, bundle.imu_wxyz, None if solve is None else solve.joints_mm,
+                           None if solve is None else solve.confidence)
+        # The IMU buffer looks the sensors up on the cameras' clock from the next frame on.
+        self.capture.buffer.offset_s = tracking.offset_s
+        if tracking.captured and not self._imu_announced:
+            self._imu_announced = True
+            self.events.imu_calibrated.emit(tracking.calibration)
 
     def _route(self, source_index: int, samples: list[ImuSample]) -> list[ImuSample]:
         pairing = self._pairing
@@ -229,6 +272,8 @@ class CaptureSession:
         self.capture.start()
         self.worker.start()
         self.started = True
+        if self.calibrate_imus_at_start and self.imu_tracking is not None and self.imu_tracking.calibration is None:
+            self.studio.start_calibration_routine()
 
     def stop(self) -> RecordingStats | None:
         """Stop everything in order; the recording's stats if one was running."""
@@ -254,7 +299,8 @@ class CaptureSession:
                 "rig": self.rig.to_dict(), "model": self.model_info,
                 "live_filter": self.filter_config.to_dict(),
                 "imu_pairing": None if self._pairing is None else self._pairing.to_dict(),
-                "imu_calibration": None if self._imu_calibration is None else self._imu_calibration.to_dict()}
+                "imu_calibration": None if self.imu_calibration is None else self.imu_calibration.to_dict(),
+                "imu_time_offset_s": 0.0 if self.imu_tracking is None else self.imu_tracking.offset_s}
         return json_safe(meta)
 
     def start_recording(self, root: str | Path, video: bool = False, flush_s: float = 0.5,
@@ -319,6 +365,7 @@ class CaptureSession:
             result = FrameResult(bundle.index, bundle.t_s, None, None, None)
         else:
             result = self.pipeline.process(bundle)
+        self._track_frame(bundle, result)
         filtered = None
         if result.solve is not None:
             filtered = self._filter.filter(bundle.t_s, result.solve.joints_mm)

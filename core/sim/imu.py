@@ -40,7 +40,8 @@ Inertial channels (optional), in the sensor frame:
 
 Timing: sensor k samples at t0 + phase_k + n / rate_hz + jitter_{k,n}
 (phase uniform in one period, jitter uniform in [-jitter_s, jitter_s]); the
-timestamp is that sampling time (monotonic seconds). Outages (explicit or
+timestamp is that sampling time plus ``latency_s`` (monotonic seconds; a
+consumer sensor's stamp is late by its radio link). Outages (explicit or
 random) remove samples.
 
 Every random quantity of a sample is a hash of (seed, sensor, sample index),
@@ -264,13 +265,20 @@ class SimulatedImus:
     def synthesize(self, poses_fn: PosesFn, start_s: float, end_s: float, sensors=None) -> ImuSamples:
         """All samples with timestamps in [start_s, end_s) of the chosen sensors
         (an id, a list of ids, or None: all 13 interleaved), sorted by time.
+        A timestamp is the sampling time plus ``config.latency_s``; the truth
+        (bone_wxyz, heading_rad) is at the sampling time.
 
         poses_fn(times_s (M,)) -> Poses of M frames: the performer at any time.
         It is called once per call (with 3x the sample times when accel or
         gyro is on) and must be deterministic per time for chunked synthesis
         to repeat itself."""
-        t, sid, n = self.sample_times(start_s, end_s, sensors)
-        return self.measure(poses_fn, t, sid, n)
+        lag = self.config.latency_s
+        t, sid, n = self.sample_times(start_s - lag, end_s - lag, sensors)
+        out = self.measure(poses_fn, t, sid, n)
+        if lag == 0.0:
+            return out
+        return ImuSamples(out.t_s + lag, out.sensor_id, out.quat_wxyz, out.accel_mps2, out.gyro_radps,
+                          out.bone_wxyz, out.heading_rad, out.wear_wxyz)
 
     def measure(self, poses_fn: PosesFn, t_s: np.ndarray, sensor_id: np.ndarray,
                 sample_index: np.ndarray) -> ImuSamples:

@@ -22,6 +22,9 @@ class ImuConfig:
 
     Timing
       rate_hz: samples per second per sensor (typical IMUs: 60-100).
+      latency_s: how late each sample is stamped: the timestamp is the
+        sampling time plus this (the radio link and the receiver's buffering
+        of a consumer sensor; the cameras' clock is the truth).
       jitter_s: each sample is taken at its nominal time plus a uniform offset
         in [-jitter_s, +jitter_s] (the timestamp is that true time); must be
         below a quarter period so a stream stays strictly increasing.
@@ -59,6 +62,7 @@ class ImuConfig:
     """
 
     rate_hz: float = 60.0
+    latency_s: float = 0.0
     jitter_s: float = 0.001
     dropouts: tuple[tuple[int, float, float], ...] = ()
     dropout_per_min: float = 0.0
@@ -84,7 +88,7 @@ class ImuConfig:
             raise ValueError(f"jitter_s must be in [0, {0.25 / self.rate_hz:g}) at {self.rate_hz} Hz")
         for name in ("noise_deg", "drift_deg_per_min", "drift_walk_deg", "wear_max_deg",
                      "surface_offset_mm", "accel_noise_mps2", "gyro_noise_dps",
-                     "accel_bias_mps2", "gyro_bias_dps", "dropout_per_min", "dropout_s"):
+                     "accel_bias_mps2", "gyro_bias_dps", "dropout_per_min", "dropout_s", "latency_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if not 0 < self.fd_dt_s <= 0.02:
@@ -94,6 +98,23 @@ class ImuConfig:
         for d in self.dropouts:
             if len(d) != 3 or not d[1] <= d[2]:
                 raise ValueError(f"a dropout is (sensor id, start s, end s) with start <= end, got {d}")
+
+    @classmethod
+    def consumer(cls, **overrides) -> "ImuConfig":
+        """Sensors as a user's consumer suit delivers them: what the simulated
+        studio uses unless told otherwise.
+
+        - Heading drift 3 deg/min (a constant rate per sensor, drawn in
+          [-3, +3]) plus a random walk of 1 deg/sqrt(min): six-axis sensors
+          fusing their own gyroscope and accelerometer (no magnetometer, or
+          one that indoor steel disturbs) drift about a degree to a few
+          degrees a minute in heading, while gravity holds tilt.
+        - Stamps 30 ms late: a Bluetooth or 2.4 GHz link and the receiver's
+          buffering put 10-50 ms between sampling and the host's clock.
+        - 0.5 deg orientation noise per axis, 60 Hz, 1 ms jitter (the defaults)."""
+        base = dict(drift_deg_per_min=3.0, drift_walk_deg=1.0, latency_s=0.03)
+        base.update(overrides)
+        return cls(**base)
 
     @classmethod
     def noise_free(cls, **overrides) -> "ImuConfig":

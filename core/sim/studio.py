@@ -23,7 +23,9 @@ from core.sim.bodies import DEFAULT_BODY, check_kind, make_subject, pose_body, r
 from core.sim.imu import ImuSamples, SimulatedImus
 from core.sim.imu_config import ImuConfig
 from core.sim.motion import BvhMotion, Performer, ProceduralMotion, load_bvh
+from core.sim.motion.augment import Floored
 from core.sim.motion.calibration import CalibrationRoutine, OnDemandRoutine
+from core.sim.motion.stage import OnStage
 from core.sim.silhouette_noise import SilhouetteNoise, apply_noise_all, crop_partial
 
 
@@ -32,16 +34,20 @@ class StudioConfig:
     """seed: draws the subject, motion, IMU offsets and noise unless given apart.
     rig: the cameras (default: the standard 8-camera studio); image_scale
     shrinks every camera's image for a cheaper render (0.25: 1920x1080 -> 480x270).
-    motion_bvh: play this BVH clip instead of procedural actions."""
+    motion_bvh: play this BVH clip instead of procedural actions, looping;
+    with motion_once_s, once, kept on the capture area for that many seconds
+    (core.sim.motion.stage: recentred, or followed when it walks far)."""
 
     seed: int = 0
     subject_seed: int | None = None
     motion_seed: int | None = None
     motion_bvh: str | None = None
+    motion_once_s: float | None = None
     rig: CameraRig | None = None
     image_scale: float = 0.25
     camera_fps: float = 30.0
-    imu: ImuConfig = field(default_factory=ImuConfig)
+    # Consumer sensors: drift, late stamps (ImuConfig.consumer says which and why).
+    imu: ImuConfig = field(default_factory=ImuConfig.consumer)
     noise: SilhouetteNoise | None = None
     cameras_off: tuple[int, ...] = ()
     partial_cameras: tuple[int, ...] = ()
@@ -72,7 +78,15 @@ class SimulatedStudio:
         self.body = make_subject(cfg.seed if cfg.subject_seed is None else cfg.subject_seed, check_kind(cfg.body))
         self.subject = self.body.subject
         if cfg.motion_bvh:
-            motion = BvhMotion(load_bvh(Path(cfg.motion_bvh)))
+            clip = load_bvh(Path(cfg.motion_bvh))
+            # A clip's floor need not be at height 0: set its feet on ours.
+            frames = np.arange(clip.num_frames) * clip.frame_time_s
+            motion = Floored(BvhMotion(clip, loop=cfg.motion_once_s is None), frames)
+            if cfg.motion_once_s is not None:
+                # With the routine first, the clip's first frame is held through
+                # the routine's blend out, so the whole clip plays after it.
+                lead = 1.0 if cfg.calibration_pose is not None else 0.0
+                motion = OnStage(motion, full_rig.area, cfg.motion_once_s, lead_in_s=lead)
         else:
             seed = cfg.seed if cfg.motion_seed is None else cfg.motion_seed
             motion = ProceduralMotion(seed, area=full_rig.area)
@@ -86,6 +100,13 @@ class SimulatedStudio:
         # The last few frames: camera threads that ask for a time a moment
         # after another one rendered it still find it (insertion-ordered).
         self._cache: dict[float, list[np.ndarray | None]] = {}
+
+    @property
+    def routine_ends_s(self) -> float | None:
+        """When the calibration routine at the start (StudioConfig.calibration_pose)
+        hands over to the motion; None without one."""
+        motion = self.performer.motion
+        return motion.duration_s if isinstance(motion, CalibrationRoutine) else None
 
     def poses(self, times_s: np.ndarray) -> Poses:
         return self.performer.poses_at(np.atleast_1d(np.asarray(times_s, np.float64)))

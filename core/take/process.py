@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from core import skeleton as sk
+from core.imu.tracking import ImuTracking, SampleFeed, solve_tracked
 from core.take.layout import APP_VERSION, Joints, TakeError
 from core.take.take import Take
 from core.take.writer import write_solve
@@ -27,7 +28,13 @@ Progress = Callable[[int, int], None]
 def solve_take(take: Take, engine, batch_size: int = 16, use_imu: bool = True,
                progress: Progress | None = None) -> Joints:
     """Joints for every frame of the take (NaN rows where no performer was
-    found). `engine` is a core.deepfuse.engine.InferenceEngine for the take's rig."""
+    found). `engine` is a core.deepfuse.engine.InferenceEngine for the take's rig.
+
+    The IMUs are used as the live session keeps them (core.imu.tracking):
+    the calibration the take was recorded with, the IMU-camera time offset
+    (from the take's metadata, estimated again from the solved frames every
+    few seconds) and heading drift correction, frames solved in batches, each
+    batch with what the frames before it gave."""
     if len(engine.rig) != len(take.cameras):
         raise TakeError(f"the engine's rig has {len(engine.rig)} cameras, the take {len(take.cameras)}")
     calib = take.imu_calibration if use_imu else None
@@ -35,30 +42,31 @@ def solve_take(take: Take, engine, batch_size: int = 16, use_imu: bool = True,
     joints = np.full((n, sk.NUM_JOINTS, 3), np.nan)
     conf = np.zeros((n, sk.NUM_JOINTS))
     times = take.frame_times()
-    batch: list[tuple] = []
-    where: list[int] = []
-
-    def run() -> None:
-        for i, s in zip(where, engine.solve_batch(batch, batch_size=batch_size)):
-            if s is not None:
-                joints[i], conf[i] = s.joints_mm, s.confidence
-        batch.clear()
-        where.clear()
-
     if progress is not None:
         progress(0, n)
-    for bundle in take.frames():
-        bones = calib.bone_wxyz(bundle.imu_wxyz) if calib is not None else None
-        batch.append((list(bundle.silhouettes), bones))
-        where.append(bundle.index)
-        if len(batch) == batch_size:
-            run()
-            if progress is not None:
-                progress(bundle.index + 1, n)
-    if batch:
-        run()
-    if progress is not None:
-        progress(n, n)
+    frames = take.frames()
+
+    def masks_for(i: int) -> list:
+        return list(next(frames).silhouettes)
+
+    def solve(items):
+        return engine.solve_batch(items, batch_size=batch_size)
+
+    if calib is None:
+        tracking = None
+        solved = ((i, s) for b in range(0, n, batch_size)
+                  for i, s in zip(range(b, min(b + batch_size, n)),
+                                  solve([(masks_for(i), None) for i in range(b, min(b + batch_size, n))])))
+    else:
+        tracking = ImuTracking(calibration=calib, offset_s=float(take.meta.get("imu_time_offset_s") or 0.0))
+        d = take.imu_samples()
+        feed = SampleFeed(tracking, d["t_s"], d["sensor"], d["quat_wxyz"])
+        solved = ((i, s) for i, _, _, s in solve_tracked(tracking, feed, times, masks_for, solve, batch_size))
+    for i, s in solved:
+        if s is not None:
+            joints[i], conf[i] = s.joints_mm, s.confidence
+        if progress is not None and ((i + 1) % batch_size == 0 or i + 1 == n):
+            progress(i + 1, n)
     return Joints(times, np.arange(n), joints, conf)
 
 
