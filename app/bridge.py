@@ -23,6 +23,7 @@ class SessionBridge(QObject):
     frame = Signal(object)  # LiveFrame, on the GUI thread
     camera_changed = Signal(object)  # core.capture.threads.CaptureStatus of a camera whose state changed
     recording_stopped = Signal(object)  # core.session.RecordingStopped
+    imu_calibrated = Signal(object)  # core.imu.calibration.ImuCalibration from the routine at the start
     state_changed = Signal(str)  # "preparing", "live", "stopped", "failed: why"
     _from_worker = Signal(object)
 
@@ -39,7 +40,8 @@ class SessionBridge(QObject):
         # The session's events, each carried over by a queued signal (kept to disconnect them).
         self._subscriptions = ((session.events.frame, self._from_worker.emit),
                                (session.events.camera, self.camera_changed.emit),
-                               (session.events.recording_stopped, self.recording_stopped.emit))
+                               (session.events.recording_stopped, self.recording_stopped.emit),
+                               (session.events.imu_calibrated, self.imu_calibrated.emit))
         for event, callback in self._subscriptions:
             event.connect(callback)
 

@@ -255,6 +255,11 @@ class MainWindow(QMainWindow):
         self.bridge.state_changed.connect(self._on_state)
         self.bridge.camera_changed.connect(self._camera_changed)
         self.bridge.recording_stopped.connect(self._recording_stopped)
+        self.bridge.imu_calibrated.connect(self._imus_calibrated)
+        if session.imu_tracking is not None and session.imu_tracking.calibration is None:
+            self.show_message("info", "the performer does the IMU calibration routine first (hold the T-pose, "
+                              "bow, squat, heels: about 16 s); until the IMUs are calibrated from it, the solve "
+                              "uses the cameras alone")
         if session.rig is not None:
             self.view.set_rig(session.rig)
             self.live_panel.set_cameras(session.rig.names)
@@ -269,6 +274,15 @@ class MainWindow(QMainWindow):
         self.bridge.start()
         self._update_actions()
         return True
+
+    def _imus_calibrated(self, calib) -> None:
+        tracking = None if self.bridge is None else self.bridge.session.imu_tracking
+        offset = ""
+        if tracking is not None and tracking.offset is not None:
+            offset = f", time offset {tracking.offset_s * 1e3:.0f} ms"
+        weak = [f.bone for f in calib.fits if not f.observable]
+        self.show_message("info", "IMUs calibrated from the routine" + offset
+                          + (f"; headings weakly observed: {', '.join(weak)}" if weak else ""))
 
     def capture_background(self) -> bool:
         """Real cameras: the next frames of every camera become its empty stage."""

@@ -21,12 +21,12 @@ import torch
 from scipy.stats import spearmanr
 
 from core.deepfuse.engine import InferenceEngine
-from core.deepfuse.evaluate import Benchmark, run_sequence
+from core.deepfuse.evaluate import Benchmark, rig_key, run_sequence
 from core.deepfuse.weights import load_weights, shipped_model_path
 
 pytestmark = pytest.mark.skipif(not shipped_model_path("lite").exists(), reason="no shipped lite model")
 
-SMALL = Benchmark(seconds=3.0, fps=5.0, sequences_per_kind=2)
+SMALL = Benchmark(seconds=3.0, fps=5.0, sequences_per_kind=2, calibration_fps=5.0)
 
 
 @dataclass
@@ -63,7 +63,7 @@ def small() -> Solved:
         conf.append(s.confidence)
 
     def engine_for(rig):
-        key = tuple(rig.names)  # the standard studio's sequences share one engine
+        key = rig_key(rig)  # the standard studio's sequences share one engine
         if key not in engines:
             # One thread: on a shared 2-core machine two threads can be ten times slower.
             engines[key] = InferenceEngine(model, rig, device="cpu", threads=1)

@@ -50,11 +50,12 @@ def test_headless_demo_prints_a_line_per_frame_and_a_summary():
     from core.deepfuse.weights import shipped_model_path
 
     if shipped_model_path("lite").exists():  # the shipped model solves every frame
-        m = re.search(r"joints \(DeepFuse lite\) in 10 frames: MPJPE median ([\d.]+) mm, p95 ([\d.]+) mm",
-                      out.stdout)
-        # Measured median 24.5 mm, p95 30.6 mm on every run (lockstep, seed 3: fixed inputs);
-        # docs/BENCHMARKS.md prints 21.3 / 24.1 mm for 3 s of the real-time demo (held-out subject 0).
-        assert m and float(m.group(1)) < 32.0 and float(m.group(2)) < 40.0, out.stdout[-400:]
+        # The first 15 s are the IMU calibration routine (the T-pose here): cameras alone.
+        assert "IMUs: the performer does the calibration routine for the first 15 s" in out.stdout
+        m = re.search(r"joints \(DeepFuse lite, cameras alone, before the IMUs were calibrated\) in 10 frames: "
+                      r"MPJPE median ([\d.]+) mm", out.stdout)
+        # Measured (lockstep, seed 3: fixed inputs): MPJPE_MEDIAN_TPOSE mm on every run.
+        assert m and float(m.group(1)) < TPOSE_BOUND_MM, out.stdout[-400:]
     else:
         assert "No joint solve: no shipped lite weights" in out.stdout
 
@@ -103,7 +104,8 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("| mine | standard"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == "2" and all(float(c) > 0 for c in cells[3:6])
+    # The clip is one sequence, scored over its own length: 2 frames 0.1 s apart, 1 at 5 frames/s.
+    assert cells[2] == "1" and all(float(c) > 0 for c in cells[3:6])
     assert {"results.json", "table.md", "per_joint.png", "sequence.png"} <= {p.name for p in res.iterdir()}
 
 

@@ -22,6 +22,11 @@ from core.rotations import from_wxyz, to_wxyz
 from core.sim.imu_config import ImuConfig
 from core.sim.studio import SimulatedStudio, StudioConfig
 
+# The calibration maths on sensors with 1°/min drift and on-time stamps;
+# consumer sensors (ImuConfig.consumer, the studio's default) are tracked in
+# tests/test_imu_tracking.py.
+SENSORS = ImuConfig()
+
 FPS = 30.0
 VISION_NOISE_MM = 20.0
 
@@ -82,7 +87,7 @@ def test_pairing_assign_route_save_load(tmp_path):
 
 
 def test_shake_to_identify_picks_the_shaken_sensor(rng):
-    studio = SimulatedStudio(StudioConfig(seed=21, calibration_pose="T"))  # standing still in the T-pose
+    studio = SimulatedStudio(StudioConfig(seed=21, calibration_pose="T", imu=SENSORS))  # standing still in the T-pose
     samples = studio.imu_samples(0.5, 2.5).to_device_samples()
     shaken = int(rng.integers(sk.NUM_IMUS))
     axis = np.random.default_rng(shaken).normal(size=3)
@@ -111,7 +116,7 @@ def test_shake_to_identify_picks_the_shaken_sensor(rng):
 @pytest.fixture(scope="module")
 def calibrated():
     seed = 1253
-    studio = SimulatedStudio(StudioConfig(seed=seed, calibration_pose="T"))
+    studio = SimulatedStudio(StudioConfig(seed=seed, calibration_pose="T", imu=SENSORS))
     times, imu, joints = capture(studio, 36.0, seed)
     calib = calibrate(times, imu, joints, pose="T", moves_s=22.0)
     return seed, studio, times, imu, joints, calib
@@ -149,7 +154,7 @@ def test_imu_calibration_file_round_trip(calibrated, tmp_path):
 
 
 def test_n_pose_calibration():
-    studio = SimulatedStudio(StudioConfig(seed=5, calibration_pose="N"))
+    studio = SimulatedStudio(StudioConfig(seed=5, calibration_pose="N", imu=SENSORS))
     times, imu, joints = capture(studio, 30.0, 5)
     calib = calibrate(times, imu, joints, pose="N", moves_s=22.0)
     err = orientation_errors(studio, calib, times, imu, range(int(25 * FPS), len(times), 10))
@@ -161,7 +166,7 @@ def test_n_pose_calibration():
 
 
 def test_stillness_and_calibration_errors():
-    studio = SimulatedStudio(StudioConfig(seed=8, calibration_pose="T"))
+    studio = SimulatedStudio(StudioConfig(seed=8, calibration_pose="T", imu=SENSORS))
     times, imu, joints = capture(studio, 14.0, 8)
     still = still_frames(imu, times)
     assert still[int(1.0 * FPS):int(2.5 * FPS)].all()  # holding the pose
@@ -213,7 +218,7 @@ def test_heading_drift_is_corrected_over_a_60_s_take(seed):
 @pytest.mark.parametrize("seed, offset", [(1, 0.07), (2, -0.12), (4, 0.25)])
 def test_time_offset_between_imus_and_cameras_within_one_frame(seed, offset):
     rng = np.random.default_rng(seed)
-    studio = SimulatedStudio(StudioConfig(seed=seed))
+    studio = SimulatedStudio(StudioConfig(seed=seed, imu=SENSORS))
     cam_t = np.arange(2.0, 22.0, 1.0 / FPS)
     s = studio.imu_samples(0.0, 25.0)
     imu_t = [s.t_s[s.sensor_id == k] + offset for k in range(sk.NUM_IMUS)]  # the IMU clock runs `offset` late
@@ -231,8 +236,8 @@ def test_calibration_routine_on_demand_in_the_simulated_studio():
     what it does, holds the T-pose, does the moves, and carries on; the
     wear offsets come out as when the routine opens the session."""
     seed, start = 1253, 6.0
-    plain = SimulatedStudio(StudioConfig(seed=seed))
-    studio = SimulatedStudio(StudioConfig(seed=seed))
+    plain = SimulatedStudio(StudioConfig(seed=seed, imu=SENSORS))
+    studio = SimulatedStudio(StudioConfig(seed=seed, imu=SENSORS))
     end = studio.start_calibration_routine(start)
     assert end == pytest.approx(start + 0.8 + 3.0 + 11.0 + 1.0)
     before = np.arange(0.0, start, 0.25)

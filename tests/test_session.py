@@ -176,3 +176,50 @@ def test_the_live_path_sleeps_until_a_frame_arrives_instead_of_polling():
     assert 0.39 < waited < 1.0
     # Measured: 3 looks per camera (start, half a period, four half periods); a 5 ms poll made 80.
     assert looks[0] <= 4 * len(devices.cameras), looks[0]
+
+
+def test_the_simulated_session_calibrates_its_imus_from_the_routine(tmp_path):
+    """The simulated studio hands the session no calibration: the performer
+    does the routine as the session starts, the session estimates the wear
+    offsets and headings from the sensors and its own live joints, says so
+    (imu_calibrated), solves with them from then on, and a take records
+    the estimate and the IMU time offset."""
+    import json
+
+    from core.deepfuse.weights import shipped_model_path
+    from core.rotations import from_wxyz
+    from core.session.opening import open_simulated_session
+    from core.sim.studio import StudioConfig
+
+    if not shipped_model_path("lite").exists():
+        pytest.skip("no shipped lite model")
+    session = open_simulated_session(StudioConfig(seed=5, camera_fps=10.0), "lite")
+    assert session.imu_calibration is None and session.imu_tracking.calibration is None
+    got, fused = [], []
+    session.events.imu_calibrated.connect(got.append)
+    session.events.frame.connect(lambda f: fused.append(f.result.bone_wxyz is not None))
+    session.prepare()
+    session.start()
+    try:
+        deadline = time.monotonic() + 90.0
+        while not got and time.monotonic() < deadline and session.imu_tracking.error is None:
+            time.sleep(0.2)
+        assert got, session.imu_tracking.state().message
+        calib = got[0]
+        assert session.imu_calibration is calib
+        assert not fused[0] and fused[-1]  # cameras alone first, the IMUs once calibrated
+        sim = session.studio.devices.studio
+        t = time.monotonic() - session.studio.devices.t0_s
+        q = sim.imus.measure(sim.poses, np.full(13, t), np.arange(13), np.arange(13)).quat_wxyz
+        deg = np.degrees((from_wxyz(calib.bone_wxyz(q)).inv() * from_wxyz(sim.truth(t).bone_wxyz)).magnitude())
+        print(f"calibrated from the routine: bones off the truth by median {np.median(deg):.1f}°, "
+              f"worst {deg.max():.1f}°")
+        assert np.median(deg) < 25.0
+        session.start_recording(tmp_path / "take")
+        time.sleep(0.5)
+        session.stop_recording()
+    finally:
+        session.stop()
+    meta = json.loads((tmp_path / "take" / "take.json").read_text())
+    assert meta["imu_calibration"]["format"] == "fusecap-imu-calibration"
+    assert "imu_time_offset_s" in meta

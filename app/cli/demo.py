@@ -159,7 +159,7 @@ def run_headless_demo(args: argparse.Namespace) -> int:
             if not args.quiet:
                 solve_txt = ""
                 if result.solve is not None:
-                    solve_txt = f"  {result.timings_ms['network']:6.1f} {joint_errors[-1]:6.1f}"
+                    solve_txt = f"  {result.timings_ms['network']:6.1f} {err:6.1f}"
                 print(f"{bundle.index:5d} {bundle.t_s - devices.t0_s:7.3f}  {centre_txt}  {hips_txt}  "
                       f"{err_txt} {grid_txt}  {voxels:7d} "
                       f"{int(bundle.imu_present.sum()):>2}/13  {stage['capture'][-1]:7.1f} "

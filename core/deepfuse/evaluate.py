@@ -37,6 +37,7 @@ and per sequence.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +207,11 @@ def _bone_error_deg(bones_wxyz: np.ndarray | None, true_wxyz: np.ndarray) -> np.
     return out
 
 
+def rig_key(rig) -> str:
+    """A key that tells rigs apart by their cameras (names repeat between rigs)."""
+    return json.dumps(rig.to_dict(), sort_keys=True)
+
+
 def run_sequence(seq: TestSequence, bench: Benchmark, engine_for: Callable[[object], InferenceEngine],
                  batch_size: int = 8) -> SequenceRun:
     """One sequence end to end: the calibration routine solved from the
@@ -293,7 +299,7 @@ def evaluate_model(model: DeepFuseNet, bench: Benchmark = Benchmark(), device: s
     engines: dict = {}
 
     def engine_for(rig):
-        key = tuple(rig.names)
+        key = rig_key(rig)
         if key not in engines:
             engines.clear()  # one rig's tables at a time
             engines[key] = InferenceEngine(model, rig, device=device, threads=threads, optimise=False)

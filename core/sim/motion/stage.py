@@ -7,9 +7,10 @@ motion's root over the capture area for the stretch [0, duration_s]:
 - **recentred** when the path fits inside the area less a margin: the
   whole path moves by one constant shift, its bounding box centred on the
   area (nothing else changes);
-- **followed** otherwise: a smooth version of the path (Gaussian, sigma
-  `follow_s`) is taken off, so the performer stays near the centre as if
-  the cameras moved with them, and what remains (the sway of each step,
+- **followed** otherwise: a smooth version of the path (its straight-line
+  trend plus the rest smoothed by a Gaussian of sigma `follow_s`) is taken
+  off, so the performer stays near the centre as if the cameras moved with
+  them, and what remains (the sway of each step,
   turns, short runs) plays as recorded. Seen from the cameras this is the
   same body motion; only the travel across the floor is gone.
 
@@ -51,8 +52,12 @@ class OnStage:
             self._path = np.broadcast_to(0.5 * (lo + hi) - centre, xy.shape).copy()
         else:
             self.mode = "followed"
+            # The straight-line trend is taken off before smoothing, so the
+            # smoothed path does not lag at the clip's two ends.
             sigma = follow_s * (n - 1) / max(self.duration_s, 1e-9)
-            self._path = gaussian_filter1d(xy, sigma=sigma, axis=0, mode="nearest") - centre
+            trend = np.polynomial.polynomial.polyvander(self._t, 1) @ np.linalg.lstsq(
+                np.polynomial.polynomial.polyvander(self._t, 1), xy, rcond=None)[0]
+            self._path = trend + gaussian_filter1d(xy - trend, sigma=sigma, axis=0, mode="nearest") - centre
 
     def frames(self, times_s: np.ndarray) -> MotionFrames:
         t = np.asarray(times_s, np.float64).ravel()
