@@ -55,6 +55,12 @@ class StudioPanel(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, 1_000_000)
         self.seed.setValue(int(settings.value("studio/seed", 0)))
+        self.body = QComboBox()
+        for label, kind in (("Human mesh (Anny)", "mesh"), ("Capsules", "capsule")):
+            self.body.addItem(label, kind)
+        self.body.setCurrentIndex(max(0, self.body.findData(settings.value("studio/body", "mesh"))))
+        self.body.setToolTip("The simulated performer's body: a skinned human mesh, some in loose clothing, "
+                             "or capsules and ellipsoids (docs/BODIES.md)")
         self.fps = QDoubleSpinBox()
         self.fps.setRange(5.0, 60.0)
         self.fps.setValue(float(settings.value("studio/fps", 15.0)))
@@ -67,6 +73,8 @@ class StudioPanel(QWidget):
         form.addRow("Source", self.source)
         self.seed_label = QLabel("Performer seed")
         form.addRow(self.seed_label, self.seed)
+        self.body_label = QLabel("Performer body")
+        form.addRow(self.body_label, self.body)
         form.addRow("Frame rate", self.fps)
         form.addRow("Live model", self.model)
         self.devices_box = self._build_devices()
@@ -132,8 +140,8 @@ class StudioPanel(QWidget):
     def _source_changed(self) -> None:
         devices = self.source_kind == DEVICES
         self.devices_box.setVisible(devices)
-        self.seed.setVisible(not devices)
-        self.seed_label.setVisible(not devices)
+        for w in (self.seed, self.seed_label, self.body, self.body_label):
+            w.setVisible(not devices)
 
     @property
     def source_kind(self) -> str:
@@ -159,7 +167,8 @@ class StudioPanel(QWidget):
 
         # The simulated performer holds the calibration pose 4 s when asked (Wear
         # offsets panel): a live solve slowed by a busy machine still sees 2 s still.
-        config = StudioConfig(seed=self.seed.value(), camera_fps=self.fps.value(), calibration_hold_s=4.0)
+        config = StudioConfig(seed=self.seed.value(), camera_fps=self.fps.value(), calibration_hold_s=4.0,
+                              body=self.body.currentData())
         if rig is not None and not rig.fits(simulated_rig(config)):
             say("info", f"the calibration in use is for {len(rig)} other cameras: the simulated studio runs on its own")
             rig = None
@@ -169,6 +178,7 @@ class StudioPanel(QWidget):
         s = self.settings
         s.setValue("studio/source", self.source_kind)
         s.setValue("studio/seed", self.seed.value())
+        s.setValue("studio/body", self.body.currentData())
         s.setValue("studio/fps", self.fps.value())
         s.setValue("studio/model", self.model.currentData())
         s.setValue("devices/cameras", self.cameras.text())
@@ -179,7 +189,7 @@ class StudioPanel(QWidget):
 
     def set_running(self, running: bool, devices: bool = False) -> None:
         self._running = running
-        for w in (self.source, self.seed, self.fps, self.model, self.start_button, self.cameras, self.imus,
+        for w in (self.source, self.seed, self.body, self.fps, self.model, self.start_button, self.cameras, self.imus,
                   self.background_at_start, self.background_frames):
             w.setEnabled(not running)
         self.stop_button.setEnabled(running)

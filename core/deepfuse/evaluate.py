@@ -87,6 +87,7 @@ class Benchmark:
     sequences_per_kind: int = 8
     motion_clips: tuple[str, ...] = ()
     calibration_fps: float = 10.0
+    body: str = "capsule"  # the held-out performers' bodies: "mesh" (Anny) or "capsule"
 
     def sequences(self) -> list[TestSequence]:
         n = self.sequences_per_kind
@@ -173,7 +174,7 @@ def sequence_studio(seq: TestSequence, bench: Benchmark) -> SimulatedStudio:
         once = min(bench.seconds, max(clip.num_frames - 1, 1) * clip.frame_time_s)
     return SimulatedStudio(StudioConfig(seed=seq.subject_seed, motion_seed=seq.motion_seed,
                                         motion_bvh=seq.motion_bvh, motion_once_s=once, rig=rig,
-                                        calibration_pose="T"))
+                                        calibration_pose="T", body=bench.body))
 
 
 def scored_times(seq: TestSequence, bench: Benchmark, studio: SimulatedStudio) -> np.ndarray:

@@ -26,7 +26,7 @@ Progress = Callable[[int, int], None]
 
 
 def solve_take(take: Take, engine, batch_size: int = 16, use_imu: bool = True,
-               progress: Progress | None = None) -> Joints:
+               progress: Progress | None = None, imu_report: dict | None = None) -> Joints:
     """Joints for every frame of the take (NaN rows where no performer was
     found). `engine` is a core.deepfuse.engine.InferenceEngine for the take's rig.
 
@@ -34,7 +34,9 @@ def solve_take(take: Take, engine, batch_size: int = 16, use_imu: bool = True,
     the calibration the take was recorded with, the IMU-camera time offset
     (from the take's metadata, estimated again from the solved frames every
     few seconds) and heading drift correction, frames solved in batches, each
-    batch with what the frames before it gave."""
+    batch with what the frames before it gave. imu_report, when given, is
+    filled with what the tracking found: the time offset used at the end
+    (s) and each sensor's total heading correction (degrees)."""
     if len(engine.rig) != len(take.cameras):
         raise TakeError(f"the engine's rig has {len(engine.rig)} cameras, the take {len(take.cameras)}")
     calib = take.imu_calibration if use_imu else None
@@ -67,6 +69,10 @@ def solve_take(take: Take, engine, batch_size: int = 16, use_imu: bool = True,
             joints[i], conf[i] = s.joints_mm, s.confidence
         if progress is not None and ((i + 1) % batch_size == 0 or i + 1 == n):
             progress(i + 1, n)
+    if tracking is not None and imu_report is not None:
+        state = tracking.state()
+        imu_report["imu_time_offset_s"] = round(tracking.offset_s, 4)
+        imu_report["heading_corrections_deg"] = [round(float(v), 2) for v in state.drift_corrections_deg]
     return Joints(times, np.arange(n), joints, conf)
 
 
@@ -108,11 +114,12 @@ def process_take(take: Take, engine, model_info: dict, batch_size: int = 16, use
                  progress: Progress | None = None) -> tuple[int, Joints, dict]:
     """Solve the take and store the result as a new version: (version, joints, info)."""
     t = time.perf_counter()
-    joints = solve_take(take, engine, batch_size, use_imu, progress)
+    imu: dict = {}
+    joints = solve_take(take, engine, batch_size, use_imu, progress, imu)
     elapsed = time.perf_counter() - t
     found = int((~np.isnan(joints.joints_mm[:, 0, 0])).sum())
     info = {"app_version": APP_VERSION, "model": model_info, "device": str(engine.device),
             "batch_size": batch_size, "imu": bool(use_imu and take.imu_calibration is not None),
-            "filter": {"kind": "off"}, "frames_found": found, "seconds": round(elapsed, 3)}
+            "filter": {"kind": "off"}, "frames_found": found, "seconds": round(elapsed, 3), **imu}
     version = write_solve(take.layout, info, joints)
     return version, joints, info
