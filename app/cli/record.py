@@ -38,8 +38,9 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=15.0, help="camera frame rate (default 15)")
     p.add_argument("--seed", type=int, default=0, help="performer, motion and sensor seed")
     p.add_argument("--motion", metavar="CLIP.bvh", help="play a BVH clip instead of procedural actions")
-    p.add_argument("--body", choices=("capsule", "mesh"), default="capsule",
-                   help="the simulated performer: capsules (default) or a skinned Anny mesh (docs/BODIES.md)")
+    p.add_argument("--body", choices=("mesh", "capsule"), default="mesh",
+                   help="the simulated performer: a skinned Anny mesh, some in loose clothing (default), "
+                   "or capsules (docs/BODIES.md)")
     p.add_argument("--video", action="store_true", help="also store each camera's images as motion JPEG")
     p.add_argument("--model", default="lite",
                    help="DeepFuse weights for the live solve: lite (default), full, a file, or none")

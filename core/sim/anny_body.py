@@ -459,12 +459,40 @@ def save_mesh_subject(ms: MeshSubject, path: Path) -> None:
 
 
 def read_mesh_subject(path: Path) -> MeshSubject:
-    with np.load(path, allow_pickle=False) as d:
-        subject = Subject(int(d["seed"]), float(d["height_mm"]), d["offsets_mm"].copy(),
-                          json.loads(str(d["radii"])))
-        return MeshSubject(subject, d["vertices"].copy(), d["faces"].copy(), d["weights"].copy(),
-                           d["two_sided"].copy(), d["part"].copy(), int(d["body_faces"]),
-                           json.loads(str(d["phenotype"])), tuple(json.loads(str(d["clothing"]))))
+    """A cached performer; ValueError for a file that is damaged or not one
+    (the caller builds the performer again)."""
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            subject = Subject(int(d["seed"]), float(d["height_mm"]), np.array(d["offsets_mm"], np.float64),
+                              {str(k): float(v) for k, v in json.loads(str(d["radii"])).items()})
+            ms = MeshSubject(subject, np.array(d["vertices"], np.float32), np.array(d["faces"], np.int32),
+                             np.array(d["weights"], np.float32), np.array(d["two_sided"], bool),
+                             np.array(d["part"], np.int8), int(d["body_faces"]),
+                             {str(k): float(v) for k, v in json.loads(str(d["phenotype"])).items()},
+                             tuple(str(c) for c in json.loads(str(d["clothing"]))))
+    except Exception as exc:  # zip, zlib, EOF, key, value, type and overflow errors of a damaged file
+        raise ValueError(f"{path}: not a readable body file ({type(exc).__name__}: {exc})") from None
+    _check_mesh_subject(ms, path)
+    return ms
+
+
+def _check_mesh_subject(ms: MeshSubject, path: Path) -> None:
+    V, F = len(ms.vertices), len(ms.faces)
+    problems = []
+    if ms.subject.offsets_mm.shape != (sk.NUM_JOINTS, 3) or not np.isfinite(ms.subject.offsets_mm).all():
+        problems.append("joint offsets")
+    if ms.vertices.ndim != 2 or ms.vertices.shape[1:] != (3,) or V == 0 or not np.isfinite(ms.vertices).all():
+        problems.append("vertices")
+    if ms.faces.ndim != 2 or ms.faces.shape[1:] != (3,) or F == 0 or ms.faces.min() < 0 or ms.faces.max() >= V:
+        problems.append("faces")
+    if ms.weights.shape != (V, sk.NUM_JOINTS) or not np.allclose(ms.weights.sum(1), 1.0, atol=1e-3):
+        problems.append("skinning weights")
+    if ms.two_sided.shape != (F,) or ms.part.shape != (F,) or not 0 < ms.body_faces <= F:
+        problems.append("face labels")
+    if not np.isfinite(ms.subject.height_mm) or not 1000 < ms.subject.height_mm < 2500:
+        problems.append("stature")
+    if problems:
+        raise ValueError(f"{path}: damaged body file ({', '.join(problems)})")
 
 
 _MEMO: dict[tuple[str, int], MeshSubject] = {}
