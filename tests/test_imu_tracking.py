@@ -132,3 +132,17 @@ def test_consumer_sensors_stamp_late_and_drift():
     truth = studio.imus.measure(studio.poses, s.t_s[sid] - 0.03, np.full(sid.sum(), 5),
                                 np.zeros(sid.sum(), int))
     np.testing.assert_allclose(truth.bone_wxyz, s.bone_wxyz[sid], atol=1e-9)
+
+
+def test_samples_kept_are_bounded_whatever_happens():
+    """A capture that never starts (no performer) keeps at most what a
+    capture or an offset window needs: here 2 x 25 s of 60 Hz samples."""
+    from core.devices import ImuSample
+
+    track = ImuTracking()
+    q = np.array([1.0, 0.0, 0.0, 0.0])
+    for i in range(120 * 60):  # two minutes of one sensor at 60 Hz
+        track.add_samples([ImuSample(0, i / 60.0, q)])
+    kept = len(track._samples[0])
+    assert 25 * 60 <= kept <= 50 * 60 + 1
+    assert track.state().stage == "waiting"

@@ -91,7 +91,7 @@ def test_evaluate_on_a_folder_of_clips_prints_a_row_per_clip(tmp_path):
     (clips / "still.bvh").write_text(walk_text(0.0, seconds=1.2, sway_cm=0.0))
     (clips / "notes.txt").write_text("not a clip")
     out = subprocess.run([sys.executable, "main.py", "evaluate", "--model", "lite", "--motion", str(clips),
-                          "--seconds", "1", "--fps", "5", "--device", "cpu", "--threads", "1",
+                          "--seconds", "1", "--fps", "5", "--calibration-fps", "5", "--device", "cpu", "--threads", "1",
                           "--out", str(tmp_path / "res")],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr

