@@ -20,6 +20,7 @@ def record_lockstep(root: Path, seconds: float = 2.0, fps: float = 15.0, seed: i
                     joints: bool = True, video: bool = False, scale: float = 0.25, **config):
     """Record `seconds` of the studio into `root`; (devices, recorder stats,
     per-frame truth joints (F, J, 3), frame times from the take's start (F,))."""
+    config.setdefault("body", "mesh")  # the performer the product shows and the shipped model learnt from
     devices = create(StudioConfig(seed=seed, camera_fps=fps, image_scale=scale, **config), realtime=False)
     for src in [*devices.cameras, *devices.imus]:
         src.open()

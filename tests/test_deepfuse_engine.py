@@ -126,7 +126,7 @@ def test_without_a_single_imu_bone_the_answer_is_the_vision_stage():
     185-195 mm on this performer)."""
     from core.deepfuse.weights import load_weights
 
-    studio = SimulatedStudio(StudioConfig(seed=3))
+    studio = SimulatedStudio(StudioConfig(seed=3, body="mesh"))
     model, _ = load_weights(shipped_model_path("lite"))
     engine = InferenceEngine(model, studio.rig, device="cpu")
     truth = studio.truth(1.3)

@@ -193,7 +193,7 @@ def test_the_simulated_session_calibrates_its_imus_from_the_routine(tmp_path):
 
     if not shipped_model_path("lite").exists():
         pytest.skip("no shipped lite model")
-    session = open_simulated_session(StudioConfig(seed=5, camera_fps=10.0), "lite")
+    session = open_simulated_session(StudioConfig(seed=5, camera_fps=10.0, body="mesh"), "lite")
     assert session.imu_calibration is None and session.imu_tracking.calibration is None
     got, fused = [], []
     session.events.imu_calibrated.connect(got.append)

@@ -87,7 +87,7 @@ class Benchmark:
     sequences_per_kind: int = 8
     motion_clips: tuple[str, ...] = ()
     calibration_fps: float = 10.0
-    body: str = "capsule"  # the held-out performers' bodies: "mesh" (Anny) or "capsule"
+    body: str = "mesh"  # the held-out performers' bodies: "mesh" (Anny, what the product shows) or "capsule"
 
     def sequences(self) -> list[TestSequence]:
         n = self.sequences_per_kind

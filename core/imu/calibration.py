@@ -269,6 +269,43 @@ def fit_heading(q0: Rotation, q: Rotation, G0: Rotation, observed: list[np.ndarr
     return float(np.angle(np.exp(1j * res.x))), np.stack(dirs), to_deg(res.fun), to_deg(costs.max()) - to_deg(res.fun)
 
 
+# Limb bones whose direction in the known pose holds on any body (arms along
+# the shoulders' line, legs straight down): they tell the performer's facing.
+FACING_BONES = tuple(sk.IMU_INDEX[n] for n in ("LeftUpperArm", "RightUpperArm", "LeftForeArm", "RightForeArm",
+                                               "LeftThigh", "RightThigh", "LeftShank", "RightShank"))
+
+
+def refine_facing(pose: str, facing: float, psis: list[float], data: list, span_deg: float = 90.0) -> float:
+    """The performer's facing (rad) during the known pose that best explains
+    the limbs' directions the cameras saw over the whole routine, given each
+    sensor's heading: with facing f the bone is G(t) = Rz(psi) Dq(t) Rz(-psi)
+    G0(f), and its nominal rest direction turned by it should be the one
+    seen. The hips and shoulders lines alone (a baseline of 20-35 cm on a
+    vision skeleton) are easily tens of degrees off; eight limbs over the
+    hold and the moves are not. Searched within span_deg of `facing`.
+    data[k] = (q0, q (T), observed directions [(T, 3), ...]) as calibrate holds them."""
+    pre = []
+    for k in FACING_BONES:
+        q0, q, observed = data[k]
+        h = yaw(psis[k])
+        turn = h * (q * q0.inv()) * h.inv()                      # (T): world rotation since the pose
+        pre.append((turn, observed[0], BONE_DIRECTIONS[k][0][2]))
+
+    def cost(f: float) -> float:
+        G0 = known_pose(pose, f)
+        total = 0.0
+        for (turn, obs, d), k in zip(pre, FACING_BONES):
+            pred = turn.apply(G0[k].apply(d))
+            total += float(np.mean(1.0 - (pred * obs).sum(1)))
+        return total
+
+    grid = facing + np.radians(np.arange(-span_deg, span_deg + 1e-9, 2.0))
+    best = float(grid[int(np.argmin([cost(f) for f in grid]))])
+    res = minimize_scalar(cost, bounds=(best - np.radians(2), best + np.radians(2)), method="bounded",
+                          options={"xatol": 1e-4})
+    return float(np.angle(np.exp(1j * res.x)))
+
+
 def calibrate(times_s: np.ndarray, imu_wxyz: np.ndarray, joints_mm: np.ndarray, pose: str = "T",
               still_s: float = 1.0, still_deg: float = 4.0, min_observability_deg: float = 5.0,
               moves_s: float = 12.0) -> ImuCalibration:
@@ -298,7 +335,6 @@ def calibrate(times_s: np.ndarray, imu_wxyz: np.ndarray, joints_mm: np.ndarray, 
     i0 = hold[len(hold) // 2]
     t0 = float(times_s[i0])
     facing = float(np.angle(np.mean(np.exp(1j * np.array([performer_facing(j) for j in joints_mm[hold]])))))
-    G0 = known_pose(pose, facing)
     moves = np.flatnonzero((times_s > times_s[last - 1]) & (times_s <= times_s[last - 1] + moves_s))
     if len(moves) < 10:
         raise ImuCalibrationError("no movement after the pose: after holding it, bow and squat "
@@ -308,24 +344,33 @@ def calibrate(times_s: np.ndarray, imu_wxyz: np.ndarray, joints_mm: np.ndarray, 
     # moves are slow enough that this blurs nothing the fit needs.
     dt = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 1 / 30
     smooth = gaussian_filter1d(joints_mm, sigma=max(0.07 / dt, 0.5), axis=0, mode="nearest")
-    wear = []
-    headings = np.zeros(sk.NUM_IMUS)
-    rest_dirs = np.full((sk.NUM_IMUS, 2, 3), np.nan)
-    fits = []
+    data = []
     for k, bone in enumerate(sk.IMU_BONES):
         qh = imu_wxyz[hold, k]
         if np.isnan(qh[:, 0]).any():
             raise ImuCalibrationError(f"the {bone.name} sensor sent nothing during the pose")
-        q0 = from_wxyz(qh).mean()
         use = np.concatenate([hold, moves])
         use = use[~np.isnan(imu_wxyz[use, k, 0])]
         if len(use) - len(hold) < 10:
             raise ImuCalibrationError(f"the {bone.name} sensor sent too little during the moves")
         observed = [_directions(smooth[use], a, b) for (a, b, _) in BONE_DIRECTIONS[k]]
-        psi, dirs, resid, obs = fit_heading(q0, from_wxyz(imu_wxyz[use, k]), G0[k], observed)
+        data.append((from_wxyz(qh).mean(), from_wxyz(imu_wxyz[use, k]), observed))
+    # A sensor's heading does not depend on the performer's facing (see
+    # fit_heading), so the headings come first; the facing the skeleton's
+    # hips and shoulders gave is then refined against the limbs.
+    G0 = known_pose(pose, facing)
+    psis = [fit_heading(q0, q, G0[k], obs)[0] for k, (q0, q, obs) in enumerate(data)]
+    facing = refine_facing(pose, facing, psis, data)
+    G0 = known_pose(pose, facing)
+    wear = []
+    headings = np.zeros(sk.NUM_IMUS)
+    rest_dirs = np.full((sk.NUM_IMUS, 2, 3), np.nan)
+    fits = []
+    for k, (bone, (q0, q, observed)) in enumerate(zip(sk.IMU_BONES, data)):
+        psi, dirs, resid, obs = fit_heading(q0, q, G0[k], observed)
         rest_dirs[k, : len(dirs)] = dirs
         headings[k] = psi
         wear.append(G0[k].inv() * yaw(psi) * q0)
-        fits.append(SensorFit(bone.name, float(np.degrees(psi)), resid, obs, len(use),
+        fits.append(SensorFit(bone.name, float(np.degrees(psi)), resid, obs, len(q),
                               obs >= min_observability_deg))
     return ImuCalibration(Rotation.concatenate(wear), headings, t0, pose, fits, rest_dirs)
