@@ -3,11 +3,13 @@ shipped lite model on a small slice of the held-out benchmark
 (core/deepfuse/evaluate.py), solved as the live path solves (centre finder,
 volume, the optimised engine).
 
-The slice: held-out subjects 0 and 1 in the standard studio and two unseen
-random rigs (test rig seeds 0 and 1), 3 s each at 5 frames/s, every third
-frame a partial frame (two cameras cut), and the standard studio's full
-frames once more with one camera missing: 60 + 20 solves, about 10 s on a
-loaded 2-core CPU. Its inputs are fixed (test seeds only), so each number
+The slice: held-out subjects 0 and 1 (mesh bodies) in the standard studio
+and two unseen random rigs (test rig seeds 0 and 1), each sequence first
+the IMU calibration routine solved from the cameras alone at 5 frames/s
+(the IMUs are calibrated from it, never from the simulator), then 3 s at
+5 frames/s, every third frame a partial frame (two cameras cut), and the
+standard studio's full frames once more with one camera missing: 4 x 76 +
+60 + 20 solves. Its inputs are fixed (test seeds only), so each number
 below is the same on every run; each bound sits about 1.3x above (or, for a
 quantity that should be large, 1.3x below) the value measured, so a model
 30 % worse fails. Print them with `pytest -s`.
@@ -86,61 +88,62 @@ def small() -> Solved:
     return Solved(np.array(kind), np.array(partial), np.array(e1), np.array(e2), np.array(conf), missed, calib)
 
 
-def test_the_small_benchmark_is_solved_whole(small):
-    # 2 x 15 frames of each rig kind, 20 standard full frames again with a camera missing.
-    assert small.missed == 0
-    assert [int((small.kind == k).sum()) for k in ("standard", "random", "missing")] == [30, 30, 20]
-    assert int(small.partial[small.kind != "missing"].sum()) == 20
+def test_the_small_benchmark_is_solved_nearly_whole(small):
+    # 2 x 15 frames of each rig kind, 20 standard full frames again with a camera missing;
+    # measured: one frame without a performer found (a partial frame of an unseen rig).
+    assert small.missed <= 1
+    counts = [int((small.kind == k).sum()) for k in ("standard", "random", "missing")]
+    assert counts[0] == 30 and counts[2] == 20 and counts[1] == 30 - small.missed
+    assert int(small.partial[small.kind != "missing"].sum()) == 20 - small.missed
 
 
 def test_fusing_the_imus_beats_the_vision_stage(small):
-    """Stage 2 (fused) against stage 1 (vision only) of the same network.
-    Measured: standard 33.9 vs 48.4 mm (-30 %), random rigs 35.5 vs 51.5 mm
-    (-31 %), both 34.7 vs 49.9 mm (-30 %). docs/RESULTS.md: 36.4 vs 63.1 mm
-    (stage 2 vs stage 1) and 36.4 vs 49.3 mm against a vision-only model on the
-    whole benchmark, standard studio. Bound: at least 23 % below (30 / 1.3)."""
+    """Stage 2 (fused, with the IMU calibration estimated from the routine)
+    against stage 1 (vision only) of the same network. Measured: standard
+    44.9 vs 59.6 mm (-25 %), random rigs 43.9 vs 70.0 mm (-37 %), both 44.4
+    vs 64.7 mm (-31 %). docs/RESULTS.md (whole benchmark, standard studio):
+    45.6 vs 69.1 mm. Bound: at least 19 % below (25 / 1.3)."""
     for name, m in (("standard", small.kind == "standard"), ("random", small.kind == "random"),
                     ("both", small.kind != "missing")):
         s1, s2 = small.mpjpe(m, 1), small.mpjpe(m, 2)
         print(f"{name}: stage 2 {s2:.1f} mm, stage 1 {s1:.1f} mm ({100 * (s2 / s1 - 1):+.0f} %)")
-        assert s2 < 0.77 * s1, (name, s2, s1)
+        assert s2 < 0.81 * s1, (name, s2, s1)
 
 
 def test_full_and_partial_frames_in_the_standard_studio(small):
-    """Measured: full frames 21.9 mm, partial frames (two cameras cut) 58.0 mm,
-    full frames with one camera missing 23.1 mm. docs/RESULTS.md (whole
-    benchmark, standard studio): full 27.5, partial 55.7 mm."""
+    """Measured: full frames 31.4 mm, partial frames (two cameras cut) 71.9 mm,
+    full frames with one camera missing 32.2 mm. docs/RESULTS.md (whole
+    benchmark, standard studio): full 38.4, partial 60.9 mm."""
     std = small.kind == "standard"
     full = small.mpjpe(std & ~small.partial)
     partial = small.mpjpe(std & small.partial)
     missing = small.mpjpe(small.kind == "missing")
     print(f"standard studio: full frames {full:.1f} mm, partial frames {partial:.1f} mm, "
           f"one camera missing {missing:.1f} mm")
-    assert full < 28.5
-    assert partial < 75.0
-    assert missing < 30.0
+    assert full < 41.0
+    assert partial < 93.0
+    assert missing < 42.0
     # Cut cameras cost far more than a camera lost whole: the hull trusts a cut view.
     assert partial > 2 * full
 
 
 def test_unseen_random_rigs(small):
-    """Measured: 35.5 mm over the random rigs' frames (full 25.7, partial 55.1).
-    docs/RESULTS.md (whole benchmark, random rigs): 40.5 mm (full 31.0,
-    partial 63.4)."""
+    """Measured: 43.9 mm over the random rigs' frames (full 37.5, partial 58.2).
+    docs/RESULTS.md (whole benchmark, random rigs): 56.1 mm (full 49.6,
+    partial 70.6)."""
     rnd = small.kind == "random"
     every, full, partial = (small.mpjpe(rnd), small.mpjpe(rnd & ~small.partial), small.mpjpe(rnd & small.partial))
     print(f"random rigs: {every:.1f} mm (full frames {full:.1f}, partial frames {partial:.1f})")
-    assert every < 46.0
-    assert full < 33.0
-    assert partial < 71.0
+    assert every < 57.0
+    assert full < 49.0
+    assert partial < 76.0
 
 
 def test_confidence_falls_where_the_error_rises(small):
     """Per joint over the 60 benchmark frames (1,320 joints): Spearman
     correlation of confidence and error measured -0.27; the least confident
-    quarter's mean error 43.4 mm against the most confident quarter's 24.4 mm
-    (1.78x). docs/RESULTS.md: correlation -0.24 (Pearson, whole benchmark).
-    Bounds: correlation below -0.21, ratio above 1.4."""
+    quarter's mean error 57.5 mm against the most confident quarter's 37.4 mm
+    (1.54x). Bounds: correlation below -0.21, ratio above 1.2."""
     m = small.kind != "missing"
     conf, err = small.confidence[m].ravel(), small.e2[m].ravel()
     rho = float(spearmanr(conf, err).statistic)
@@ -149,4 +152,4 @@ def test_confidence_falls_where_the_error_rises(small):
     print(f"confidence vs error: Spearman {rho:.3f}; least confident quarter {worst:.1f} mm, "
           f"most confident quarter {best:.1f} mm ({worst / best:.2f}x)")
     assert rho < -0.21
-    assert worst > 1.4 * best
+    assert worst > 1.2 * best

@@ -70,9 +70,9 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
     fitted = joints[:, 2:].reshape(30, sk.NUM_JOINTS, 3)
     dist = np.linalg.norm(fitted - raw_xyz, axis=-1).mean()
     print(f"fitted joints to raw: mean {dist:.1f} mm")
-    # Measured 6.2 mm on every run (seed 11: fixed inputs); docs/BENCHMARKS.md prints
+    # Measured 7.9 mm on every run (seed 11, a mesh body: fixed inputs); docs/BENCHMARKS.md prints
     # 13.2 mm ("fit to its input") for a 10 s take.
-    assert dist < 8.0
+    assert dist < 10.3
     assert f"mean {dist:.1f} mm" in result.stdout
     # The rotations CSV: unit quaternions for every joint.
     head_rot, rot = _read_csv(tmp_path / "t_rotations.csv")
@@ -180,6 +180,7 @@ def test_record_streams_the_live_pose_over_vmc(tmp_path):
         mean_to_solved.append(np.linalg.norm(got - joints, axis=-1).mean())
     assert worst < 1.0, f"the received pose is {worst:.2f} mm from the solved one"
     print(f"VMC skeleton to the solved joints: mean {np.mean(mean_to_solved):.1f} mm over {len(frames)} frames")
-    # Constant bone lengths (from the first solved frame) against a live network's joints.
-    # Real time, so the frames solved vary: measured 11.0-37.2 mm over 8 runs on 2 loaded cores.
-    assert np.mean(mean_to_solved) < 48.0
+    # Constant bone lengths (from the first solved frame) against a live network's joints,
+    # here all in the IMU calibration routine (the first 15 s: cameras alone). Real time, so
+    # the frames solved vary: measured 40.3 mm on 2 loaded cores.
+    assert np.mean(mean_to_solved) < 52.0

@@ -38,9 +38,8 @@ def test_process_solves_every_frame_and_keeps_the_recording(recorded):
     assert found.all() and meta["frames_found"] == 18
     mpjpe = np.linalg.norm(joints.joints_mm - truth, axis=-1).mean()
     print(f"offline lite solve MPJPE {mpjpe:.1f} mm")
-    # Measured 20.9 mm on every run (seed 5: fixed inputs); docs/BENCHMARKS.md prints 25.9 mm
-    # ("input to truth") for a 10 s take.
-    assert mpjpe < 27.0, f"offline lite solve MPJPE {mpjpe:.1f} mm"
+    # Measured 26.5 mm on every run (seed 5, a mesh body: fixed inputs).
+    assert mpjpe < 34.5, f"offline lite solve MPJPE {mpjpe:.1f} mm"
     assert np.all((joints.confidence > 0) & (joints.confidence <= 1))
     # Stored beside the recording, which is byte for byte as it was.
     after = file_digests(root)
@@ -88,7 +87,7 @@ def test_offline_solving_finds_the_imu_time_offset_and_corrects_drift(tmp_path):
     """A take of consumer sensors (stamped 30 ms late, drifting): offline
     solving estimates the time offset from its own solved frames, as the
     live session does, and the solve's record says what it found. Measured
-    15.7 ms for the true 30 on this 9 s take (the lite network's joints at
+    15.5 ms for the true 30 on this 9 s take (the lite network's joints at
     10 frames/s are noisy turn-rate probes; tests/test_imu_tracking.py finds
     29 ms over a minute with network-like noise)."""
     root = tmp_path / "take"

@@ -277,7 +277,7 @@ FACING_BONES = tuple(sk.IMU_INDEX[n] for n in ("LeftUpperArm", "RightUpperArm", 
 
 def refine_facing(pose: str, facing: float, psis: list[float], data: list, span_deg: float = 90.0) -> float:
     """The performer's facing (rad) during the known pose that best explains
-    the limbs' directions the cameras saw over the whole routine, given each
+    the limbs' directions (and the hips' and shoulders' lines) the cameras saw over the whole routine, given each
     sensor's heading: with facing f the bone is G(t) = Rz(psi) Dq(t) Rz(-psi)
     G0(f), and its nominal rest direction turned by it should be the one
     seen. The hips and shoulders lines alone (a baseline of 20-35 cm on a
@@ -285,16 +285,20 @@ def refine_facing(pose: str, facing: float, psis: list[float], data: list, span_
     hold and the moves are not. Searched within span_deg of `facing`.
     data[k] = (q0, q (T), observed directions [(T, 3), ...]) as calibrate holds them."""
     pre = []
-    for k in FACING_BONES:
+    # The limbs' own directions, and the hips' and shoulders' lines (left-right
+    # on any body, and horizontal in an N-pose, where every limb hangs
+    # vertical and says nothing of the facing until the moves).
+    uses = [(k, 0) for k in FACING_BONES] + [(sk.IMU_INDEX["Pelvis"], 1), (sk.IMU_INDEX["Sternum"], 1)]
+    for k, i in uses:
         q0, q, observed = data[k]
         h = yaw(psis[k])
         turn = h * (q * q0.inv()) * h.inv()                      # (T): world rotation since the pose
-        pre.append((turn, observed[0], BONE_DIRECTIONS[k][0][2]))
+        pre.append((k, turn, observed[i], BONE_DIRECTIONS[k][i][2]))
 
     def cost(f: float) -> float:
         G0 = known_pose(pose, f)
         total = 0.0
-        for (turn, obs, d), k in zip(pre, FACING_BONES):
+        for k, turn, obs, d in pre:
             pred = turn.apply(G0[k].apply(d))
             total += float(np.mean(1.0 - (pred * obs).sum(1)))
         return total
