@@ -265,6 +265,12 @@ CHAINED = {
                                  for sd in ("Left", "Right")},
                            legs={sd: (f"{sd}UpperLeg", f"{sd}LowerLeg", f"{sd}Foot", f"{sd}Toes")
                                  for sd in ("Left", "Right")}, apose=False, curve=1.0),
+    # Rokoko Studio's actor skeleton (camelCase, Chest carries the arms and the neck), T-pose.
+    "rokoko": dict(hips="hip", spine=["spine", "chest"], neck=["neck"], head="head",
+                   arms={sd: (f"{s}Shoulder", f"{s}UpperArm", f"{s}LowerArm", f"{s}Hand")
+                         for sd, s in (("Left", "left"), ("Right", "right"))},
+                   legs={sd: (f"{s}UpLeg", f"{s}Leg", f"{s}Foot", f"{s}Toe")
+                         for sd, s in (("Left", "left"), ("Right", "right"))}, apose=False, curve=0.5),
     # 3ds Max Biped, T-pose, a spine of three and a backward-curved rest.
     "3dsmax-biped": dict(hips="Bip01 Pelvis", spine=["Bip01 Spine", "Bip01 Spine1", "Bip01 Spine2"],
                          neck=["Bip01 Neck"], head="Bip01 Head",
