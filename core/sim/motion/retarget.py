@@ -28,6 +28,16 @@ Hips and the chest turn about that bone to keep their left-right axis near
 the clip's: every bone whose two ends the map covers follows the clip's
 direction, and the neck stands on the spine as the clip's does.
 
+The roll about a bone is not in its direction. Where the clip's rest bone
+points more than :data:`ROLL_FREE_DEG` away from ours, the smallest turn
+between them fixes no roll (Character Creator rigs rest with every bone
+along its own +Y: legs up, 180 degrees from ours), and bones came out
+twisted by a constant: the CMU knees by -155 degrees relative to the thigh,
+which skins a mesh body into a candy-wrapper knee. There the joint's rest
+alignment is turned about its bone so that its mean twist relative to its
+parent over the clip is zero (a circular mean; hinge joints then bend about
+their own axis).
+
 The Hips' path is the clip's, recentred so the first frame stands over the
 origin, and scaled by the performer to its own leg length
 (:class:`MotionFrames.source_leg_mm`). Between frames rotations are slerped
@@ -60,6 +70,12 @@ _MAIN_CHILD = {"Hips": "Spine", "Chest": "Neck"}
 _ACROSS = {"Hips": ("LeftUpLeg", "RightUpLeg"), "Chest": ("LeftArm", "RightArm")}
 # Reference rest skeleton for bone directions (directions do not depend on the subject).
 _OURS = Subject.from_seed(0).rest_positions()
+# Rest-alignment turns larger than this leave a bone's roll to be fixed from the clip's motion.
+ROLL_FREE_DEG = 100.0
+# Upper arms and thighs: the rest direction (world) the elbow / knee bends the next bone towards.
+_HINGE_BENDS = {"LeftArm": (0.0, -1.0, 0.0), "RightArm": (0.0, -1.0, 0.0),
+                "LeftUpLeg": (0.0, 1.0, 0.0), "RightUpLeg": (0.0, 1.0, 0.0)}
+MIN_HINGE_BEND = 0.1  # mean sine of the bend below which a clip's hinge is too straight to tell its axis
 
 
 def normalise(name: str) -> str:
@@ -148,6 +164,41 @@ def _twist_onto(have: np.ndarray, want: np.ndarray, about: np.ndarray) -> Rotati
     v = want - np.sum(want * m, axis=-1, keepdims=True) * m
     angle = np.arctan2(np.sum(np.cross(u, v) * m, axis=-1), np.sum(u * v, axis=-1))
     return Rotation.from_rotvec(m * angle[:, None])
+
+
+def _untwist(local: Rotation, j: int) -> Rotation:
+    """The turn about joint j's rest bone that makes the circular mean of
+    the twist of `local` (F rotations in the parent's frame) about it zero."""
+    kids = sk.children(j)
+    if not kids:
+        return Rotation.identity()
+    axis = _unit(_OURS[kids[0]] - _OURS[j])
+    q = local.as_quat()                                   # x, y, z, w
+    twist = 2.0 * np.arctan2(q[:, :3] @ axis, q[:, 3])
+    mean = np.arctan2(np.sin(twist).mean(), np.cos(twist).mean())
+    return Rotation.from_rotvec(-mean * axis)
+
+
+def _hinge_roll(rot: Rotation, j: int, at, s: dict[int, int]) -> Rotation:
+    """The turn about upper arm / thigh j's rest bone that makes the elbow /
+    knee below it bend towards the anatomical side (:data:`_HINGE_BENDS`):
+    the clip's next bone, seen in j's frame, leans on average towards the
+    wrong side of the bone when j's roll is off. Identity for clips whose
+    hinge hardly bends."""
+    c = sk.children(j)[0]
+    g = sk.children(c)[0]
+    if c not in s or g not in s:
+        return Rotation.identity()
+    axis = _unit(_OURS[c] - _OURS[j])
+    seen = rot.inv().apply(_unit(at(s[g]) - at(s[c])))   # the next bone in j's frame
+    lean = seen - (seen @ axis)[:, None] * axis
+    mean = lean.mean(axis=0)
+    if np.linalg.norm(mean) < MIN_HINGE_BEND:
+        return Rotation.identity()
+    want = np.asarray(_HINGE_BENDS[sk.JOINTS[j]])
+    want = want - (want @ axis) * axis
+    angle = np.arctan2(np.cross(want, mean) @ axis, want @ mean)
+    return Rotation.from_rotvec(angle * axis)
 
 
 class BvhMotion:
@@ -246,8 +297,14 @@ class BvhMotion:
         for j, p in enumerate(sk.PARENTS):
             if j in s:
                 align[j] = self._alignment(rest_c, j, align)
-                rot = axes.y_up_to_world_rotation(glob[s[j]]) * align[j]
-                ours.append(self._follow(rot, j, at))
+                rot = self._follow(axes.y_up_to_world_rotation(glob[s[j]]) * align[j], j, at)
+                name = sk.JOINTS[j]
+                if name in _HINGE_BENDS:
+                    rot = rot * _hinge_roll(rot, j, at, s)
+                elif p >= 0 and (sk.JOINTS[p] in _HINGE_BENDS
+                                 or np.degrees(align[j].magnitude()) > ROLL_FREE_DEG):
+                    rot = rot * _untwist(ours[p].inv() * rot, j)
+                ours.append(rot)
             else:
                 ours.append(ours[p])
         local = np.empty((F, J, 4))
