@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
 from core.sim.motion import BvhMotion, Performer, load_bvh, load_name_map, parse_bvh
@@ -184,6 +185,48 @@ def test_a_pose_rest_is_aligned_by_bone_direction():
     down = np.array([0.7071, 0, -0.7071])
     assert _deg(left[1], down) < 0.5 and _deg(right[1], down * [-1, 1, 1]) < 0.5
     assert _deg(_dir(x, "LeftForeArm", "LeftHand")[1], down) < 0.5
+
+
+def test_legs_resting_along_their_own_axis_get_an_anatomical_roll(rng):
+    """Character Creator rigs rest with every bone along its own +Y (legs
+    pointing up); the clip turns each thigh 180 degrees about some axis
+    across it to stand. The smallest turn between rest directions fixes no
+    roll: CMU knees came out twisted 155 degrees. Now the thighs hang with
+    no twist and the knees bend about our knee axis only."""
+    root = _humanoid(MIXAMO)
+    legs = []
+    for side, sx in (("Left", 1), ("Right", -1)):
+        toe = _node(side + "ToeBase", (0, 6, 0), end=(0, 5, 0))
+        foot = _node(side + "Foot", (0, 43, 0), [toe])
+        legs.append(_node(side + "UpLeg", (9 * sx, -5, 0), [_node(side + "Leg", (0, 44, 0), [foot])]))
+    root[3][1:] = legs
+    flips, bends = {}, np.radians([5.0, 30.0, 60.0, 90.0])
+    for side in ("Left", "Right"):
+        a = rng.uniform(0, 2 * np.pi)
+        flips[side] = Rotation.from_rotvec(np.pi * np.array([np.cos(a), 0.0, np.sin(a)]))
+    euler = {}
+    for f, th in enumerate(bends):
+        for side, flip in flips.items():
+            back = flip.inv().apply([0.0, 0.0, -1.0])          # backwards (file: facing +Z), in the thigh's frame
+            hinge = np.cross([0.0, 1.0, 0.0], back)
+            knee = Rotation.from_rotvec(th * hinge / np.linalg.norm(hinge))
+            euler[f, side + "UpLeg"] = flip.as_euler("ZXY", degrees=True)
+            euler[f, side + "Leg"] = knee.as_euler("ZXY", degrees=True)
+
+    def values(f, name):
+        if (f, name) in euler:
+            return dict(zip(("Zrotation", "Xrotation", "Yrotation"), euler[f, name]))
+        return {}
+
+    motion = BvhMotion(parse_bvh(_bvh(root, values, len(bends), dt=1.0)), loop=False)
+    local = _local(motion, np.arange(len(bends), dtype=float))
+    for side in ("Left", "Right"):
+        thigh, knee = local[J[side + "UpLeg"]], local[J[side + "Leg"]]
+        # The thigh only leans (our rest thigh is not plumb): no twist, no turn sideways.
+        assert np.abs(np.degrees(thigh.as_rotvec())[:, 1:]).max() < 0.1
+        # Measured: exactly the clip's bend about +X; before, twisted by the thigh's arbitrary roll.
+        np.testing.assert_allclose(np.degrees(knee.as_rotvec()),
+                                   np.degrees(np.stack([bends, 0 * bends, 0 * bends], 1)), atol=0.1)
 
 
 def test_other_naming_conventions_map_by_meaning():
