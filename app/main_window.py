@@ -56,6 +56,21 @@ def next_take_name(folder: Path, stem: str = "take") -> str:
     return f"{stem}-{max(used, default=0) + 1:03d}"
 
 
+def skeleton_status(lengths_mm, frozen: bool) -> str:
+    """The status bar's word on the performer's skeleton: measuring, or its
+    size once the bone lengths are frozen (arm = upper arm + forearm, leg =
+    thigh + shin)."""
+    if lengths_mm is None:
+        return "skeleton –"
+    from core import skeleton as sk
+
+    j = sk.JOINT_INDEX
+    arm = lengths_mm[j["LeftForeArm"]] + lengths_mm[j["LeftHand"]]
+    leg = lengths_mm[j["LeftLeg"]] + lengths_mm[j["LeftFoot"]]
+    state = "skeleton" if frozen else "measuring skeleton"
+    return f"{state}: arm {arm / 10:.0f} cm, leg {leg / 10:.0f} cm"
+
+
 class MainWindow(QMainWindow):
     PANELS = ("Studio", "Cameras", "IMUs", "Wear offsets", "Live", "Takes")
 
@@ -168,7 +183,7 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.status_labels = {k: QLabel("") for k in ("state", "capture", "solve", "latency", "dropped",
-                                                      "device", "model")}
+                                                      "skeleton", "device", "model")}
         for label in self.status_labels.values():
             self.statusBar().addPermanentWidget(label)
 
@@ -186,7 +201,7 @@ class MainWindow(QMainWindow):
         labels = self.status_labels
         if b is None:
             labels["state"].setText("studio stopped")
-            for k in ("capture", "solve", "latency", "dropped", "device", "model"):
+            for k in ("capture", "solve", "latency", "dropped", "skeleton", "device", "model"):
                 labels[k].setText("")
             self.studio_panel.state.setText("stopped")
             self.studio_panel.show_status([])
@@ -197,6 +212,7 @@ class MainWindow(QMainWindow):
         labels["solve"].setText(f"solve {s.solve_fps:4.1f} fps")
         labels["latency"].setText("latency –" if math.isnan(s.latency_ms) else f"latency {s.latency_ms:4.0f} ms")
         labels["dropped"].setText(f"dropped {s.dropped}")
+        labels["skeleton"].setText(skeleton_status(s.bone_lengths_mm, s.skeleton_frozen))
         engine = b.session.engine
         labels["device"].setText("CPU" if engine is None else str(engine.device).upper())
         labels["model"].setText(f"model {b.label}")
@@ -347,11 +363,17 @@ class MainWindow(QMainWindow):
             return  # the view shows the take being played back
         r = frame.result
         self.view.set_volume(r.grid, r.volume)
-        if r.solve is not None:
+        solved = getattr(frame, "solved", None)
+        if solved is not None:  # the skeleton solve: what the animator receives
+            joints = solved.positions_mm
+            self.view.set_skeleton(joints, None if r.solve is None else r.solve.stage1_mm)
+        elif r.solve is not None:
             joints = frame.filtered_mm if frame.filtered_mm is not None else r.solve.joints_mm
             self.view.set_skeleton(joints, r.solve.stage1_mm, r.solve.confidence)
-            if r.bone_wxyz is not None:
-                self.view.set_imu_bones(*imu_bone_arrows(joints, r.bone_wxyz))
+        else:
+            return
+        if r.bone_wxyz is not None:
+            self.view.set_imu_bones(*imu_bone_arrows(joints, r.bone_wxyz))
 
     def _set_vmc(self, target: str) -> None:
         if self.bridge is None:

@@ -288,7 +288,8 @@ class PoseFit:
     rotations, scalar-first (rest = identity); positions_mm (T, J, 3) forward
     kinematics of the fit; valid (T,) frames that had a solve (the others are
     filled, see the module notes); bone_lengths_mm (J,) (root 0);
-    distance_mm (T, J) fitted-to-raw distance, NaN where no raw joint."""
+    distance_mm (T, J) fitted-to-raw distance, NaN where no raw joint;
+    contacts (T, 2) the feet the solve held planted (core.solve.take), or None."""
 
     times_s: np.ndarray
     offsets_mm: np.ndarray
@@ -298,6 +299,7 @@ class PoseFit:
     valid: np.ndarray
     bone_lengths_mm: np.ndarray
     distance_mm: np.ndarray
+    contacts: np.ndarray | None = None  # (T, 2) left/right foot planted, where the solve detected contacts
 
     @property
     def num_frames(self) -> int:

@@ -100,19 +100,19 @@ def test_the_small_benchmark_is_solved_nearly_whole(small):
 def test_fusing_the_imus_beats_the_vision_stage(small):
     """Stage 2 (fused, with the IMU calibration estimated from the routine)
     against stage 1 (vision only) of the same network. Measured: standard
-    46.7 vs 59.6 mm (-22 %), random rigs 43.9 vs 70.0 mm (-37 %), both 45.3
-    vs 64.7 mm (-30 %). docs/RESULTS.md (whole benchmark, standard studio)
-    prints both stages. Bound: at least 17 % below (22 / 1.3)."""
+    41.8 vs 55.8 mm (-25 %), random rigs 40.8 vs 63.4 mm (-36 %), both 41.3
+    vs 59.5 mm (-31 %). docs/RESULTS.md (whole benchmark, standard studio)
+    prints both stages. Bound: at least 19 % below (25 / 1.3)."""
     for name, m in (("standard", small.kind == "standard"), ("random", small.kind == "random"),
                     ("both", small.kind != "missing")):
         s1, s2 = small.mpjpe(m, 1), small.mpjpe(m, 2)
         print(f"{name}: stage 2 {s2:.1f} mm, stage 1 {s1:.1f} mm ({100 * (s2 / s1 - 1):+.0f} %)")
-        assert s2 < 0.83 * s1, (name, s2, s1)
+        assert s2 < 0.81 * s1, (name, s2, s1)
 
 
 def test_full_and_partial_frames_in_the_standard_studio(small):
-    """Measured: full frames 32.6 mm, partial frames (two cameras cut) 74.8 mm,
-    full frames with one camera missing 33.4 mm. docs/RESULTS.md prints the
+    """Measured: full frames 28.8 mm, partial frames (two cameras cut) 67.9 mm,
+    full frames with one camera missing 29.5 mm. docs/RESULTS.md prints the
     whole benchmark's."""
     std = small.kind == "standard"
     full = small.mpjpe(std & ~small.partial)
@@ -120,29 +120,29 @@ def test_full_and_partial_frames_in_the_standard_studio(small):
     missing = small.mpjpe(small.kind == "missing")
     print(f"standard studio: full frames {full:.1f} mm, partial frames {partial:.1f} mm, "
           f"one camera missing {missing:.1f} mm")
-    assert full < 42.0
-    assert partial < 97.0
-    assert missing < 43.0
+    assert full < 38.0
+    assert partial < 89.0
+    assert missing < 39.0
     # Cut cameras cost far more than a camera lost whole: the hull trusts a cut view.
     assert partial > 2 * full
 
 
 def test_unseen_random_rigs(small):
-    """Measured: 43.9 mm over the random rigs' frames (full 37.6, partial 57.8).
+    """Measured: 40.8 mm over the random rigs' frames (full 34.8, partial 54.3).
     docs/RESULTS.md prints the whole benchmark's."""
     rnd = small.kind == "random"
     every, full, partial = (small.mpjpe(rnd), small.mpjpe(rnd & ~small.partial), small.mpjpe(rnd & small.partial))
     print(f"random rigs: {every:.1f} mm (full frames {full:.1f}, partial frames {partial:.1f})")
-    assert every < 57.0
-    assert full < 49.0
-    assert partial < 76.0
+    assert every < 53.0
+    assert full < 45.0
+    assert partial < 71.0
 
 
 def test_confidence_falls_where_the_error_rises(small):
     """Per joint over the 60 benchmark frames (1,320 joints): Spearman
-    correlation of confidence and error measured -0.27; the least confident
-    quarter's mean error 58.0 mm against the most confident quarter's 38.2 mm
-    (1.52x). Bounds: correlation below -0.21, ratio above 1.2."""
+    correlation of confidence and error measured -0.21; the least confident
+    quarter's mean error 49.9 mm against the most confident quarter's 36.4 mm
+    (1.37x). Bounds: correlation below -0.16, ratio above 1.05 (1.3x looser)."""
     m = small.kind != "missing"
     conf, err = small.confidence[m].ravel(), small.e2[m].ravel()
     rho = float(spearmanr(conf, err).statistic)
@@ -150,5 +150,5 @@ def test_confidence_falls_where_the_error_rises(small):
     worst, best = float(err[conf <= low].mean()), float(err[conf >= high].mean())
     print(f"confidence vs error: Spearman {rho:.3f}; least confident quarter {worst:.1f} mm, "
           f"most confident quarter {best:.1f} mm ({worst / best:.2f}x)")
-    assert rho < -0.21
-    assert worst > 1.2 * best
+    assert rho < -0.16
+    assert worst > 1.05 * best

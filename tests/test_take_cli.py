@@ -17,7 +17,7 @@ from core import skeleton as sk
 from core.deepfuse.engine import InferenceEngine
 from core.export import to_file_axes
 from core.kinematics import forward_kinematics
-from core.posefit import bone_lengths, fit_frame, skeleton_offsets, torso_rest_directions
+from core.session.session import LIVE_SOLVE
 from core.stream import vmc
 from core.take.process import load_model, process_take
 from core.take.take import Take
@@ -66,13 +66,13 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
     assert head_raw[1:5] == ["Hips_x", "Hips_y", "Hips_z", "Hips_confidence"]
     raw_xyz = raw[:, 1:].reshape(30, sk.NUM_JOINTS, 4)[..., :3]
     np.testing.assert_allclose(raw_xyz, to_file_axes(solve.joints_mm), atol=0.01)
-    # Fitted joints stay near the raw ones (the printed report agrees).
+    # The solved skeleton stays near the raw joints (the printed report agrees); it departs from
+    # them where the IMUs, the limits and the motion prior disagree with a frame's network joints.
     fitted = joints[:, 2:].reshape(30, sk.NUM_JOINTS, 3)
     dist = np.linalg.norm(fitted - raw_xyz, axis=-1).mean()
-    print(f"fitted joints to raw: mean {dist:.1f} mm")
-    # Measured 7.9 mm on every run (seed 11, a mesh body: fixed inputs); docs/BENCHMARKS.md prints
-    # 13.2 mm ("fit to its input") for a 10 s take.
-    assert dist < 10.3
+    print(f"solved joints to raw: mean {dist:.1f} mm")
+    # Measured 16.2 mm on every run (seed 11, a mesh body: fixed inputs).
+    assert dist < 21.0
     assert f"mean {dist:.1f} mm" in result.stdout
     # The rotations CSV: unit quaternions for every joint.
     head_rot, rot = _read_csv(tmp_path / "t_rotations.csv")
@@ -87,7 +87,7 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
 
 
 def test_export_with_smoothing_reports_distance_to_raw(solved_take, tmp_path):
-    result = _main("export", solved_take, "--csv", tmp_path / "s.csv")
+    result = _main("export", solved_take, "--csv", tmp_path / "s.csv", "--filter", "zero-phase")
     assert result.returncode == 0, result.stderr
     assert "to the raw network joints mean" in result.stdout
     assert (tmp_path / "s_rotations.csv").is_file() and (tmp_path / "s_raw.csv").is_file()
@@ -157,12 +157,15 @@ def test_record_streams_the_live_pose_over_vmc(tmp_path):
     assert live is not None and len(live) >= 3
     frames = receiver.frames
     assert len(frames) == len(live), (len(frames), len(live))  # one bundle per live solve
-    # The skeleton the stream uses: bone lengths from the first solved frame.
-    first = live.joints_mm[0]
-    offsets = skeleton_offsets(bone_lengths(first[None]), torso_rest_directions(first[None]))
+    # The stream carries the live skeleton solve (core.solve.live). Solving the take's live joints
+    # again, frame by frame as the session did (no IMU bones yet: the first 15 s are the IMU
+    # calibration routine, cameras alone), gives the same poses.
+    from core.solve.live import solve_sequence
+
+    _, _, solved = solve_sequence(live.times_s, live.joints_mm, live.confidence, None, LIVE_SOLVE)
     names = dict(vmc.SENT_JOINTS)
-    worst, mean_to_solved = 0.0, []
-    for joints, frame in zip(live.joints_mm, frames):
+    worst, mean_to_raw = 0.0, []
+    for joints, frame, pose in zip(live.joints_mm, frames, solved):
         assert set(frame) == set(names.values())
         local = np.tile([0.0, 0.0, 0.0, 1.0], (sk.NUM_JOINTS, 1))
         for j, name in names.items():
@@ -170,17 +173,11 @@ def test_record_streams_the_live_pose_over_vmc(tmp_path):
         rot = vmc.unity_to_world_rotation(Rotation.from_quat(local))
         hips = vmc.unity_to_world_position(np.array(frame["Hips"][:3]))
         # The root is the solved Hips (to float32 precision in metres).
-        np.testing.assert_allclose(hips, joints[0], atol=0.5)
-        got = forward_kinematics(offsets, hips[None], rot).positions_mm[0]
-        # The same skeleton posed on the solved joints here: joint positions
-        # do not depend on the IMUs (they set twist only), so they must agree.
-        root, want_rot = fit_frame(joints, None, offsets)
-        want = forward_kinematics(offsets, root[None], want_rot).positions_mm[0]
-        worst = max(worst, float(np.abs(got - want).max()))
-        mean_to_solved.append(np.linalg.norm(got - joints, axis=-1).mean())
+        np.testing.assert_allclose(hips, pose.root_mm, atol=0.5)
+        got = forward_kinematics(pose.offsets_mm, hips[None], rot).positions_mm[0]
+        worst = max(worst, float(np.abs(got - pose.positions_mm).max()))
+        mean_to_raw.append(np.linalg.norm(got - joints, axis=-1).mean())
     assert worst < 1.0, f"the received pose is {worst:.2f} mm from the solved one"
-    print(f"VMC skeleton to the solved joints: mean {np.mean(mean_to_solved):.1f} mm over {len(frames)} frames")
-    # Constant bone lengths (from the first solved frame) against a live network's joints,
-    # here all in the IMU calibration routine (the first 15 s: cameras alone). Real time, so
-    # the frames solved vary: measured 40.3 mm on 2 loaded cores.
-    assert np.mean(mean_to_solved) < 52.0
+    print(f"VMC skeleton to the raw network joints: mean {np.mean(mean_to_raw):.1f} mm over {len(frames)} frames")
+    # Measured 17.4 mm on 2 cores (real time: the frames solved vary).
+    assert np.mean(mean_to_raw) < 23.0

@@ -22,8 +22,9 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solve", default=None, metavar="N|live",
                    help="which joints: an offline solve version, or live (default: the newest offline "
                    "solve, else the live one)")
-    p.add_argument("--filter", choices=("zero-phase", "off"), default="zero-phase",
-                   help="temporal smoothing before the fit (default zero-phase)")
+    p.add_argument("--filter", choices=("zero-phase", "off"), default="off",
+                   help="extra smoothing of the joints before the skeleton solve (default off: the solve's "
+                   "motion prior smooths)")
     p.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
                    help="zero-phase smoothing cutoff frequency (default 6 Hz)")
     p.add_argument("--no-imu", action="store_true", help="ignore the IMUs' twist (swing from the joints only)")
@@ -44,7 +45,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         take = Take(args.take)
         print(f"exporting {take.root}")
-        with progress_bar("fitting the skeleton and writing") as report:
+        with progress_bar("solving the skeleton and writing") as report:
             rep = export_take(take, args.bvh, args.csv, args.units, args.solve, smoothing,
                               use_imu=not args.no_imu, progress=report)
     except (TakeError, ValueError) as exc:
@@ -57,11 +58,17 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     for note in rep.notes:
         print(f"note: {note}")
-    smoothed = args.filter != "off"
-    print(f"{rep.frames} frames ({rep.which}); pose fit over {rep.fit.frames}/{rep.frames} solved frames: "
-          f"fitted joints to the {'smoothed' if smoothed else 'solved'} ones mean {rep.fit.mean_mm:.1f} mm "
-          f"(p95 {rep.fit.p95_mm:.1f}, max {rep.fit.max_mm:.1f})"
-          + (f"; to the raw network joints mean {rep.to_raw_mm:.1f} mm" if smoothed else ""))
+    lengths = rep.bone_lengths_mm
+    print(f"{rep.frames} frames ({rep.which}); skeleton solved over {rep.fit.frames}/{rep.frames} solved frames: "
+          f"solved joints to the network's mean {rep.fit.mean_mm:.1f} mm (p95 {rep.fit.p95_mm:.1f}, "
+          f"max {rep.fit.max_mm:.1f}); feet planted in {rep.planted_pct:.0f} % of frames"
+          + (f"; to the raw network joints mean {rep.to_raw_mm:.1f} mm" if args.filter != "off" else ""))
+    if lengths is not None:
+        from core import skeleton as sk
+
+        shown = ("Spine", "LeftArm", "LeftForeArm", "LeftHand", "LeftLeg", "LeftFoot")
+        print("bone lengths (mm): " + ", ".join(
+            f"{sk.JOINTS[sk.PARENTS[sk.JOINT_INDEX[n]]]}-{n} {lengths[sk.JOINT_INDEX[n]]:.0f}" for n in shown))
     print("wrote " + ", ".join(str(p) for p in rep.files)
           + (f" (BVH in {args.units}, {take.fps:g} fps)" if args.bvh is not None else ""))
     return 0

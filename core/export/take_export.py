@@ -1,10 +1,14 @@
-"""A take to animation tools: pick its joints, smooth, fit a skeleton, write files.
+"""A take to animation tools: pick its joints, solve the skeleton, write files.
 
 `export_take` is what `main.py export` and the app's Takes panel run. The
 joints are the newest offline solve unless another is asked for (a
-version, or "live": the live path's joints, put on the take's frames);
-zero-phase smoothing (docs/FILTERING.md) comes before the pose fit
-(core.posefit), then BVH and the three CSVs (docs/EXPORT.md).
+version, or "live": the live path's joints, put on the take's frames). The
+whole-take skeleton solve (core.solve.take: bone lengths, the calibrated
+IMUs' swing and twist, joint limits, an acceleration prior, planted feet)
+makes the animation; a smoothing filter (docs/FILTERING.md) is applied to
+the joints before it only when one is asked for, since the solve's motion
+prior already smooths. Then BVH and the three CSVs (docs/EXPORT.md); the
+raw CSV keeps the network's own joints.
 
 `progress(done, total)` is called through the work; a callback that raises
 stops it, and since every file is written atomically, a stopped export
@@ -22,7 +26,8 @@ import numpy as np
 from core.export.bvh import write_bvh
 from core.export.csv import write_joints_csv, write_raw_csv, write_rotations_csv
 from core.filters import FilterConfig, apply_filter
-from core.posefit import FitReport, fit_pose
+from core.posefit import FitReport
+from core.solve.take import solve_take
 from core.take.layout import Joints, TakeError
 from core.take.take import Take
 
@@ -66,6 +71,8 @@ class ExportReport:
     to_raw_mm: float  # mean distance from the fitted joints to the unsmoothed solve
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    bone_lengths_mm: np.ndarray | None = None  # (J,) the performer's skeleton the solve used
+    planted_pct: float = 0.0  # share of frames with a foot held planted
 
 
 def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | None = None,
@@ -80,7 +87,6 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
     for out in (bvh, csv):
         if out is not None and not Path(out).parent.is_dir():
             raise ValueError(f"the folder {Path(out).parent} does not exist")
-    smoothing = smoothing or FilterConfig(kind="zero-phase")
     joints, which = pick_joints(take, solve)
     notes = list(take.problems)
     if not np.isfinite(joints.joints_mm).any():
@@ -90,11 +96,12 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
     if calib is not None and len(joints):
         quats, _ = take.imu_at(joints.times_s)
         bones = np.stack([calib.bone_wxyz(q) for q in quats])
-    try:
-        smoothed = apply_filter(smoothing, joints.times_s, joints.joints_mm)
-    except ValueError as exc:
-        notes.append(f"no smoothing ({exc})")
-        smoothed = joints.joints_mm
+    smoothed = joints.joints_mm
+    if smoothing is not None and smoothing.kind != "off":
+        try:
+            smoothed = apply_filter(smoothing, joints.times_s, joints.joints_mm)
+        except ValueError as exc:
+            notes.append(f"no smoothing ({exc})")
     # Progress: the fit is most of the work; writing is the rest.
     steps = 100
 
@@ -104,13 +111,16 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
         return lambda d, n: progress(lo + (hi - lo) * d // max(n, 1), steps)
 
     try:
-        fit = fit_pose(joints.times_s, smoothed, bones, progress=part(0, 80), confidence=joints.confidence)
+        fit = solve_take(joints.times_s, smoothed, bones, joints.confidence, progress=part(0, 80))
     except ValueError as exc:
         raise TakeError(f"cannot fit a skeleton to this take: {exc}") from None
     d = np.linalg.norm(fit.positions_mm - joints.joints_mm, axis=-1)[fit.valid]
     d = d[np.isfinite(d)]
     report = ExportReport(which, fit.num_frames, int(fit.valid.sum()), fit.report(),
-                          float(d.mean()) if d.size else float("nan"), notes=notes)
+                          float(d.mean()) if d.size else float("nan"), notes=notes,
+                          bone_lengths_mm=fit.bone_lengths_mm,
+                          planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if fit.contacts is not None
+                          and len(fit.contacts) else 0.0)
     if bvh is not None:
         write_bvh(bvh, fit, take.fps, units=units, progress=part(80, 90))
         report.files.append(Path(bvh))

@@ -63,10 +63,14 @@ from core.imu.tracking import ImuTracking
 from core.pipeline import FrameResult, Pipeline
 from core.rates import RateWindow
 from core.session.studios import Studio
+from core.solve.live import LiveSolver, SolvedPose
+from core.solve.pose import SolveConfig
 from core.take.layout import json_safe
 from core.take.recorder import Recorder, RecordingStats
 
 log = logging.getLogger(__name__)
+# The live solve: few iterations, it shares the frame's budget with the network.
+LIVE_SOLVE = SolveConfig(iterations=3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +83,7 @@ class LiveFrame:
     result: FrameResult
     filtered_mm: np.ndarray | None
     t_ready_s: float
+    solved: SolvedPose | None = None  # the skeleton solve (core.solve.live): what the view and VMC show
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,8 @@ class SessionStats:
     recording: bool = False
     recording_error: str | None = None
     camera_states: list[str] = field(default_factory=list)
+    bone_lengths_mm: np.ndarray | None = None  # (J,) the performer's skeleton so far (None: not measured yet)
+    skeleton_frozen: bool = False  # the bone lengths are stable and no longer change
 
 
 class SessionEvents:
@@ -151,6 +158,7 @@ class CaptureSession:
         self._pairing = pairing
         self.filter_config = filter_config or FilterConfig(kind="one-euro")
         self._filter = live_filter(self.filter_config)
+        self.solver = LiveSolver(LIVE_SOLVE)
         self.pipeline = None if rig is None else Pipeline(rig, engine, self._bone_orientations)
         self.capture = LiveCapture(studio.cameras, studio.imus, fps)
         # Samples are renumbered to IMU bones by the pairing (read per batch, so
@@ -163,7 +171,6 @@ class CaptureSession:
         self.worker = LiveWorker(self.capture, self._handle)
         self._recorder: Recorder | None = None
         self.vmc = None  # a core.stream.vmc.VmcSender, or None
-        self._vmc_offsets = None
         self._lock = threading.Lock()
         self._solve_times = RateWindow(2.0)
         self._latencies = RateWindow(1.0)
@@ -355,7 +362,6 @@ class CaptureSession:
     def set_vmc(self, sender) -> None:
         """Stream the live pose to `sender` (a VmcSender), or stop with None."""
         old, self.vmc = self.vmc, sender
-        self._vmc_offsets = None
         if old is not None and old is not sender:
             old.close()
 
@@ -367,31 +373,26 @@ class CaptureSession:
             result = self.pipeline.process(bundle)
         self._track_frame(bundle, result)
         filtered = None
+        solved = None
         if result.solve is not None:
             filtered = self._filter.filter(bundle.t_s, result.solve.joints_mm)
             rec = self._recorder
             if rec is not None:
                 rec.put_joints(bundle.t_s, bundle.index, result.solve.joints_mm, result.solve.confidence)
-            if self.vmc is not None:
-                self._send_vmc(bundle, result, filtered)
+        if result.solve is not None or result.bone_wxyz is not None:
+            sol = result.solve
+            try:
+                solved = self.solver.update(bundle.t_s, None if sol is None else sol.joints_mm,
+                                            None if sol is None else sol.confidence, result.bone_wxyz)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate frame: show the raw joints
+                log.warning("skeleton solve failed at %.3f s: %s", bundle.t_s, exc)
+        if solved is not None and self.vmc is not None:
+            self.vmc.send_pose(bundle.t_s, solved.root_mm, solved.local)
         now = time.monotonic()
         self.solved += result.solve is not None
         self._solve_times.add(now)
         self._latencies.add(now, now - bundle.t_s)
-        self.events.frame.emit(LiveFrame(bundle, result, filtered, now))
-
-    def _send_vmc(self, bundle: FrameBundle, result: FrameResult, joints_mm: np.ndarray) -> None:
-        from core.posefit import bone_lengths, fit_frame, skeleton_offsets, torso_rest_directions
-
-        if self._vmc_offsets is None:
-            if not np.isfinite(joints_mm).all():
-                return
-            self._vmc_offsets = skeleton_offsets(bone_lengths(joints_mm[None]), torso_rest_directions(joints_mm[None]))
-        try:
-            root, local = fit_frame(joints_mm, result.bone_wxyz, self._vmc_offsets)
-        except ValueError:
-            return  # no Hips this frame
-        self.vmc.send_pose(bundle.t_s, root, local)
+        self.events.frame.emit(LiveFrame(bundle, result, filtered, now, solved))
 
     # -- status ----------------------------------------------------------------------------
     def stats(self) -> SessionStats:
@@ -408,4 +409,6 @@ class CaptureSession:
             recording=rec is not None and rec.error is None,
             recording_error=None if rec is None else rec.error,
             camera_states=[s.state for s in status],
+            bone_lengths_mm=None if self.solver.lengths.lengths() is None else self.solver.lengths.lengths(),
+            skeleton_frozen=self.solver.lengths.frozen,
         )

@@ -1,0 +1,208 @@
+"""The whole-take skeleton solve (offline: `process`, exports).
+
+Per take:
+  1. the bone lengths from the confident frames (core.solve.lengths), the
+     torso's shape measured on the take (core.posefit.torso_rest_directions);
+  2. a first solve of overlapping windows of :data:`WINDOW` frames (the
+     residuals of core.solve.pose with the acceleration prior over each
+     window; the last :data:`OVERLAP` frames of a window are solved again as
+     the start of the next, whose first two frames are held fixed);
+  3. foot contacts detected on that solve (core.solve.contacts, with the foot
+     IMUs' angular speed), each contact anchored at the mean position of the
+     ball of the foot over it (the floor height when the floor is known);
+  4. a second solve with the feet held at their anchors, the hold faded in
+     and out over :data:`RELEASE_S` at each end of a contact so the foot
+     plants and lifts without a jump.
+
+Frames the network missed are solved from the IMUs and the motion prior;
+frames with neither are filled by interpolation (core.posefit's rules). The
+result is a core.posefit.PoseFit, what the exports take.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from core import skeleton as sk
+from core.kinematics import forward_kinematics
+from core.posefit import (
+    MIN_JOINTS,
+    PoseFit,
+    _analytic,
+    _fill_invalid,
+    _fill_missing_targets,
+    _imu_matrices,
+    skeleton_offsets,
+    torso_rest_directions,
+)
+from core.rotations import to_wxyz
+from core.solve.contacts import FOOT_JOINTS, contact_intervals, detect_contacts
+from core.solve.lengths import take_lengths
+from core.solve.live import local_rotations
+from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, log_map
+
+J = sk.NUM_JOINTS
+WINDOW = 48
+OVERLAP = 8
+RELEASE_S = 0.25
+Progress = Callable[[int, int], None]
+_FOOT_IMUS = (sk.IMU_INDEX["LeftFoot"], sk.IMU_INDEX["RightFoot"])
+
+
+def _windows(n: int) -> list[tuple[int, int, int]]:
+    """(start, stop, keep_until) of each window over n frames."""
+    out, s = [], 0
+    while s < n:
+        e = min(n, s + WINDOW)
+        keep = e if e == n else e - OVERLAP
+        out.append((s, e, keep))
+        s = keep
+    return out
+
+
+def _solve_pass(solver: WindowSolver, obs: Frames, init: State, progress: Progress | None,
+                done0: int, total: int) -> State:
+    n = obs.count
+    out = init.copy()
+    out.positions = np.empty((n, J, 3))
+    for s, e, keep in _windows(n):
+        sl = slice(s, e)
+        part = Frames(obs.times_s[sl], obs.joints_mm[sl], obs.confidence[sl], obs.imu[sl], obs.imu_ok[sl],
+                      None if obs.imu_sigma_deg is None else obs.imu_sigma_deg[sl],
+                      None if obs.pins is None else obs.pins[sl],
+                      None if obs.pin_weight is None else obs.pin_weight[sl])
+        b0 = max(0, s - 2)
+        before = None
+        if s > 0:
+            before = State(out.root[b0:s].copy(), out.glob[b0:s].copy(), out.positions[b0:s].copy())
+        start = State(out.root[sl].copy(), out.glob[sl].copy())
+        st = solver.solve(part, start, before, obs.times_s[b0:s] if s > 0 else None)
+        k = slice(s, keep)
+        out.root[k], out.glob[k], out.positions[k] = st.root[: keep - s], st.glob[: keep - s], \
+            st.positions[: keep - s]
+        if progress is not None:
+            progress(done0 + keep, total)
+    return out
+
+
+def _pins(times_s: np.ndarray, contact: np.ndarray, balls: np.ndarray,
+          floor_z_mm: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Anchors (T, 2, 3) and hold weights (T, 2) of every contact."""
+    n = len(times_s)
+    pins = np.full((n, 2, 3), np.nan)
+    weight = np.zeros((n, 2))
+    for side in range(2):
+        for a, b in contact_intervals(contact[:, side]):
+            anchor = np.nanmean(balls[a:b, side], axis=0)
+            if floor_z_mm is not None:
+                anchor[2] = max(anchor[2], floor_z_mm)
+            t0, t1 = times_s[a], times_s[b - 1]
+            # Full hold inside, fading out over RELEASE_S either side.
+            lo = np.searchsorted(times_s, t0 - RELEASE_S)
+            hi = np.searchsorted(times_s, t1 + RELEASE_S, side="right")
+            for i in range(lo, hi):
+                w = 1.0 if a <= i < b else max(0.0, 1.0 - min(abs(times_s[i] - t0), abs(times_s[i] - t1)) / RELEASE_S)
+                if w > weight[i, side]:
+                    weight[i, side] = w
+                    pins[i, side] = anchor
+    return pins, weight
+
+
+def solve_take(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray | None = None,
+               confidence: np.ndarray | None = None, config: SolveConfig = SolveConfig(),
+               progress: Progress | None = None, plant_feet: bool = True,
+               floor_z_mm: float | None = None) -> PoseFit:
+    """The whole-take solve (see the module notes). times_s (T,); joints_mm
+    (T, J, 3) raw network joints (NaN: missing); bone_wxyz (T, 13, 4)
+    calibrated IMU bones (NaN rows: missing) or None; confidence (T, J).
+    Raises ValueError for a take with no solved frame."""
+    x = np.asarray(joints_mm, np.float64)
+    t = np.asarray(times_s, np.float64)
+    n = x.shape[0]
+    if x.ndim != 3 or x.shape[1:] != (J, 3) or t.shape != (n,):
+        raise ValueError(f"times_s (T,) and joints_mm (T, {J}, 3) expected, got {t.shape} and {x.shape}")
+    seen = np.isfinite(x).all(axis=2)
+    solved = seen[:, sk.ROOT] & (seen.sum(axis=1) >= MIN_JOINTS)
+    if not solved.any():
+        raise ValueError("no frame has a solved performer: nothing to fit")
+    conf = seen.astype(float) if confidence is None else np.where(seen, np.nan_to_num(confidence), 0.0)
+    imu, ok = _imu_matrices(bone_wxyz, n)
+    # Frames the solve covers: from the first to the last frame with anything to go on.
+    has = solved | ok.any(axis=1)
+    first = int(np.flatnonzero(solved)[0])
+    last = int(np.flatnonzero(has)[-1])
+    span = slice(first, last + 1)
+    xs = np.where(seen[:, :, None], x, np.nan)[solved]
+    lengths = take_lengths(xs, conf[solved])
+    offsets = skeleton_offsets(lengths, torso_rest_directions(xs))
+
+    # Start: the analytic pose where the network saw the performer, held over gaps.
+    targets = _fill_missing_targets(np.where(seen[:, :, None], x, np.nan)[solved], seen[solved])
+    g_s, p_s = _analytic(targets, conf[solved], (imu[solved], ok[solved]), offsets)
+    root = np.empty((n, 3))
+    glob = np.empty((n, J, 3, 3))
+    idx = np.flatnonzero(solved)
+    near = idx[np.clip(np.searchsorted(idx, np.arange(n)), 0, len(idx) - 1)]
+    pos_in_s = np.searchsorted(idx, near)
+    root[:] = p_s[pos_in_s, sk.ROOT]
+    glob[:] = g_s[pos_in_s]
+    init = State(root[span].copy(), glob[span].copy())
+
+    obs = Frames(t[span], np.where(solved[:, None, None], x, np.nan)[span], conf[span], imu[span], ok[span])
+    solver = WindowSolver(offsets, config)
+    total = 2 * obs.count if plant_feet else obs.count
+    st = _solve_pass(solver, obs, init, progress, 0, total)
+    contact = np.zeros((obs.count, 2), bool)
+    if plant_feet:
+        spin = _foot_spin(obs.times_s, imu[span], ok[span])
+        contact = detect_contacts(obs.times_s, st.positions, angular_speed_deg_s=spin)
+        obs.pins, obs.pin_weight = _pins(obs.times_s, contact, st.positions[:, list(BALLS)], floor_z_mm)
+        st = _solve_pass(solver, obs, st, progress, obs.count, total)
+
+    valid = np.zeros(n, bool)
+    valid[span] = True
+    local = np.empty((n, J, 3, 3))
+    root_all = np.empty((n, 3))
+    root_v, local_v = _fill_invalid(valid, st.root, local_rotations(st.glob))
+    root_all[:], local[:] = root_v, local_v
+    local_rot = Rotation.from_matrix(local.reshape(-1, 3, 3))
+    pos = forward_kinematics(offsets, root_all, local_rot).positions_mm
+    dist = np.linalg.norm(pos - x, axis=2)
+    dist[~(solved[:, None] & seen)] = np.nan
+    contacts_all = np.zeros((n, 2), bool)
+    contacts_all[span] = contact
+    return PoseFit(t.copy(), offsets, root_all, to_wxyz(local_rot).reshape(n, J, 4), pos, solved, lengths, dist,
+                   contacts_all)
+
+
+def fit_globals(fit: PoseFit) -> np.ndarray:
+    """(T, J, 3, 3) global rotations of a fitted take (end joints: their parent's)."""
+    loc = fit.local_rotations().as_matrix().reshape(fit.num_frames, J, 3, 3)
+    glob = np.empty_like(loc)
+    for j, p in enumerate(sk.PARENTS):
+        glob[:, j] = loc[:, j] if p < 0 else glob[:, p] @ loc[:, j]
+    return glob
+
+
+def _foot_spin(times_s: np.ndarray, imu: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+    """(T, 2) the foot IMUs' angular speed (deg/s), None without foot IMUs."""
+    feet = list(_FOOT_IMUS)
+    if not ok[:, feet].any():
+        return None
+    g = imu[:, feet]
+    spin = np.full((len(times_s), 2), np.nan)
+    if len(times_s) < 2:
+        return spin
+    turn = np.degrees(np.linalg.norm(log_map(g[1:] @ np.swapaxes(g[:-1], 2, 3)), axis=2))
+    rate = turn / np.maximum(np.diff(times_s), 1e-6)[:, None]
+    both = ok[1:, feet] & ok[:-1, feet]
+    rate[~both] = np.nan
+    spin[1:] = rate
+    spin[0] = rate[0]
+    return np.where(np.isfinite(spin), spin, 0.0)
+
+
+__all__ = ["solve_take", "fit_globals", "FOOT_JOINTS"]
