@@ -21,29 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.deepfuse.evaluate import Benchmark, cmu_heldout  # noqa: E402
 from core.deepfuse.weights import load_weights, shipped_model_path  # noqa: E402
-from core.solve.bench import raw_rotations, record_sequences, score  # noqa: E402
-from core.solve.live import solve_sequence  # noqa: E402
-from core.solve.metrics import MotionQuality  # noqa: E402
-from core.solve.take import fit_globals, solve_take  # noqa: E402
+from core.solve.bench import record_sequences, score_sequences, solve_table  # noqa: E402
 
 FPS = 15.0
-
-
-def _mean(rows: list[MotionQuality]) -> dict:
-    keys = ("mpjpe_mm", "worst_tenth_mm", "accel_error_mm_s2", "max_turn_deg", "turns_over_30",
-            "foot_skate_mm", "relative_skate_mm")
-    out = {}
-    for k in keys:
-        v = np.array([getattr(r, k) for r in rows], float)
-        out[k] = float(np.nanmax(v)) if k == "max_turn_deg" else float(np.nansum(v)) if k == "turns_over_30" \
-            else float(np.nanmean(v))
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,37 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         b = cmu_heldout(args.motion_dir, seconds=args.seconds, fps=FPS)
         clips = b.motion_clips[:: max(1, len(b.motion_clips) // args.sequences)][: args.sequences]
         benches.append(("cmu-heldout", Benchmark(seconds=args.seconds, fps=FPS, motion_clips=clips)))
-    header = ("| benchmark | estimate | MPJPE mm | worst 10 % mm | jitter m/s² | max turn ° | turns > 30° "
-              "| foot skate mm | skate beyond truth mm |")
-    lines = [header, "|" + "---|" * 9]
+    results = {}
     for label, bench in benches:
         t0 = time.perf_counter()
         recs = record_sequences(model, bench, Path(args.cache) / f"{label}-{args.seconds:g}s-{path.stem}",
                                 threads=args.threads)
         print(f"{label}: {len(recs)} sequences recorded in {time.perf_counter() - t0:.0f} s", flush=True)
-        rows: dict[str, list[MotionQuality]] = {"raw network": [], "live solve": [], "take solve": [],
-                                                "IMUs only": []}
-        solve_s = []
-        for rec in recs:
-            rows["raw network"].append(score(rec, rec.joints_mm, raw_rotations(rec)))
-            t1 = time.perf_counter()
-            pos, glob, _ = solve_sequence(rec.times_s, rec.joints_mm, rec.confidence, rec.bone_wxyz)
-            solve_s.append((time.perf_counter() - t1) / len(rec.times_s))
-            rows["live solve"].append(score(rec, pos, glob))
-            fit = solve_take(rec.times_s, rec.joints_mm, rec.bone_wxyz, rec.confidence)
-            rows["take solve"].append(score(rec, fit.positions_mm, fit_globals(fit)))
-            first = int(np.flatnonzero(np.isfinite(rec.joints_mm[:, 0, 0]))[0])
-            imu_only = rec.joints_mm.copy()
-            imu_only[first + 1:] = np.nan   # the cameras see one frame, then none
-            pos, glob, _ = solve_sequence(rec.times_s, imu_only, rec.confidence, rec.bone_wxyz)
-            rows["IMUs only"].append(score(rec, pos, glob))
-        print(f"{label}: live solve {1e3 * np.mean(solve_s):.1f} ms a frame", flush=True)
-        for name, rs in rows.items():
-            m = _mean(rs)
-            lines.append(f"| {label} | {name} | {m['mpjpe_mm']:.1f} | {m['worst_tenth_mm']:.1f} | "
-                         f"{m['accel_error_mm_s2'] / 1000:.2f} | {m['max_turn_deg']:.0f} | {m['turns_over_30']:.0f} | "
-                         f"{m['foot_skate_mm']:.1f} | {m['relative_skate_mm']:.1f} |")
-    print("\n".join(lines))
+        t0 = time.perf_counter()
+        results[label] = score_sequences(recs)
+        frames = sum(len(r.times_s) for r in recs)
+        print(f"{label}: scored in {time.perf_counter() - t0:.0f} s ({frames} frames)", flush=True)
+    print(solve_table(results))
     return 0
 
 

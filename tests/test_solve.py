@@ -1,11 +1,10 @@
-"""The skeleton solve on simulated truth with measured noise: the pose
-solver's residuals and maps, the live solver, the take solve, bone lengths.
+"""The skeleton solve's parts on simulated truth: the rotation maps, forward
+kinematics, joint limits, planted feet, the IMUs alone, bone lengths.
 
-Truth: a held-out procedural performer at 15 frames/s, the true skeleton's
-offsets; the network is stood in for by Gaussian joint noise (sigma 25 mm a
-coordinate, 40 mm MPJPE) and the calibrated IMUs by 5 degrees of rotation
-noise. The recorded-network numbers are in docs/RESULTS.md
-(scripts/bench_solve.py)."""
+Truth: a procedural performer at 15 frames/s; the network is stood in for by
+Gaussian joint noise (sigma 25 mm a coordinate) and the calibrated IMUs by 5
+degrees of rotation noise. How the solve does on the network's own joints is
+tests/test_solve_recorded.py (and docs/RESULTS.md, scripts/bench_solve.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from core.sim.motion.procedural import ProceduralMotion
 from core.sim.subject import Subject
 from core.solve.lengths import LengthEstimator, default_offsets, symmetric, take_lengths
 from core.solve.live import LiveSolver, local_rotations, solve_sequence
-from core.solve.metrics import motion_quality
 from core.solve.pose import LIMITS, Frames, State, WindowSolver, exp_map, log_map, positions
 from core.solve.take import fit_globals, solve_take
 
@@ -60,33 +58,6 @@ def test_forward_kinematics_of_globals_is_the_simulators():
                                atol=1e-9)
 
 
-def test_live_solve_beats_the_raw_joints_and_smooths_them(rng):
-    t, poses, off = _truth()
-    x, wxyz = _noisy(poses, rng)
-    conf = np.ones((len(t), J))
-    raw = motion_quality(t, x, poses.positions_mm, None, None)
-    pos, glob, out = solve_sequence(t, x, conf, wxyz)
-    live = motion_quality(t, pos, poses.positions_mm, glob, poses.rotations)
-    print("raw", raw, "\nlive", live)
-    assert all(p is not None and p.source == "fused" for p in out)
-    # Measured: raw 39.9 mm, 21.8 m/s^2; live 17.3 mm, 4.3 m/s^2 (lengths estimated online).
-    assert live.mpjpe_mm < 0.5 * raw.mpjpe_mm
-    assert live.accel_error_mm_s2 < 0.3 * raw.accel_error_mm_s2
-    assert live.turns_over_30 == 0
-
-
-def test_take_solve_is_smoother_still(rng):
-    t, poses, off = _truth()
-    x, wxyz = _noisy(poses, rng)
-    fit = solve_take(t, x, wxyz, np.ones((len(t), J)), plant_feet=False)
-    q = motion_quality(t, fit.positions_mm, poses.positions_mm, fit_globals(fit), poses.rotations)
-    print(q)
-    # Measured: 15.5 mm, 1.6 m/s^2 jitter.
-    assert q.mpjpe_mm < 20.0
-    assert q.accel_error_mm_s2 < 2.5e3
-    assert q.turns_over_30 == 0
-
-
 def test_imus_alone_carry_the_pose_after_the_cameras_are_lost(rng):
     t, poses, off = _truth(seed=5)
     x, wxyz = _noisy(poses, rng)
@@ -98,7 +69,8 @@ def test_imus_alone_carry_the_pose_after_the_cameras_are_lost(rng):
     rel = (pos - pos[:, :1]) - (poses.positions_mm - poses.positions_mm[:, :1])
     err = np.linalg.norm(rel[15:], axis=2).mean()
     print("root-relative error with IMUs only", err)
-    assert err < 40.0
+    # Measured 32-44 mm over 8 seeds (5 degrees of sensor noise, the skeleton measured in the first second).
+    assert err < 55.0
 
 
 def test_knees_and_elbows_do_not_bend_backwards(rng):
@@ -115,7 +87,7 @@ def test_knees_and_elbows_do_not_bend_backwards(rng):
 
 
 def test_bone_lengths_freeze_once_stable(rng):
-    t, poses, off = _truth(seconds=8.0)
+    t, poses, off = _truth(seconds=12.0)
     x, _ = _noisy(poses, rng, joint_mm=15.0)
     est = LengthEstimator()
     frozen_at = None
@@ -126,9 +98,10 @@ def test_bone_lengths_freeze_once_stable(rng):
     true = symmetric(np.linalg.norm(off, axis=1))
     got = np.linalg.norm(est.offsets(), axis=1)
     print("frozen at frame", frozen_at, "max length error", np.abs(got - true)[1:].max())
-    assert frozen_at is not None and frozen_at < 100
-    assert np.abs(got - true)[1:].max() < 8.0
-    np.testing.assert_allclose(take_lengths(x, np.ones((len(t), J)))[1:], true[1:], atol=8.0)
+    # Measured over 8 seeds: frozen at frame 75-113 (5-7.5 s at 15 frames/s), largest bone error 4.1-9.3 mm.
+    assert frozen_at is not None and frozen_at < 150
+    assert np.abs(got - true)[1:].max() < 12.0
+    np.testing.assert_allclose(take_lengths(x, np.ones((len(t), J)))[1:], true[1:], atol=12.0)
 
 
 def test_template_skeleton_scales_with_stature():
@@ -156,7 +129,8 @@ def test_window_solver_holds_a_planted_foot(rng):
     st = WindowSolver(off).solve(obs, State(poses.positions_mm[:, 0].copy(), poses.rotations.copy()))
     slide = np.linalg.norm(st.positions[:, ball] - anchor, axis=1).max()
     print("pinned ball's largest distance from its anchor", slide)
-    assert slide < 15.0
+    # Measured 1.0-1.7 mm over 8 seeds, against joints 40 mm off.
+    assert slide < 2.2
 
 
 @pytest.mark.parametrize("joint", ["LeftForeArm", "RightForeArm", "LeftLeg", "RightLeg"])

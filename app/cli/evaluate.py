@@ -44,6 +44,10 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    "the θ sweep without retraining")
     p.add_argument("--hard-readout", action="store_true",
                    help="also score each soft-argmax model reading its heatmaps out with hard-argmax")
+    p.add_argument("--solve", action="store_true",
+                   help="score the skeleton solve against the raw network joints at 15 frames/s (standard "
+                   "studio; default 6 s a sequence): MPJPE, the worst tenth of frames, jitter, the largest "
+                   "frame-to-frame turn, foot skate; live, whole-take and IMUs only")
 
 
 def _models(specs: list[str] | None):
@@ -128,6 +132,27 @@ def table_markdown(summaries: dict[str, dict]) -> str:
     return "\n".join(rows + notes) + "\n"
 
 
+def _run_solve(args: argparse.Namespace, models, bench) -> int:
+    """evaluate --solve: the skeleton solve against the raw joints (core.solve.bench)."""
+    from app.cli.progress import progress_bar
+    from core.solve.bench import record_sequences, score_sequences, solve_table
+
+    bench = replace(bench, fps=args.fps or 15.0, seconds=args.seconds or 6.0, random_rigs=False)
+    name = args.benchmark if args.motion is None else "recorded motion"
+    results = {}
+    for label, model, _ in models:
+        with progress_bar(f"solving {label}'s joints") as report:
+            recs = record_sequences(model, bench, threads=args.threads, progress=report)
+        with progress_bar("scoring the skeleton solve") as report:
+            results[f"{name}, {label}"] = score_sequences(recs, report)
+    table = solve_table(results)
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "solve.md").write_text(table + "\n")
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from app.cli.progress import progress_bar
     from core import skeleton as sk
@@ -158,6 +183,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bench = replace(bench, body=args.body, **changes)
+    if args.solve:
+        return _run_solve(args, models, bench)
     if args.theta or args.hard_readout:
         swept = []
         for label, model, extra in models:

@@ -27,7 +27,9 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
                    "motion prior smooths)")
     p.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
                    help="zero-phase smoothing cutoff frequency (default 6 Hz)")
-    p.add_argument("--no-imu", action="store_true", help="ignore the IMUs' twist (swing from the joints only)")
+    p.add_argument("--no-imu", action="store_true", help="ignore the IMUs (the skeleton from the joints only)")
+    p.add_argument("--plant-feet", action="store_true",
+                   help="hold each foot still while it is on the floor (see docs/SOLVE.md: not yet judged)")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -47,7 +49,7 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"exporting {take.root}")
         with progress_bar("solving the skeleton and writing") as report:
             rep = export_take(take, args.bvh, args.csv, args.units, args.solve, smoothing,
-                              use_imu=not args.no_imu, progress=report)
+                              use_imu=not args.no_imu, progress=report, plant_feet=args.plant_feet)
     except (TakeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

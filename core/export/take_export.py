@@ -78,7 +78,7 @@ class ExportReport:
 def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | None = None,
                 units: str = "cm", solve: str | int | None = None,
                 smoothing: FilterConfig | None = None, use_imu: bool = True,
-                progress: Progress | None = None) -> ExportReport:
+                progress: Progress | None = None, plant_feet: bool = False) -> ExportReport:
     """Write the take's BVH and/or CSVs. Raises TakeError for a take it
     cannot export (no solve, no performer), ValueError for bad settings,
     OSError when a file cannot be written."""
@@ -111,7 +111,8 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
         return lambda d, n: progress(lo + (hi - lo) * d // max(n, 1), steps)
 
     try:
-        fit = solve_take(joints.times_s, smoothed, bones, joints.confidence, progress=part(0, 80))
+        fit = solve_take(joints.times_s, smoothed, bones, joints.confidence, progress=part(0, 80),
+                         plant_feet=plant_feet)
     except ValueError as exc:
         raise TakeError(f"cannot fit a skeleton to this take: {exc}") from None
     d = np.linalg.norm(fit.positions_mm - joints.joints_mm, axis=-1)[fit.valid]

@@ -63,14 +63,12 @@ from core.imu.tracking import ImuTracking
 from core.pipeline import FrameResult, Pipeline
 from core.rates import RateWindow
 from core.session.studios import Studio
-from core.solve.live import LiveSolver, SolvedPose
-from core.solve.pose import SolveConfig
+from core.solve.live import LIVE_CONFIG, LiveSolver, SolvedPose
 from core.take.layout import json_safe
 from core.take.recorder import Recorder, RecordingStats
 
 log = logging.getLogger(__name__)
-# The live solve: few iterations, it shares the frame's budget with the network.
-LIVE_SOLVE = SolveConfig(iterations=3)
+LIVE_SOLVE = LIVE_CONFIG  # the live skeleton solve's settings (core.solve.live)
 
 
 @dataclass(frozen=True, eq=False)

@@ -121,3 +121,63 @@ def raw_rotations(rec: Recorded) -> np.ndarray:
 def score(rec: Recorded, positions_mm: np.ndarray, rotations: np.ndarray | None) -> MotionQuality:
     """The motion-quality metrics of one estimate of a recorded sequence."""
     return motion_quality(rec.times_s, positions_mm, rec.true_mm, rotations, rec.true_rot)
+
+
+ESTIMATES = ("raw network", "live solve", "take solve", "IMUs only")
+
+
+def score_sequences(recs: list[Recorded], progress: Callable[[int, int], None] | None = None
+                    ) -> dict[str, list[MotionQuality]]:
+    """Per estimate (:data:`ESTIMATES`), the scores of every sequence: the
+    raw network joints (rotations from the frame-by-frame analytic fit, what
+    exports used before the solve), the live solve (frame by frame), the
+    take solve (core.solve.take) and the live solve with the IMUs alone (the
+    cameras see the first solved frame, then none)."""
+    from core.solve.live import solve_sequence
+    from core.solve.take import fit_globals, solve_take
+
+    rows: dict[str, list[MotionQuality]] = {k: [] for k in ESTIMATES}
+    for done, rec in enumerate(recs, 1):
+        rows["raw network"].append(score(rec, rec.joints_mm, raw_rotations(rec)))
+        pos, glob, _ = solve_sequence(rec.times_s, rec.joints_mm, rec.confidence, rec.bone_wxyz)
+        rows["live solve"].append(score(rec, pos, glob))
+        fit = solve_take(rec.times_s, rec.joints_mm, rec.bone_wxyz, rec.confidence)
+        rows["take solve"].append(score(rec, fit.positions_mm, fit_globals(fit)))
+        first = int(np.flatnonzero(np.isfinite(rec.joints_mm[:, 0, 0]))[0])
+        blind = rec.joints_mm.copy()
+        blind[first + 1:] = np.nan
+        pos, glob, _ = solve_sequence(rec.times_s, blind, rec.confidence, rec.bone_wxyz)
+        rows["IMUs only"].append(score(rec, pos, glob))
+        if progress is not None:
+            progress(done, len(recs))
+    return rows
+
+
+def summary(rows: list[MotionQuality]) -> dict[str, float]:
+    """Means over sequences (the largest turn: the largest; turns over 30°: the sum)."""
+    out = {}
+    for k in ("mpjpe_mm", "worst_tenth_mm", "accel_error_mm_s2", "max_turn_deg", "turns_over_30",
+              "foot_skate_mm", "true_skate_mm", "relative_skate_mm"):
+        v = np.array([getattr(r, k) for r in rows], float)
+        if not np.isfinite(v).any():
+            out[k] = float("nan")
+        elif k == "max_turn_deg":
+            out[k] = float(np.nanmax(v))
+        elif k == "turns_over_30":
+            out[k] = float(np.nansum(v))
+        else:
+            out[k] = float(np.nanmean(v))
+    return out
+
+
+def solve_table(results: dict[str, dict[str, list[MotionQuality]]]) -> str:
+    """A markdown table: per benchmark and estimate, the summary of its sequences."""
+    lines = ["| benchmark | estimate | MPJPE mm | worst 10 % mm | jitter m/s² | max turn ° | turns > 30° "
+             "| foot skate mm | truth's own skate mm |", "|" + "---|" * 9]
+    for bench, rows in results.items():
+        for name, rs in rows.items():
+            m = summary(rs)
+            lines.append(f"| {bench} | {name} | {m['mpjpe_mm']:.1f} | {m['worst_tenth_mm']:.1f} | "
+                         f"{m['accel_error_mm_s2'] / 1000:.2f} | {m['max_turn_deg']:.0f} | "
+                         f"{m['turns_over_30']:.0f} | {m['foot_skate_mm']:.1f} | {m['true_skate_mm']:.1f} |")
+    return "\n".join(lines)

@@ -34,7 +34,10 @@ Definitions (a "valid" joint in a frame: finite in both estimate and truth):
   Without rotations (either one None): NaN and 0.
 - Foot skate, over the truth's contacts: ``true_contacts`` (T, 2) bool per
   [left, right] foot, or when None, :func:`core.solve.contacts.detect_contacts`
-  on the true positions. For each contact interval of each foot, the slide
+  on the true positions, with the floor where the truth's feet are lowest
+  (the 2nd percentile over frames of its lowest foot point, so a performer
+  standing above z = 0, such as a recorded clip on a raised floor, still
+  has contacts). For each contact interval of each foot, the slide
   of the ESTIMATED foot: the largest horizontal (x, y) distance of its ball
   (ToeBase) from where it was at the interval's first frame (the first
   frame where it is finite), over the interval's frames where it is finite.
@@ -63,7 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import skeleton as sk
-from core.solve.contacts import FOOT_JOINTS, ContactConfig, contact_intervals, detect_contacts
+from core.solve.contacts import FOOT_JOINTS, ContactConfig, _heights, contact_intervals, detect_contacts
 
 # Joints whose rotation drives a child: the turn measures use only these.
 TURN_JOINTS: tuple[int, ...] = tuple(j for j in range(sk.NUM_JOINTS) if j not in sk.END_JOINTS)
@@ -190,6 +193,15 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
+def _own_floor(true: np.ndarray, config: ContactConfig) -> ContactConfig:
+    """The contact config with the floor at the truth's lowest foot point (2nd percentile of frames)."""
+    from dataclasses import replace
+
+    h = _heights(true, replace(config, floor_z_mm=0.0))
+    h = h[np.isfinite(h).all(axis=(-1, -2))].min(axis=(-1, -2)) if h.size else h.ravel()
+    return config if h.size == 0 else replace(config, floor_z_mm=float(np.percentile(h, 2)))
+
+
 def motion_quality(times_s: np.ndarray, est_positions_mm: np.ndarray, true_positions_mm: np.ndarray,
                    est_rotations: np.ndarray | None = None, true_rotations: np.ndarray | None = None,
                    true_contacts: np.ndarray | None = None,
@@ -212,7 +224,7 @@ def motion_quality(times_s: np.ndarray, est_positions_mm: np.ndarray, true_posit
     accel = _accel_error(t, est, true)
     max_turn, over_30 = _turns(est_rotations, true_rotations)
     if true_contacts is None:
-        contacts = detect_contacts(t, true, contact_config)
+        contacts = detect_contacts(t, true, _own_floor(true, contact_config))
     else:
         contacts = np.asarray(true_contacts, bool).reshape(T, 2)
     est_slides, true_slides, relative = _skates(est, true, contacts)

@@ -8,11 +8,19 @@ Per take:
      window; the last :data:`OVERLAP` frames of a window are solved again as
      the start of the next, whose first two frames are held fixed);
   3. foot contacts detected on that solve (core.solve.contacts, with the foot
-     IMUs' angular speed), each contact anchored at the mean position of the
-     ball of the foot over it (the floor height when the floor is known);
+     IMUs' angular speed); with plant_feet, each contact anchored at the
+     mean position of the ball of the foot over it (the floor height when
+     the floor is known), and
   4. a second solve with the feet held at their anchors, the hold faded in
      and out over :data:`RELEASE_S` at each end of a contact so the foot
      plants and lifts without a jump.
+
+Planting is off by default: it cannot be judged yet. The simulated truth's
+own feet slide while in contact (the procedural walk's stance foot about
+0.6 m/s; recorded clips retargeted to other proportions and kept on stage,
+196 mm per contact over the held-out CMU clips), and holding the solved feet
+still then moves them away from the truth (33.8 -> 40.4 mm on those clips,
+scripts/bench_solve.py). `main.py export --plant-feet` turns it on.
 
 Frames the network missed are solved from the IMUs and the motion prior;
 frames with neither are filled by interpolation (core.posefit's rules). The
@@ -113,7 +121,7 @@ def _pins(times_s: np.ndarray, contact: np.ndarray, balls: np.ndarray,
 
 def solve_take(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray | None = None,
                confidence: np.ndarray | None = None, config: SolveConfig = SolveConfig(),
-               progress: Progress | None = None, plant_feet: bool = True,
+               progress: Progress | None = None, plant_feet: bool = False,
                floor_z_mm: float | None = None) -> PoseFit:
     """The whole-take solve (see the module notes). times_s (T,); joints_mm
     (T, J, 3) raw network joints (NaN: missing); bone_wxyz (T, 13, 4)

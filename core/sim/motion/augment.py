@@ -84,7 +84,7 @@ class Floored:
         if fr.grounded:
             self.lift_mm = 0.0
             return
-        ref = Performer(Subject.from_seed(0), motion)   # any body: only its proportions matter
+        ref = Performer(Subject.from_seed(0), motion)   # the reference body; others are fitted in Performer
         poses = ref.poses_at(fr.times_s)
         lowest = ref.foot_points_mm(poses)[..., 2].reshape(len(fr), 4).min(axis=1)
         scale = 1.0 if fr.source_leg_mm is None else fr.source_leg_mm / ref.leg_length_mm

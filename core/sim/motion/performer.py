@@ -19,6 +19,8 @@ running), about what a heel strike gives a shank-worn sensor.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from core import skeleton as sk
@@ -39,6 +41,12 @@ def _soft_min(z: np.ndarray, temp: float) -> np.ndarray:
     return m - temp * np.log(np.exp(-(z - m[:, None]) / temp).sum(axis=-1))
 
 
+@functools.lru_cache(maxsize=1)
+def _reference() -> Subject:
+    """The body recorded motion is floored on (core.sim.motion.augment.Floored)."""
+    return Subject.from_seed(0)
+
+
 class Performer:
     """subject: the body; motion: anything with frames(times_s) -> MotionFrames."""
 
@@ -54,6 +62,13 @@ class Performer:
             pts[f, 0] = (0.0, 0.25 * abs(toe_off[1]), -rest[ankle, 2])
             pts[f, 1] = toe_off - (0.0, 0.0, rest[toe, 2])
         self._foot_points = pts
+        # Recorded (non-grounded) motion is set on the floor for the reference
+        # body (core.sim.motion.augment.Floored) and scaled by leg length;
+        # bodies whose hips stand lower or higher for their leg (mesh bodies:
+        # 16-41 mm lower) would float or sink by the difference.
+        ref = _reference()
+        self._stand_fix_mm = float(rest[sk.ROOT, 2] - ref.rest_positions()[sk.ROOT, 2]
+                                   * subject.leg_length_mm / ref.leg_length_mm)
 
     @property
     def leg_length_mm(self) -> float:
@@ -69,7 +84,7 @@ class Performer:
         if fr.root_shift_leg is not None:
             root[:, :2] += fr.root_shift_leg * leg
         if not fr.grounded:
-            root[:, 2] = fr.root_z_mm * scale
+            root[:, 2] = fr.root_z_mm * scale + (self._stand_fix_mm if fr.source_leg_mm is not None else 0.0)
             return forward_kinematics(self._offsets, root, fr.local)
         poses = forward_kinematics(self._offsets, root, fr.local)
         ground = _soft_min(self.foot_points_mm(poses)[..., 2].reshape(len(fr), 4), _SOFT_MM)
