@@ -79,10 +79,11 @@ class SolveConfig:
     imu_sigma_deg: float = 8.0
     accel_mm_s2: float = 12000.0
     angular_accel_deg_s2: float = 3000.0
-    limit_sigma_deg: float = 2.0
+    limit_sigma_deg: float = 6.0
     rest_sigma_deg: float = 30.0
     pin_sigma_mm: float = 5.0
     robust: float = 3.0
+    imu_robust: float = 0.0  # Cauchy scale of the IMU terms (0: plain least squares; live, trust handles slips)
     iterations: int = 6
     tolerance: float = 1e-3  # stop when an iteration lowers the cost by less than this share
 
@@ -316,7 +317,7 @@ class WindowSolver:
             phi = log_map(st.glob[f, start] @ np.swapaxes(obs.imu[f, b], 1, 2))
             sc = 1.0 / sig[f, b]
             r = phi * sc[:, None]
-            w = _cauchy(r, cfg.robust)
+            w = _cauchy(r, cfg.imu_robust)
             sc = sc * w
             cols = f * NV + 3 + 3 * np.array([SLOT[int(j)] for j in start])
             sys.add(r * w[:, None], [(np.arange(len(f)), cols, _jl_inv(phi) * sc[:, None, None])])
