@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-pytestmark = pytest.mark.gui
+# Slow (45 s of real-time footage on 2 cores): run with -m slow.
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 FPS = 5.0
 CAMERAS = (0, 1, 2)

@@ -185,7 +185,7 @@ def test_stillness_and_calibration_errors():
 
 # -- drift -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", [8619, 77])
+@pytest.mark.parametrize("seed", [8619, pytest.param(77, marks=pytest.mark.slow)])
 def test_heading_drift_is_corrected_over_a_60_s_take(seed):
     cfg = ImuConfig(drift_deg_per_min=4.0, drift_walk_deg=1.0)  # four times the simulator's usual drift
     studio = SimulatedStudio(StudioConfig(seed=seed, calibration_pose="T", imu=cfg))

@@ -81,6 +81,7 @@ def test_a_clip_held_at_its_first_frame_through_a_lead_in():
     np.testing.assert_allclose(a.root_z_mm[2], b.root_z_mm[0], atol=1e-9)
 
 
+@pytest.mark.slow  # 41 s on 2 cores; the single-clip path runs in tests/test_cli.py
 @pytest.mark.skipif(not (ROOT / "resources/models/deepfuse-lite.pt").exists(), reason="no shipped lite model")
 def test_evaluate_on_a_folder_of_clips_prints_a_row_per_clip(tmp_path):
     """Two clips, each one sequence after the IMU calibration routine: a
