@@ -40,7 +40,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
-from core.posefit import MIN_JOINTS, _analytic, _imu_matrices
+from core.posefit import MIN_JOINTS, _analytic, _imu_matrices, _to_local
 from core.solve.contacts import ContactTracker
 from core.solve.lengths import LengthEstimator, default_offsets
 from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, log_map, positions, tie_end_joints
@@ -85,12 +85,11 @@ class SolvedPose:
 
 
 def local_rotations(glob: np.ndarray) -> np.ndarray:
-    """(..., J, 3, 3) local rotations from globals (end joints: identity)."""
-    local = glob.copy()
-    parents = np.array(sk.PARENTS[1:])
-    local[..., 1:, :, :] = np.swapaxes(glob[..., parents, :, :], -1, -2) @ glob[..., 1:, :, :]
-    local[..., list(sk.END_JOINTS), :, :] = np.eye(3)
-    return local
+    """(T, J, 3, 3) or (J, 3, 3) local rotations from globals (end joints: identity)."""
+    one = glob.ndim == 3
+    local = _to_local(glob[None] if one else glob)
+    local[:, list(sk.END_JOINTS)] = np.eye(3)
+    return local[0] if one else local
 
 
 class LiveSolver:

@@ -137,6 +137,10 @@ def skew(v: np.ndarray) -> np.ndarray:
     return out
 
 
+# exp_map and log_map do what SciPy's Rotation.from_rotvec().as_matrix() and
+# from_matrix().as_rotvec() do, on plain arrays: building Rotation objects was
+# most of a live frame's solve time (profiled: 0.68 of 2.9 s over 40 frames).
+# tests/test_solve.py checks them against SciPy.
 def exp_map(v: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotation matrices of rotation vectors (..., 3) (Rodrigues)."""
     th = np.linalg.norm(v, axis=-1)[..., None, None]
