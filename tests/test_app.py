@@ -291,3 +291,16 @@ def test_wear_offsets_captured_live_on_the_simulated_performer(qtbot, window):
     # Measured: a median of 3.1 degrees on a quiet machine, 11 under a full test run's load
     # (fewer live solves during the capture); the sensors alone are tens of degrees off.
     assert ok.sum() == 13 and np.median(err) < 20.0 and np.median(err) < 0.5 * np.median(raw), err.round(1)
+
+
+def test_the_status_bar_says_how_far_the_skeleton_is_measured():
+    from app.main_window import skeleton_status
+    from core import skeleton as sk
+
+    assert skeleton_status(None, False) == "skeleton –"
+    lengths = np.zeros(sk.NUM_JOINTS)
+    j = sk.JOINT_INDEX
+    lengths[j["LeftForeArm"]], lengths[j["LeftHand"]] = 290.0, 255.0   # upper arm, forearm
+    lengths[j["LeftLeg"]], lengths[j["LeftFoot"]] = 440.0, 430.0       # thigh, shin
+    assert skeleton_status(lengths, False) == "measuring skeleton: arm 54 cm, leg 87 cm"
+    assert skeleton_status(lengths, True) == "skeleton: arm 54 cm, leg 87 cm"
