@@ -153,6 +153,7 @@ def test_imu_calibration_file_round_trip(calibrated, tmp_path):
         ImuCalibration.load(tmp_path / "bad.json")
 
 
+@pytest.mark.slow  # 9 s; the T-pose calibration runs by default
 def test_n_pose_calibration():
     studio = SimulatedStudio(StudioConfig(seed=5, calibration_pose="N", imu=SENSORS))
     times, imu, joints = capture(studio, 30.0, 5)
@@ -185,7 +186,8 @@ def test_stillness_and_calibration_errors():
 
 # -- drift -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", [8619, pytest.param(77, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 12 s a seed; tests/test_imu_tracking.py holds the bones over a minute by default
+@pytest.mark.parametrize("seed", [8619, 77])
 def test_heading_drift_is_corrected_over_a_60_s_take(seed):
     cfg = ImuConfig(drift_deg_per_min=4.0, drift_walk_deg=1.0)  # four times the simulator's usual drift
     studio = SimulatedStudio(StudioConfig(seed=seed, calibration_pose="T", imu=cfg))

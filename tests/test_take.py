@@ -152,6 +152,7 @@ def _expect_stopped_recording(proc_result, out: Path, what: str) -> Take:
     return take
 
 
+@pytest.mark.slow  # 9 s; the full-disk test runs the same stop by default
 def test_file_size_limit_stops_the_recording_and_keeps_the_take(tmp_path):
     """The kernel refuses writes past RLIMIT_FSIZE (EFBIG): the same path as a full disk."""
     out = tmp_path / "limited"
