@@ -382,8 +382,8 @@ class CaptureSession:
             try:
                 solved = self.solver.update(bundle.t_s, None if sol is None else sol.joints_mm,
                                             None if sol is None else sol.confidence, result.bone_wxyz)
-            except (ValueError, np.linalg.LinAlgError) as exc:  # a degenerate frame: show the raw joints
-                log.warning("skeleton solve failed at %.3f s: %s", bundle.t_s, exc)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the live path
+                log.warning("skeleton solve failed at %.3f s (the raw joints are shown): %s", bundle.t_s, exc)
         if solved is not None and self.vmc is not None:
             self.vmc.send_pose(bundle.t_s, solved.root_mm, solved.local)
         now = time.monotonic()
