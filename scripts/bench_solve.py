@@ -30,6 +30,19 @@ from core.solve.bench import record_sequences, score_sequences, solve_table  # n
 FPS = 15.0
 
 
+class _Tail:
+    """A benchmark's last n sequences (the validation ones)."""
+
+    def __init__(self, bench: Benchmark, n: int) -> None:
+        self._bench, self._n = bench, n
+
+    def sequences(self):
+        return self._bench.sequences()[-self._n:]
+
+    def __getattr__(self, name):
+        return getattr(self._bench, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lite")
@@ -39,22 +52,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "fusecap" / "solve-bench"))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--only", choices=("procedural", "cmu"), default=None)
+    ap.add_argument("--validation", action="store_true",
+                    help="other sequences than the default ones (procedural seeds 4-7, the CMU clips between "
+                    "the default picks): for checking settings chosen on the default ones")
     args = ap.parse_args(argv)
 
     path = Path(args.model) if Path(args.model).exists() else shipped_model_path(args.model)
     model, _ = load_weights(path)
     benches = []
     if args.only in (None, "procedural"):
-        benches.append(("procedural", Benchmark(seconds=args.seconds, fps=FPS, sequences_per_kind=args.sequences,
-                                                random_rigs=False)))
+        n = args.sequences * (2 if args.validation else 1)
+        proc = Benchmark(seconds=args.seconds, fps=FPS, sequences_per_kind=n, random_rigs=False)
+        if args.validation:
+
+            proc = _Tail(proc, args.sequences)
+        benches.append(("procedural", proc))
     if args.motion_dir and args.only in (None, "cmu"):
         b = cmu_heldout(args.motion_dir, seconds=args.seconds, fps=FPS)
-        clips = b.motion_clips[:: max(1, len(b.motion_clips) // args.sequences)][: args.sequences]
+        step = max(1, len(b.motion_clips) // args.sequences)
+        clips = b.motion_clips[step // 2 if args.validation else 0:: step][: args.sequences]
         benches.append(("cmu-heldout", Benchmark(seconds=args.seconds, fps=FPS, motion_clips=clips)))
     results = {}
     for label, bench in benches:
+        label = f"{label} (validation)" if args.validation else label
         t0 = time.perf_counter()
-        recs = record_sequences(model, bench, Path(args.cache) / f"{label}-{args.seconds:g}s-{path.stem}",
+        recs = record_sequences(model, bench, Path(args.cache) / f"{label.split()[0]}-{args.seconds:g}s-{path.stem}",
                                 threads=args.threads)
         print(f"{label}: {len(recs)} sequences recorded in {time.perf_counter() - t0:.0f} s", flush=True)
         t0 = time.perf_counter()
