@@ -20,6 +20,7 @@ import numpy as np
 
 from core import skeleton as sk
 from core.deepfuse.evaluate import Benchmark, rig_key, run_sequence
+from core.kinematics import forward_kinematics
 from core.posefit import fit_frame
 from core.solve.metrics import MotionQuality, motion_quality
 
@@ -109,12 +110,8 @@ def raw_rotations(rec: Recorded) -> np.ndarray:
     out = np.full((len(rec.times_s), J, 3, 3), np.nan)
     for i in np.flatnonzero(np.isfinite(rec.joints_mm[:, sk.ROOT]).all(axis=1)):
         bones = rec.bone_wxyz[i] if np.isfinite(rec.bone_wxyz[i]).any() else None
-        _, local = fit_frame(rec.joints_mm[i], bones, off)
-        loc = local.as_matrix()
-        g = np.empty((J, 3, 3))
-        for j, p in enumerate(sk.PARENTS):
-            g[j] = loc[j] if p < 0 else g[p] @ loc[j]
-        out[i] = g
+        root, local = fit_frame(rec.joints_mm[i], bones, off)
+        out[i] = forward_kinematics(off, root[None], local).rotations[0]
     return out
 
 

@@ -43,7 +43,7 @@ from core import skeleton as sk
 from core.posefit import MIN_JOINTS, _analytic, _imu_matrices, _to_local
 from core.solve.contacts import ContactTracker
 from core.solve.lengths import LengthEstimator, default_offsets
-from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, log_map, positions, tie_end_joints
+from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, angular_speed_deg_s, tie_end_joints
 
 J = sk.NUM_JOINTS
 # Base sigma per IMU bone (degrees), in core.skeleton.IMU_BONES order.
@@ -154,8 +154,7 @@ class LiveSolver:
         prev, self._last_foot = self._last_foot, (t_s, feet) if have else None
         if not have or prev is None or t_s <= prev[0]:
             return None
-        turn = np.linalg.norm(log_map(feet @ np.swapaxes(prev[1], 1, 2)), axis=1)
-        return np.degrees(turn) / (t_s - prev[0])
+        return angular_speed_deg_s(np.array([prev[0], t_s]), np.stack([prev[1], feet]))[1]
 
     def _pins(self, t_s: float) -> tuple[np.ndarray, np.ndarray]:
         weight = np.zeros(2)
@@ -255,5 +254,3 @@ def solve_sequence(times_s: np.ndarray, joints_mm: np.ndarray | None, confidence
             pos[i], glob[i] = p.positions_mm, p.glob
     return pos, glob, out
 
-
-__all__ = ["LiveSolver", "SolvedPose", "local_rotations", "solve_sequence", "positions"]

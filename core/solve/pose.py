@@ -186,6 +186,14 @@ def log_map(m: np.ndarray) -> np.ndarray:
     return (v * f[:, None]).reshape(shape + (3,))
 
 
+def angular_speed_deg_s(times_s: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """(T, K) how fast each of K orientations (T, K, 3, 3) turns, degrees a
+    second, from each frame to the next (the first frame takes the second's)."""
+    turn = np.degrees(np.linalg.norm(log_map(rot[1:] @ np.swapaxes(rot[:-1], -1, -2)), axis=-1))
+    rate = turn / np.maximum(np.diff(times_s), 1e-6)[:, None]
+    return np.concatenate([rate[:1], rate]) if len(rate) else np.full(rot.shape[:2], np.nan)
+
+
 def _jl_inv(phi: np.ndarray) -> np.ndarray:
     """(n, 3, 3) inverse left Jacobians of SO(3) at rotation vectors phi (n, 3)."""
     th = np.linalg.norm(phi, axis=1)

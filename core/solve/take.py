@@ -47,10 +47,10 @@ from core.posefit import (
     torso_rest_directions,
 )
 from core.rotations import to_wxyz
-from core.solve.contacts import FOOT_JOINTS, contact_intervals, detect_contacts
+from core.solve.contacts import contact_intervals, detect_contacts
 from core.solve.lengths import take_lengths
 from core.solve.live import local_rotations
-from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, log_map
+from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, angular_speed_deg_s
 
 J = sk.NUM_JOINTS
 WINDOW = 48
@@ -172,10 +172,7 @@ def solve_take(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray
 
     valid = np.zeros(n, bool)
     valid[span] = True
-    local = np.empty((n, J, 3, 3))
-    root_all = np.empty((n, 3))
-    root_v, local_v = _fill_invalid(valid, st.root, local_rotations(st.glob))
-    root_all[:], local[:] = root_v, local_v
+    root_all, local = _fill_invalid(valid, st.root, local_rotations(st.glob))
     local_rot = Rotation.from_matrix(local.reshape(-1, 3, 3))
     pos = forward_kinematics(offsets, root_all, local_rot).positions_mm
     dist = np.linalg.norm(pos - x, axis=2)
@@ -188,29 +185,16 @@ def solve_take(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray
 
 def fit_globals(fit: PoseFit) -> np.ndarray:
     """(T, J, 3, 3) global rotations of a fitted take (end joints: their parent's)."""
-    loc = fit.local_rotations().as_matrix().reshape(fit.num_frames, J, 3, 3)
-    glob = np.empty_like(loc)
-    for j, p in enumerate(sk.PARENTS):
-        glob[:, j] = loc[:, j] if p < 0 else glob[:, p] @ loc[:, j]
-    return glob
+    return forward_kinematics(fit.offsets_mm, fit.root_mm, fit.local_rotations()).rotations
 
 
 def _foot_spin(times_s: np.ndarray, imu: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
-    """(T, 2) the foot IMUs' angular speed (deg/s), None without foot IMUs."""
+    """(T, 2) the foot IMUs' angular speed (deg/s; 0 where a sensor is missing), None without foot IMUs."""
     feet = list(_FOOT_IMUS)
-    if not ok[:, feet].any():
+    if not ok[:, feet].any() or len(times_s) < 2:
         return None
-    g = imu[:, feet]
-    spin = np.full((len(times_s), 2), np.nan)
-    if len(times_s) < 2:
-        return spin
-    turn = np.degrees(np.linalg.norm(log_map(g[1:] @ np.swapaxes(g[:-1], 2, 3)), axis=2))
-    rate = turn / np.maximum(np.diff(times_s), 1e-6)[:, None]
-    both = ok[1:, feet] & ok[:-1, feet]
-    rate[~both] = np.nan
-    spin[1:] = rate
-    spin[0] = rate[0]
-    return np.where(np.isfinite(spin), spin, 0.0)
+    rate = angular_speed_deg_s(times_s, imu[:, feet])
+    both = ok[:, feet] & np.concatenate([ok[:1, feet], ok[:-1, feet]])
+    return np.where(both & np.isfinite(rate), rate, 0.0)
 
 
-__all__ = ["solve_take", "fit_globals", "FOOT_JOINTS"]
