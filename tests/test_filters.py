@@ -59,8 +59,9 @@ def test_one_euro_and_zero_phase_reduce_noise_on_a_performer(rng):
     offline_4hz = _mpjpe(smooth_zero_phase(t, noisy, cutoff_hz=4.0), truth)
     # Measured over 40 seeds: One Euro 1.19-1.67x, median 1.41x (it lets fast
     # motion through, noise included); zero-phase 1.55-1.60x at the 6 Hz
-    # default and 1.79-1.93x at 4 Hz.
-    assert raw / live > 1.12, (seed, raw, live)
+    # default and 1.79-1.93x at 4 Hz. A later seed gave One Euro 1.08x (a take of
+    # mostly fast motion; FUSECAP_TEST_SEED=3804056242), so the bound is 1.05x.
+    assert raw / live > 1.05, (seed, raw, live)
     assert raw / offline > 1.5, (seed, raw, offline)
     assert raw / offline_4hz > 1.72, (seed, raw, offline_4hz)
     assert offline_4hz < live, (seed, live, offline_4hz)
