@@ -1,7 +1,12 @@
 """`main.py record --demo --seconds N --out DIR`: record a take from the
 simulated studio without a window; `main.py record --cameras 0,1,2,3
 --calibration rig.json [--imu PORT --pairing P.json --imu-calibration W.json]
---out DIR`: from real cameras and IMUs (core.session.opening, docs/DEVICES.md).
+--out DIR`: from real cameras and IMUs (core.session.opening, docs/DEVICES.md);
+`main.py record --imu PORT [--imu-protocol P] [--stature MM] --out DIR`
+(or `--demo --imus-only`): with IMUs alone, no camera. The performer first
+holds the known pose and does the routine's moves as the command prompts
+them (core.imu.wear_capture.STEPS); the IMUs are calibrated from that
+(core.imu.calibration.calibrate_without_cameras) and the recording starts.
 On real cameras the stage must be empty when the command starts: the first
 `--background-frames` frames of every camera are its background, and the
 recording starts once every camera has one.
@@ -26,7 +31,16 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
                    "or one footage folder (needs --calibration)")
     p.add_argument("--calibration", type=Path, metavar="FILE",
                    help="the cameras' calibration (FuseCap JSON or anipose / FreeMoCap TOML)")
-    p.add_argument("--imu", metavar="PORT", default="", help="the IMUs' serial port (real cameras only)")
+    p.add_argument("--imu", metavar="PORT", default="",
+                   help="the IMUs' serial port: with --cameras, or alone for a capture with IMUs only")
+    p.add_argument("--imus-only", action="store_true",
+                   help="with --demo: the simulated studio's IMUs alone, no camera")
+    p.add_argument("--stature", type=float, default=1750.0, metavar="MM",
+                   help="IMUs only: the performer's height in mm (sizes the skeleton; default 1750)")
+    p.add_argument("--pose", choices=("T", "N"), default="T",
+                   help="IMUs only: the known pose the calibration starts from (default T)")
+    p.add_argument("--calibration-timeout", type=float, default=60.0, metavar="S",
+                   help="IMUs only: how long to wait for the calibration routine (default 60 s)")
     p.add_argument("--imu-protocol", choices=("fusecap", "witmotion", "xsens"), default="fusecap")
     p.add_argument("--pairing", type=Path, metavar="FILE", help="the IMU pairing saved by the IMUs panel")
     p.add_argument("--imu-calibration", type=Path, metavar="FILE",
@@ -53,10 +67,17 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds between writes to the disk (at most 1; default 0.5)")
 
 
+def _imus_only(args: argparse.Namespace) -> bool:
+    return (args.demo and args.imus_only) or (not args.demo and not args.cameras and bool(args.imu))
+
+
 def run_record(args: argparse.Namespace) -> int:
-    if args.demo == bool(args.cameras):
-        print("record either the simulated studio (--demo) or real cameras (--cameras with --calibration)",
-              file=sys.stderr)
+    if args.imus_only and not args.demo:
+        print("--imus-only is for --demo; real IMUs alone: --imu PORT without --cameras", file=sys.stderr)
+        return 2
+    if not _imus_only(args) and args.demo == bool(args.cameras):
+        print("record either the simulated studio (--demo), real cameras (--cameras with --calibration) "
+              "or IMUs alone (--imu PORT)", file=sys.stderr)
         return 2
     if args.cameras and args.calibration is None:
         print("--cameras needs --calibration: the cameras' calibration file", file=sys.stderr)
@@ -79,17 +100,24 @@ def run_record(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             print(f"--vmc: {exc}", file=sys.stderr)
             return 2
-    what = "the simulated studio" if args.demo else "the cameras and IMUs"
+    imus_only = _imus_only(args)
+    what = ("the IMUs alone" if imus_only else "the simulated studio" if args.demo else "the cameras and IMUs")
     try:
         session = _open(args)
     except (OSError, ValueError) as exc:
         print(f"error: cannot start {what}: {exc}", file=sys.stderr)
         return 1
-    with progress_bar("preparing camera lookup tables") as report:
-        session.prepare(report)
+    if session.pipeline is not None:
+        with progress_bar("preparing camera lookup tables") as report:
+            session.prepare(report)
     session.set_vmc(sender)
     try:
-        if args.demo:
+        if imus_only:
+            session.start()
+            if session.imu_calibration is None:
+                _calibrate(session, args)
+            recorder = session.start_recording(args.out, flush_s=args.flush)
+        elif args.demo:
             # Studio time 0 is the start of the take: the performer starts moving as it starts.
             recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush, t0_s=session.studio.t0_s)
             session.start()
@@ -99,11 +127,12 @@ def run_record(args: argparse.Namespace) -> int:
                   f"({session.studio.setup.background_frames} frames a camera)", flush=True)
             session.studio.wait_for_backgrounds()
             recorder = session.start_recording(args.out, video=args.video, flush_s=args.flush)
-    except (TakeError, ValueError, DeviceError, OSError, TimeoutError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (TakeError, ValueError, DeviceError, OSError, TimeoutError, KeyboardInterrupt) as exc:
+        print("stopped" if isinstance(exc, KeyboardInterrupt) else f"error: {exc}", file=sys.stderr)
         session.stop()
         return 1
-    print(f"recording {args.seconds:g} s of {what} ({len(session.rig)} cameras at {args.fps:g} fps, "
+    cameras = 0 if session.rig is None else len(session.rig)
+    print(f"recording {args.seconds:g} s of {what} ({cameras} cameras at {args.fps:g} fps, "
           f"{'13 IMUs' if args.demo or args.imu else 'no IMUs'}) into {recorder.root}; live solve: {session.label}",
           flush=True)
     start = time.monotonic()
@@ -115,8 +144,10 @@ def run_record(args: argparse.Namespace) -> int:
                 break
             time.sleep(min(1.0 - ((now - start) % 1.0), end - now))
             s = recorder.stats
-            print(f"  {time.monotonic() - start:5.1f} s  camera frames written {sum(s.camera_frames):6d}  "
-                  f"IMU samples {s.imu_samples:6d}  live solves {session.solved:4d}  "
+            frames = (f"skeleton frames {session.posed:4d}" if imus_only else
+                      f"camera frames written {sum(s.camera_frames):6d}")
+            solves = "" if imus_only else f"live solves {session.solved:4d}  "
+            print(f"  {time.monotonic() - start:5.1f} s  {frames}  IMU samples {s.imu_samples:6d}  {solves}"
                   f"{s.bytes / 1e6:7.2f} MB", flush=True)
     except KeyboardInterrupt:
         print("stopped")
@@ -129,16 +160,74 @@ def run_record(args: argparse.Namespace) -> int:
     if recorder.error:
         print(f"error: {recorder.error}", file=sys.stderr)
         return 1
-    print(f"take {recorder.root}: {min(stats.camera_frames)}-{max(stats.camera_frames)} frames per camera, "
-          f"{stats.imu_samples} IMU samples, {stats.live_frames} live-solved frames, "
+    per_camera = (f"{min(stats.camera_frames)}-{max(stats.camera_frames)} frames per camera"
+                  if stats.camera_frames else "no camera")
+    solved = f"{session.posed} skeleton frames live" if imus_only else f"{stats.live_frames} live-solved frames"
+    print(f"take {recorder.root}: {per_camera}, {stats.imu_samples} IMU samples, {solved}, "
           f"{stats.bytes / 1e6:.2f} MB; frames lost by the recorder: {stats.lost_frames}; "
           f"frames the cameras dropped (the machine fell behind): {live.dropped}; "
           f"frames the live path skipped: {live.skipped}")
     return 0
 
 
+def _calibrate(session, args: argparse.Namespace) -> None:
+    """Prompt the calibration routine step by step until the IMUs are
+    calibrated; ValueError when the calibration fails, TimeoutError when it
+    does not come in time."""
+    from core.imu.wear_capture import STEPS
+
+    tracking = session.imu_tracking
+    print(f"IMU calibration: stand still in the {args.pose}-pose, facing the way the animation should face; "
+          "the routine starts once every sensor is in", flush=True)
+    deadline = time.monotonic() + args.calibration_timeout
+    shown = 0
+    while tracking.calibration is None:
+        if tracking.error is not None:
+            raise ValueError(f"the IMU calibration failed: {tracking.error}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no IMU calibration after {args.calibration_timeout:g} s "
+                               f"({tracking.state().message}): are all 13 sensors sending?")
+        started = tracking.capture_started_s
+        if started is not None:
+            elapsed = time.monotonic() - started
+            while shown < len(STEPS) and elapsed >= STEPS[shown][0]:
+                print(f"  {STEPS[shown][0]:4.0f} s  {STEPS[shown][1].format(pose=args.pose)}", flush=True)
+                shown += 1
+        time.sleep(0.1)
+    fits = tracking.calibration.fits
+    weak = [f.bone for f in fits if not f.observable]
+    print("IMUs calibrated" + (f"; no heading for {', '.join(weak)} (they barely tilted during the moves: "
+                               "the routine again gives them one)" if weak else ""), flush=True)
+
+
 def _open(args: argparse.Namespace):
     """The session for the simulated studio or the real devices the arguments name."""
+    if _imus_only(args):
+        from core.session.opening import identity_pairing, open_imu_session
+        from core.session.studios import DeviceSetup
+
+        setup = DeviceSetup(cameras=(), imu_port=args.imu, imu_protocol=args.imu_protocol, fps=args.fps)
+        calib = None
+        if args.imu_calibration is not None:
+            from core.imu.calibration import ImuCalibration
+
+            calib = ImuCalibration.load(args.imu_calibration)
+        if args.demo:
+            from core.registry import registry
+            from core.sim.studio import StudioConfig
+
+            config = StudioConfig(seed=args.seed, motion_bvh=args.motion, camera_fps=args.fps, body=args.body,
+                                  calibration_pose=args.pose)
+            devices = registry().studios["simulated"](config, realtime=True)
+            session = open_imu_session(setup, args.stature, args.pose, calib, imus=devices.imus)
+            session.set_pairing(identity_pairing(devices.imus[0].name))
+            return session
+        session = open_imu_session(setup, args.stature, args.pose, calib)
+        if args.pairing is not None:
+            from core.imu.pairing import Pairing
+
+            session.set_pairing(Pairing.load(args.pairing))
+        return session
     if args.demo:
         from core.session.opening import open_simulated_session
         from core.sim.studio import StudioConfig

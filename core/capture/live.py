@@ -144,6 +144,8 @@ class LiveCapture:
         is left out of that bundle rather than the others: on a busy machine
         cameras skip frames independently, and an instant seen by one camera
         only is no use to the solve."""
+        if not self.group.threads:
+            return self._imu_bundle(timeout_s)
         half = 0.5 / self.fps
         start = time.monotonic()
         waited = 0.0
@@ -180,6 +182,33 @@ class LiveCapture:
             quats, ages = self.buffer.at(t)
         self._last_t = max(f.t_s for f in picked if f is not None)
         bundle = FrameBundle(self._index, t, masks, quats, ages)
+        self._index += 1
+        return bundle
+
+
+    def _imu_bundle(self, timeout_s: float) -> FrameBundle | None:
+        """With no camera the frames keep time themselves: one every frame
+        period (host monotonic, the IMU stamps' clock), the IMUs at it. A
+        frame whose time has passed while the worker was busy is skipped, as
+        a late camera frame is. None when the next one is not due within
+        `timeout_s`."""
+        period = 1.0 / self.fps
+        now = time.monotonic()
+        if not np.isfinite(self._last_t):
+            self._last_t = now - period
+        due = self._last_t + period
+        if due < now - period:  # fell behind: the newest instant instead
+            late = int((now - due) / period)
+            self.skipped += late
+            due += late * period
+        if due - now > timeout_s:
+            time.sleep(max(0.0, timeout_s))
+            return None
+        time.sleep(max(0.0, due - now))
+        with self._lock:
+            quats, ages = self.buffer.at(due)
+        self._last_t = due
+        bundle = FrameBundle(self._index, due, (), quats, ages)
         self._index += 1
         return bundle
 

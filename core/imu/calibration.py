@@ -44,6 +44,7 @@ from scipy.optimize import minimize_scalar
 from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
+from core.imu.routine import pose_globals
 from core.rotations import from_wxyz, to_wxyz, yaw
 
 J = sk.JOINT_INDEX
@@ -83,17 +84,7 @@ def bone_orientations(quat_wxyz: np.ndarray, sensor_id: np.ndarray, wear, headin
 def known_pose(pose: str, facing_rad: float) -> Rotation:
     """The 13 IMU bones' orientations (bone -> world) in a known pose, the
     performer facing `facing_rad` (0: facing -Y, positive turns left)."""
-    local = np.zeros((sk.NUM_JOINTS, 3))
-    if pose == "N":
-        local[J["LeftArm"]] = [0.0, np.pi / 2, 0.0]
-        local[J["RightArm"]] = [0.0, -np.pi / 2, 0.0]
-    elif pose != "T":
-        raise ValueError(f"known pose is 'T' or 'N', got {pose!r}")
-    glob = [None] * sk.NUM_JOINTS
-    for j, p in enumerate(sk.PARENTS):
-        r = Rotation.from_rotvec(local[j])
-        glob[j] = yaw(facing_rad) * r if p < 0 else glob[p] * r
-    return Rotation.concatenate([glob[b.start] for b in sk.IMU_BONES])
+    return pose_globals(pose, facing_rad)[[b.start for b in sk.IMU_BONES]]
 
 
 def performer_facing(joints_mm: np.ndarray) -> float:
@@ -310,6 +301,24 @@ def refine_facing(pose: str, facing: float, psis: list[float], data: list, span_
     return float(np.angle(np.exp(1j * res.x)))
 
 
+def _held_pose(times_s: np.ndarray, imu_wxyz: np.ndarray, pose: str, still_s: float, still_deg: float
+               ) -> tuple[np.ndarray, int]:
+    """The frames of the known pose (the middle of the first still stretch:
+    its ends may hold the first or last degree of a movement) and the index
+    just after the stretch."""
+    still = still_frames(imu_wxyz, times_s, still_s, still_deg)
+    if not still.any():
+        raise ImuCalibrationError(f"no still moment found: hold the {pose}-pose for {still_s + 1:g} s "
+                                  "without moving")
+    first = int(np.argmax(still))
+    last = first + int(np.argmin(still[first:])) if not still[first:].all() else len(still)
+    hold = np.arange(first, last)
+    trim = int(round(0.5 / max(float(np.median(np.diff(times_s))), 1e-3)))
+    if len(hold) > 3 * trim:
+        hold = hold[trim:-trim]
+    return hold, last
+
+
 def calibrate(times_s: np.ndarray, imu_wxyz: np.ndarray, joints_mm: np.ndarray, pose: str = "T",
               still_s: float = 1.0, still_deg: float = 4.0, min_observability_deg: float = 5.0,
               moves_s: float = 12.0) -> ImuCalibration:
@@ -324,18 +333,7 @@ def calibrate(times_s: np.ndarray, imu_wxyz: np.ndarray, joints_mm: np.ndarray, 
     joints_mm = np.asarray(joints_mm, float)
     if not (len(times_s) == len(imu_wxyz) == len(joints_mm)):
         raise ValueError("times, IMU orientations and joints need one row per frame")
-    still = still_frames(imu_wxyz, times_s, still_s, still_deg)
-    if not still.any():
-        raise ImuCalibrationError(f"no still moment found: hold the {pose}-pose for {still_s + 1:g} s "
-                                  "without moving")
-    first = int(np.argmax(still))
-    last = first + int(np.argmin(still[first:])) if not still[first:].all() else len(still)
-    hold = np.arange(first, last)
-    # The middle of the still stretch: its ends may hold the first or last
-    # degree of a movement.
-    trim = int(round(0.5 / max(float(np.median(np.diff(times_s))), 1e-3)))
-    if len(hold) > 3 * trim:
-        hold = hold[trim:-trim]
+    hold, last = _held_pose(times_s, imu_wxyz, pose, still_s, still_deg)
     i0 = hold[len(hold) // 2]
     t0 = float(times_s[i0])
     facing = float(np.angle(np.mean(np.exp(1j * np.array([performer_facing(j) for j in joints_mm[hold]])))))
@@ -378,3 +376,80 @@ def calibrate(times_s: np.ndarray, imu_wxyz: np.ndarray, joints_mm: np.ndarray, 
         fits.append(SensorFit(bone.name, float(np.degrees(psi)), resid, obs, len(q),
                               obs >= min_observability_deg))
     return ImuCalibration(Rotation.concatenate(wear), headings, t0, pose, fits, rest_dirs)
+
+
+def calibrate_without_cameras(times_s: np.ndarray, imu_wxyz: np.ndarray, pose: str = "T",
+                              still_s: float = 1.0, still_deg: float = 4.0,
+                              min_observability_deg: float = 10.0) -> ImuCalibration:
+    """Wear offsets and headings from the calibration routine with no camera:
+    an IMU-only capture (core.imu.routine).
+
+    times_s: (T,) evenly spaced times; imu_wxyz: (T, 13, 4) each sensor's
+    orientation at them (NaN rows: missing; sensor k is IMU bone k). With no
+    camera there is no room to place the performer in: the world is the
+    performer's own at the known pose, standing at the origin facing -Y
+    (facing 0), and every sensor's heading puts it there.
+
+    1. The first still stretch is the known pose: G_b(t0) is known, which
+       ties each wear offset to its heading (as in `calibrate`).
+    2. Each move of the routine (bow, squat, toes up) turns each bone about a
+       known axis: the key pose's rotation from the known pose,
+       G_key G_0^-1, in the performer's frame. The sensor sees the same turn
+       in its own reference frame, Dq = q(t) q0^-1, at the moment it is
+       furthest from the pose within the move's stretch of the routine's
+       timing. Rz(psi) turns the one axis onto the other: psi is the
+       weighted yaw Procrustes over the moves (a closed form), each move
+       weighted by how far it turned the bone off the vertical. The timing
+       and the depth of each move need not match the routine's: only the
+       axes of the turns matter.
+
+    A sensor whose moves all turned it about the vertical has no heading; its
+    fit is reported not observable (its `observability_deg`: how much worse
+    the worst heading explains the moves, under `min_observability_deg`)."""
+    from core.imu.routine import MOVE_KEYS, MOVES
+
+    times_s = np.asarray(times_s, float)
+    imu_wxyz = np.asarray(imu_wxyz, float)
+    if len(times_s) != len(imu_wxyz):
+        raise ValueError("times and IMU orientations need one row per frame")
+    hold, last = _held_pose(times_s, imu_wxyz, pose, still_s, still_deg)
+    t0 = float(times_s[hold[len(hold) // 2]])
+    t_end = float(times_s[last - 1])  # the moves start about here
+    tau = times_s - t_end
+    if tau[-1] < MOVES[-1][2] - 1.0:
+        raise ImuCalibrationError("the capture ended before the moves did: after holding the pose, bow, "
+                                  "squat and rock onto the heels as the routine shows")
+    G0 = known_pose(pose, 0.0)
+    imu_joint = [b.start for b in sk.IMU_BONES]
+    expected = [pose_globals(pose, 0.0, MOVE_KEYS[1][key])[imu_joint] * G0.inv()
+                for _, _, _, key in MOVES]
+    wear, headings, fits = [], np.zeros(sk.NUM_IMUS), []
+    for k, bone in enumerate(sk.IMU_BONES):
+        qh = imu_wxyz[hold, k]
+        if np.isnan(qh[:, 0]).any():
+            raise ImuCalibrationError(f"the {bone.name} sensor sent nothing during the pose")
+        q0 = from_wxyz(qh).mean()
+        seen, want = [], []
+        for m, (name, a, b, _) in enumerate(MOVES):
+            sel = np.flatnonzero((tau >= a - 0.5) & (tau <= b + 0.5) & ~np.isnan(imu_wxyz[:, k, 0]))
+            if len(sel) < 3:
+                raise ImuCalibrationError(f"the {bone.name} sensor sent too little during the {name}")
+            turn = from_wxyz(imu_wxyz[sel, k]) * q0.inv()
+            seen.append(turn[int(np.argmax(turn.magnitude()))].as_rotvec())
+            want.append(expected[m][k].as_rotvec())
+        seen, want = np.array(seen), np.array(want)
+        cross = float(np.sum(seen[:, 0] * want[:, 1] - seen[:, 1] * want[:, 0]))
+        dot = float(np.sum(seen[:, 0] * want[:, 0] + seen[:, 1] * want[:, 1]))
+        psi = float(np.arctan2(cross, dot))
+
+        def misfit(p: float) -> float:  # RMS angle (deg) between the turned measured axes*angles and the expected
+            turned = yaw(p).apply(seen)
+            return float(np.degrees(np.sqrt(np.mean(np.sum((turned - want) ** 2, axis=1)))))
+
+        resid = misfit(psi)
+        worst = max(misfit(p) for p in psi + np.radians(np.arange(0.0, 360.0, 15.0)))
+        headings[k] = psi
+        wear.append(G0[k].inv() * yaw(psi) * q0)
+        fits.append(SensorFit(bone.name, float(np.degrees(psi)), resid, worst - resid, len(hold) + 3,
+                              worst - resid >= min_observability_deg))
+    return ImuCalibration(Rotation.concatenate(wear), headings, t0, pose, fits)

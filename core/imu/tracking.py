@@ -44,7 +44,7 @@ import numpy as np
 from core import skeleton as sk
 from core.events import Event
 from core.frames import orientations_at
-from core.imu.calibration import ImuCalibration, ImuCalibrationError, calibrate
+from core.imu.calibration import ImuCalibration, ImuCalibrationError, calibrate, calibrate_without_cameras
 from core.imu.drift import HeadingTracker
 from core.imu.sync import TimeOffset, estimate_time_offset
 
@@ -70,9 +70,16 @@ class ImuTracking:
     def __init__(self, pose: str = "T", capture_s: float = CAPTURE_S, drift: bool = True,
                  time_offset: bool = True, max_offset_s: float = MAX_OFFSET_S, offset_every_s: float = 5.0,
                  offset_window_s: float = 20.0, background: bool = False,
-                 calibration: ImuCalibration | None = None, offset_s: float = 0.0) -> None:
+                 calibration: ImuCalibration | None = None, offset_s: float = 0.0, cameras: bool = True) -> None:
         """calibration: a calibration to start from (then no capture: tracking
-        begins at once, e.g. one loaded from a file or recorded in a take)."""
+        begins at once, e.g. one loaded from a file or recorded in a take).
+        cameras=False: a capture with IMUs alone: the capture starts at the
+        first frame every sensor is in, is calibrated without a skeleton
+        (core.imu.calibration.calibrate_without_cameras), and has no time
+        offset or drift correction (both need the cameras' view)."""
+        self.cameras = cameras
+        if not cameras:
+            drift = time_offset = False
         self.pose = pose
         self.capture_s = float(capture_s)
         self.drift = drift
@@ -134,11 +141,16 @@ class ImuTracking:
         if joints_mm is not None and not np.isfinite(joints_mm).all():
             joints_mm = None
         if self.calibration is None:
-            if self._solving or self.error is not None or joints_mm is None:
+            if self._solving or self.error is not None:
                 return
+            if self.cameras and joints_mm is None:
+                return
+            if not self.cameras and (imu_wxyz is None or np.isnan(np.asarray(imu_wxyz)[:, 0]).any()):
+                if self._first_t is None:
+                    return  # the capture starts once every sensor is in
             if self._first_t is None:
                 self._first_t = float(t_s)
-            self._frames.append((float(t_s), np.array(joints_mm, float)))
+            self._frames.append((float(t_s), None if joints_mm is None else np.array(joints_mm, float)))
             if t_s - self._first_t >= self.capture_s:
                 self._solving = True
                 if self.background:
@@ -155,6 +167,11 @@ class ImuTracking:
         if self.time_offset and t_s - self._last_offset_t >= self.offset_every_s:
             self._last_offset_t = float(t_s)
             self._refresh_offset(float(t_s))
+
+    @property
+    def capture_started_s(self) -> float | None:
+        """When the calibration capture started (the frames' clock), or None."""
+        return self._first_t
 
     # -- output -------------------------------------------------------------------------
     def bone_wxyz(self, imu_wxyz: np.ndarray) -> np.ndarray | None:
@@ -182,7 +199,8 @@ class ImuTracking:
         if self.error is not None:
             return TrackingState("failed", f"IMU calibration failed: {self.error}", off, corr)
         if self.calibration is not None:
-            return TrackingState("tracking", "IMUs calibrated; correcting heading drift", off, corr)
+            return TrackingState("tracking", "IMUs calibrated; correcting heading drift" if self.drift
+                                 else "IMUs calibrated", off, corr)
         if self._solving:
             return TrackingState("solving", "calibrating the IMUs", off, corr)
         if self._first_t is None:
@@ -221,17 +239,24 @@ class ImuTracking:
         try:
             frames = list(self._frames)
             times = np.array([f[0] for f in frames])
-            joints = np.stack([f[1] for f in frames])
-            if self.time_offset:
-                est = self._estimate_offset(times, joints)
-                if est is not None and est.reliable:
-                    self.offset, self.offset_s = est, est.offset_s
-            calib = calibrate(times, self.imu_at(times), joints, pose=self.pose, moves_s=max(times[-1] - times[0], 1))
+            if not self.cameras:
+                calib = calibrate_without_cameras(times, self.imu_at(times), pose=self.pose)
+            else:
+                joints = np.stack([f[1] for f in frames])
+                if self.time_offset:
+                    est = self._estimate_offset(times, joints)
+                    if est is not None and est.reliable:
+                        self.offset, self.offset_s = est, est.offset_s
+                calib = calibrate(times, self.imu_at(times), joints, pose=self.pose,
+                                  moves_s=max(times[-1] - times[0], 1))
         except ImuCalibrationError as exc:
             self.error = str(exc)
             self._solving = False
             self.calibrated.emit(exc)
             return
+        self._done(calib, times)
+
+    def _done(self, calib: ImuCalibration, times: np.ndarray) -> None:
         with self._lock:
             self._frames.clear()
             self._forget(float(times[-1]) - self.offset_window_s)

@@ -139,3 +139,31 @@ def open_device_session(setup: DeviceSetup, rig: CameraRig | None, model: str = 
     studio = DeviceStudio(cameras, imus, setup, f"{what}{', IMUs on ' + setup.imu_port if setup.imu_port else ''}",
                           footage)
     return _session(studio, rig, setup.fps, model, filter_kind)
+
+
+def open_imu_session(setup: DeviceSetup, stature_mm: float = 1750.0, pose: str = "T",
+                     imu_calibration=None, imus=None) -> CaptureSession:
+    """IMUs alone, no camera (an inertial capture; core.session.session,
+    "With IMUs alone"): the serial IMUs of `setup` (or the IMU sources
+    `imus`, the simulated studio's), frames at `setup.fps`, the performer of
+    `stature_mm` calibrated from the routine in `pose` as the session starts
+    (unless `imu_calibration` is given). The IMUs reach the solve through
+    the pairing (set_pairing). Raises ValueError with what to do."""
+    from core.registry import registry
+
+    if not 1000.0 <= stature_mm <= 2500.0:
+        raise ValueError(f"the performer's height must be between 1000 and 2500 mm, got {stature_mm:g}")
+    if imus is None:
+        if not setup.imu_port:
+            raise ValueError("no IMUs: name the IMUs' serial port")
+        reg = registry()
+        if "serial" not in reg.imu_sources:
+            raise ValueError(f"the serial IMU plugin is not installed ({reg.errors or 'no entry point'})")
+        imus = [reg.imu_sources["serial"](setup.imu_port, protocol=setup.imu_protocol)]
+        what = f"IMUs only, on {setup.imu_port}"
+    else:
+        what = "IMUs only, simulated"
+    studio = DeviceStudio([], list(imus), setup, what)
+    return CaptureSession(studio, None, setup.fps, imu_calibration=imu_calibration,
+                          label="IMUs only (no camera: a template skeleton posed by the IMUs)",
+                          imus_only=True, stature_mm=stature_mm, pose=pose)

@@ -40,6 +40,12 @@ Shutdown order: worker, capture, recorder, live link.
 Without a rig (real cameras not calibrated yet) the session only captures:
 every frame is published with an empty result (no performer), so the
 cameras can be watched and calibrated; recording needs a rig.
+
+With IMUs alone (`imus_only`, core.session.opening.open_imu_session) there
+is no camera and no rig: frames keep time by themselves at `fps`, the IMUs
+are calibrated from the routine without a skeleton, the solve poses a
+template skeleton from the IMUs (its root moved by the feet), and a take
+holds the IMU samples, the calibration and the stature (no camera streams).
 """
 
 from __future__ import annotations
@@ -132,12 +138,21 @@ class SessionEvents:
 class CaptureSession:
     def __init__(self, studio: Studio, rig: CameraRig | None, fps: float, engine=None, imu_calibration=None,
                  pairing=None, filter_config: FilterConfig | None = None, model_info: dict | None = None,
-                 label: str = "", calibrate_imus_at_start: bool = False) -> None:
+                 label: str = "", calibrate_imus_at_start: bool = False, imus_only: bool = False,
+                 stature_mm: float = 1750.0, pose: str = "T") -> None:
         """studio: the sources (core.session.studios); rig: the calibration the
         solve uses (None: capture only); label: the live model's name, or why
         there is no live solve; calibrate_imus_at_start: the performer does the
         IMU calibration routine as the session starts, and the session
-        calibrates the IMUs from it (the simulated studio does this)."""
+        calibrates the IMUs from it (the simulated studio does this).
+
+        imus_only: no camera at all (an inertial capture): the frames keep
+        time themselves, the IMUs are calibrated from the routine the
+        performer does as the session starts (`pose`, then the moves of
+        core.imu.routine; no skeleton needed) unless `imu_calibration` is
+        given, and the solve poses a template skeleton of `stature_mm` from
+        the IMUs, moved by its feet (core.solve.inertial). Recording needs
+        the calibration first."""
         self.studio = studio
         self.rig = rig
         self.fps = float(fps)
@@ -145,18 +160,22 @@ class CaptureSession:
         self.model_info = model_info
         self.label = label
         self.calibrate_imus_at_start = calibrate_imus_at_start
+        self.imus_only = imus_only
+        self.stature_mm = float(stature_mm)
         # Calibration, time offset and drift correction (core.imu.tracking):
         # from a given calibration, or captured from the routine at start.
         self.imu_tracking: ImuTracking | None = None
         if imu_calibration is not None:
-            self.imu_tracking = ImuTracking(calibration=imu_calibration)
+            self.imu_tracking = ImuTracking(calibration=imu_calibration, cameras=not imus_only)
+        elif imus_only:
+            self.imu_tracking = ImuTracking(pose=pose, background=True, cameras=False)
         elif calibrate_imus_at_start and engine is not None:
             self.imu_tracking = ImuTracking(background=True)
         self._imu_announced = False
         self._pairing = pairing
         self.filter_config = filter_config or FilterConfig(kind="one-euro")
         self._filter = live_filter(self.filter_config)
-        self.solver = LiveSolver(LIVE_SOLVE)
+        self.solver = LiveSolver.imus_only(stature_mm, LIVE_SOLVE) if imus_only else LiveSolver(LIVE_SOLVE)
         self.pipeline = None if rig is None else Pipeline(rig, engine, self._bone_orientations)
         self.capture = LiveCapture(studio.cameras, studio.imus, fps)
         # Samples are renumbered to IMU bones by the pairing (read per batch, so
@@ -172,7 +191,8 @@ class CaptureSession:
         self._lock = threading.Lock()
         self._solve_times = RateWindow(2.0)
         self._latencies = RateWindow(1.0)
-        self.solved = 0
+        self.solved = 0  # frames the network solved
+        self.posed = 0   # frames the skeleton solve posed
         self.started = False
 
     # -- what the session runs on ----------------------------------------------------
@@ -225,7 +245,8 @@ class CaptureSession:
         drift correction and the time offset carry on from it."""
         old = self.imu_tracking
         offset = 0.0 if old is None else old.offset_s
-        self.imu_tracking = None if calibration is None else ImuTracking(calibration=calibration, offset_s=offset)
+        self.imu_tracking = None if calibration is None else ImuTracking(calibration=calibration, offset_s=offset,
+                                                                         cameras=not self.imus_only)
 
     def _track_samples(self, samples: list[ImuSample]) -> None:
         tracking = self.imu_tracking
@@ -300,12 +321,17 @@ class CaptureSession:
         return None if rec is None else rec.root
 
     def take_meta(self, t0_s: float) -> dict:
-        meta = {"source": self.source, "t0_s": t0_s, "frame_rate": self.fps, "cameras": self.rig.names,
-                "rig": self.rig.to_dict(), "model": self.model_info,
+        cams = self.rig is not None
+        meta = {"source": self.source, "t0_s": t0_s, "frame_rate": self.fps, "cameras": self.rig.names if cams else [],
+                "rig": self.rig.to_dict() if cams else None, "model": self.model_info,
                 "live_filter": self.filter_config.to_dict(),
                 "imu_pairing": None if self._pairing is None else self._pairing.to_dict(),
                 "imu_calibration": None if self.imu_calibration is None else self.imu_calibration.to_dict(),
                 "imu_time_offset_s": 0.0 if self.imu_tracking is None else self.imu_tracking.offset_s}
+        if self.imus_only:
+            # No room to measure in: the world is the performer's at the calibration pose, the
+            # skeleton a template of this stature (core.solve.live.LiveSolver.imus_only).
+            meta["imus_only"] = {"stature_mm": self.stature_mm}
         return json_safe(meta)
 
     def start_recording(self, root: str | Path, video: bool = False, flush_s: float = 0.5,
@@ -313,14 +339,17 @@ class CaptureSession:
         """Record from now on into a new take folder (TakeError when it cannot
         start, ValueError without a calibration). A write that fails later
         stops the recording and publishes `recording_stopped` with why."""
-        if self.rig is None:
+        if self.imus_only and self.imu_calibration is None:
+            raise ValueError("the IMUs are not calibrated yet: hold the pose, then do the routine's moves, "
+                             "before recording")
+        if self.rig is None and not self.imus_only:
             raise ValueError("the cameras are not calibrated yet: calibrate them (Cameras panel) before recording")
         with self._lock:
             if self._recorder is not None:
                 raise RuntimeError("already recording")
             readers = self.capture.recorder_readers()
             t0 = time.monotonic() if t0_s is None else t0_s
-            rec = Recorder(root, self.take_meta(t0), len(self.rig), readers, video=video, flush_s=flush_s,
+            rec = Recorder(root, self.take_meta(t0), len(readers), readers, video=video, flush_s=flush_s,
                            on_error=self._recording_failed)
             self.events.imu_samples.connect(rec.put_imu)
             rec.start()
@@ -365,7 +394,10 @@ class CaptureSession:
 
     # -- the worker ----------------------------------------------------------------------
     def _handle(self, bundle: FrameBundle) -> None:
-        if self.pipeline is None:
+        if self.imus_only:
+            result = FrameResult(bundle.index, bundle.t_s, None, None, None,
+                                 bone_wxyz=self._bone_orientations(bundle))
+        elif self.pipeline is None:
             result = FrameResult(bundle.index, bundle.t_s, None, None, None)
         else:
             result = self.pipeline.process(bundle)
@@ -388,6 +420,7 @@ class CaptureSession:
             self.vmc.send_pose(bundle.t_s, solved.root_mm, solved.local)
         now = time.monotonic()
         self.solved += result.solve is not None
+        self.posed += solved is not None
         self._solve_times.add(now)
         self._latencies.add(now, now - bundle.t_s)
         self.events.frame.emit(LiveFrame(bundle, result, filtered, now, solved))

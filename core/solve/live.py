@@ -42,6 +42,7 @@ from scipy.spatial.transform import Rotation
 from core import skeleton as sk
 from core.posefit import MIN_JOINTS, _analytic, _imu_matrices, _to_local
 from core.solve.contacts import ContactTracker
+from core.solve.inertial import FootPlacement, standing_root_mm
 from core.solve.lengths import LengthEstimator, default_offsets
 from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, angular_speed_deg_s, tie_end_joints
 
@@ -113,6 +114,18 @@ class LiveSolver:
         self._last_foot: tuple[float, np.ndarray] | None = None
         self._solver: WindowSolver | None = None
         self._solver_offsets: np.ndarray | None = None
+        self.placement = FootPlacement()
+
+    @classmethod
+    def imus_only(cls, stature_mm: float = 1750.0, config: SolveConfig = LIVE_CONFIG) -> "LiveSolver":
+        """A solver for a capture with no camera: the template skeleton of
+        `stature_mm`, standing at the origin in the known pose (the world of
+        core.imu.calibration.calibrate_without_cameras)."""
+        from core.kinematics import forward_kinematics
+
+        template = default_offsets(stature_mm)
+        rest = forward_kinematics(template, np.zeros((1, 3)), Rotation.identity(J)).positions_mm[0]
+        return cls(config, stature_mm, start_root_mm=standing_root_mm(rest))
 
     # -- pieces ------------------------------------------------------------------------
     def _offsets(self, have_joints: bool) -> np.ndarray | None:
@@ -219,6 +232,13 @@ class LiveSolver:
             before.positions = np.concatenate([h[1].positions for h in hist])
             times_before = np.array([h[0] for h in hist])
         st = self._solver_for(offsets).solve(obs, init, before, times_before)
+        if have:
+            self.placement.reset()
+        else:  # no camera: the feet move the body (core.solve.inertial)
+            last_root = hist[-1][1].root[0] if hist else self._start_root
+            root = self.placement.place(st.positions[0] - st.root[0], last_root)
+            st.positions[0] += root - st.root[0]
+            st.root[0] = root
         self._hist.append((t_s, State(st.root.copy(), st.glob.copy(), st.positions.copy())))
         # Contacts on the solved pose; anchors where a contact starts.
         contact = self.contacts.update(t_s, st.positions[0], self._foot_spin(t_s, imu, ok))

@@ -98,6 +98,9 @@ def _check_chunk(d: dict[str, np.ndarray], keys: tuple[str, ...], where: str) ->
             raise bad("video frame sizes that do not add up to its data")
 
 
+MAX_IMU_ONLY_S = 24 * 3600.0  # an IMU-only take's stamps spread wider than this are damaged
+
+
 def _number(value) -> float:
     """A metadata value as a float; NaN when it is not a number."""
     try:
@@ -216,6 +219,19 @@ class Take:
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
             raise TakeError(f"{self.layout.meta}: unusable IMU calibration ({exc})") from None
 
+    @property
+    def imus_only(self) -> bool:
+        """Recorded with IMUs alone (no camera; core.session.session, "With IMUs alone")."""
+        return not self.cameras and isinstance(self.meta.get("imus_only"), dict)
+
+    @property
+    def stature_mm(self) -> float:
+        """An IMU-only take's performer height (the template skeleton's size)."""
+        v = _number((self.meta.get("imus_only") or {}).get("stature_mm", 1750.0))
+        if not (np.isfinite(v) and 500.0 <= v <= 3000.0):
+            raise TakeError(f"{self.layout.meta}: malformed take metadata (stature_mm {v!r})")
+        return v
+
     # -- IMU --------------------------------------------------------------------
     def imu_samples(self) -> dict[str, np.ndarray]:
         """Every IMU sample: t_s (from the take's start), sensor, quat_wxyz, accel_mps2."""
@@ -256,7 +272,9 @@ class Take:
         return np.concatenate(ts), np.concatenate(seqs)
 
     def frame_times(self) -> np.ndarray:
-        """Each frame's time from the take's start (the mean of its cameras' times)."""
+        """Each frame's time from the take's start (the mean of its cameras'
+        times; an IMU-only take's frames are every frame period from its first
+        IMU sample to its last)."""
         return self._frame_index()[0]
 
     def _frame_index(self) -> tuple[np.ndarray, np.ndarray]:
@@ -265,6 +283,14 @@ class Take:
 
         Frames are formed by time: silhouettes less than half a frame period
         apart, one per camera, make one frame."""
+        if self._index is None and not self.cameras:
+            t = np.sort(self.imu_samples()["t_s"]) if self.imus_only else np.zeros(0)
+            t = t[np.isfinite(t)]
+            if len(t) and t[-1] - t[0] > MAX_IMU_ONLY_S:
+                raise TakeError(f"{self.layout.imu}: IMU samples spread over {t[-1] - t[0]:.3g} s; "
+                                "the stamps are damaged")
+            times = (np.arange(t[0], t[-1] + 1e-9, 1.0 / self.fps) if len(t) else np.zeros(0))
+            self._index = (times, np.zeros((len(times), 0), np.int64))
         if self._index is None:
             K = len(self.cameras)
             events = []

@@ -1,7 +1,8 @@
 """The IMU calibration routine as a motion: hold a known pose, move through a
 few calibration moves, then carry on with any other motion.
 
-What the wear-offset capture asks of a performer (core.imu.calibration):
+What the wear-offset capture asks of a performer (core.imu.routine holds
+the moves as numbers; this performer does exactly those):
 
 1. hold the known pose (T-pose or N-pose) still for `hold_s` seconds;
 2. bow forward with the head down and the arms reaching forward, come up;
@@ -20,51 +21,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
+from core.imu.routine import MOVE_KEYS, MOVES_S, POSES, known_pose_locals
 from core.sim.motion.curves import smootherstep
 from core.sim.motion.frames import MotionFrames
 
-J = sk.JOINT_INDEX
-POSES = ("T", "N")
-
-
-def known_pose_locals(pose: str) -> dict[int, np.ndarray]:
-    """Local rotation vectors (rad) of the joints that differ from the T-pose.
-
-    The N-pose lowers the arms to the sides: each upper arm turns 90° about
-    the body's forward-back axis, palms facing the thighs."""
-    if pose not in POSES:
-        raise ValueError(f"known pose is one of {POSES}, got {pose!r}")
-    if pose == "T":
-        return {}
-    return {J["LeftArm"]: np.array([0.0, np.pi / 2, 0.0]), J["RightArm"]: np.array([0.0, -np.pi / 2, 0.0])}
-
-
-def _moves() -> tuple[np.ndarray, list[dict[int, np.ndarray]]]:
-    """Key times (s after the hold) and local rotation vectors at each key (T-pose = {})."""
-    d = np.radians
-    # The bow tips the pelvis forward at the hips (the thighs stay upright) and
-    # leans it to one side: every trunk sensor tilts about two axes.
-    bow = {J["Hips"]: np.array([d(35), d(-12), 0]), J["LeftUpLeg"]: np.array([d(-35), d(12), 0]),
-           J["RightUpLeg"]: np.array([d(-35), d(12), 0]),
-           J["Spine"]: np.array([d(15), 0, 0]), J["Chest"]: np.array([d(10), 0, 0]),
-           J["Neck"]: np.array([d(15), 0, 0]), J["Head"]: np.array([d(25), 0, 0]),
-           J["LeftArm"]: np.array([0, 0, d(-70)]), J["RightArm"]: np.array([0, 0, d(70)]),
-           J["LeftForeArm"]: np.array([0, 0, d(-30)]), J["RightForeArm"]: np.array([0, 0, d(30)]),
-           J["LeftFoot"]: np.array([d(-15), 0, 0]), J["RightFoot"]: np.array([d(-15), 0, 0])}
-    squat = {J["LeftUpLeg"]: np.array([d(-70), 0, d(-10)]), J["RightUpLeg"]: np.array([d(-70), 0, d(10)]),
-             J["LeftLeg"]: np.array([d(90), 0, 0]), J["RightLeg"]: np.array([d(90), 0, 0]),
-             J["LeftFoot"]: np.array([d(-20), 0, 0]), J["RightFoot"]: np.array([d(-20), 0, 0]),
-             J["Spine"]: np.array([d(25), 0, 0]), J["Head"]: np.array([d(-20), d(25), 0]),
-             J["LeftArm"]: np.array([0, d(-60), d(-30)]), J["RightArm"]: np.array([0, d(60), d(30)]),
-             J["LeftForeArm"]: np.array([0, d(-40), 0]), J["RightForeArm"]: np.array([0, d(40), 0])}
-    # Heels down, toes up: the feet tilt the other way from the bow's.
-    toes = {J["LeftFoot"]: np.array([d(35), 0, 0]), J["RightFoot"]: np.array([d(35), 0, 0]),
-            J["LeftArm"]: np.array([0, d(40), 0]), J["RightArm"]: np.array([0, d(-40), 0])}
-    times = np.array([0.0, 1.5, 2.5, 4.0, 5.5, 6.5, 8.0, 9.0, 10.0, 11.0])
-    return times, [{}, bow, bow, {}, squat, squat, {}, toes, toes, {}]
-
-
-MOVES_S = float(_moves()[0][-1])
+__all__ = ["POSES", "MOVES_S", "CalibrationRoutine", "OnDemandRoutine"]
 
 
 class CalibrationRoutine:
@@ -78,7 +39,7 @@ class CalibrationRoutine:
         self.pose = pose
         self.hold_s = float(hold_s)
         self.blend_s = float(blend_s)
-        self.key_times, self.keys = _moves()
+        self.key_times, self.keys = MOVE_KEYS
         self.duration_s = self.hold_s + MOVES_S + self.blend_s
         self._first = None
 
