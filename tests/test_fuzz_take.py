@@ -197,3 +197,119 @@ def test_json_nested_thousands_deep_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="nested too deeply"):
         read_json(path)
     assert path.read_bytes() == before
+
+
+# -- the skeleton `process` stores beside a solve (core.take.solved_skeleton) -------------------------------
+
+@pytest.fixture(scope="module")
+def skeleton_root(take_root, tmp_path_factory):
+    """The fuzz take with the skeleton stored beside its solve, and the BVH an
+    export writes from it."""
+    from core.export.take_export import export_take
+    from core.take.solved_skeleton import store_skeleton
+
+    root = tmp_path_factory.mktemp("fuzz-skeleton") / "take"
+    shutil.copytree(take_root, root)
+    store_skeleton(Take(root), 1)
+    rep = export_take(Take(root), root.parent / "intact.bvh")
+    assert rep.skeleton == "stored by process with offline solve 001" and not rep.notes
+    return root
+
+
+def _exports_as_before(root: Path, intact_bvh: bytes) -> None:
+    """The export writes the stored skeleton if it is still one, else solves
+    again (the same file as the intact take's), with a note naming the file
+    when one was stored but is unusable: never another error, and never a
+    change to the take."""
+    from core.export.take_export import export_take
+
+    before = file_digests(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "x.bvh"
+        rep = export_take(Take(root), out)
+        if rep.skeleton != "stored by process with offline solve 001":
+            assert rep.skeleton == "solved for this export"
+            assert out.read_bytes() == intact_bvh
+            for note in rep.notes:
+                assert "solved the skeleton again" in note and str(root) in note, note
+    assert file_digests(root) == before
+
+
+def _fuzz_skeleton(skeleton_root, damage) -> None:
+    intact = (skeleton_root.parent / "intact.bvh").read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "take"
+        shutil.copytree(skeleton_root, root)
+        damage(root)
+        _exports_as_before(root, intact)
+
+
+def _recommit(root: Path, data: bytes) -> None:
+    """Write the skeleton file and give its entry the matching checksum and size (so the reader trusts it)."""
+    import hashlib
+
+    from core.take.solved_skeleton import skeleton_path
+
+    layout = TakeLayout(root)
+    skeleton_path(layout, 1).write_bytes(data)
+    meta = json.loads(layout.solve_meta(1).read_text())
+    meta["skeleton"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    layout.solve_meta(1).write_text(json.dumps(meta))
+
+
+SKELETON_FUZZ = settings(FUZZ, max_examples=40)
+
+
+@SKELETON_FUZZ
+@given(data=st.data())
+def test_damaged_stored_skeleton_bytes(skeleton_root, data):
+    original = (skeleton_root / "solves/001/skeleton.npz").read_bytes()
+    blob = data.draw(mutated_bytes(original))
+    recommit = data.draw(st.booleans())  # damaged after process (the checksum fails) or with a good checksum
+
+    def damage(root):
+        if recommit:
+            _recommit(root, blob)
+        else:
+            (root / "solves/001/skeleton.npz").write_bytes(blob)
+
+    _fuzz_skeleton(skeleton_root, damage)
+
+
+@SKELETON_FUZZ
+@given(data=st.data())
+def test_stored_skeleton_with_other_arrays(skeleton_root, data):
+    """A good checksum over an archive that holds other arrays: other shapes,
+    types, values, missing or extra names."""
+    import io
+
+    with np.load(skeleton_root / "solves/001/skeleton.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    how = data.draw(st.sampled_from(["replace", "slice", "drop", "add", "values"]))
+    name = data.draw(st.sampled_from(sorted(arrays)))
+    if how == "replace":
+        arrays[name] = data.draw(_ARRAYS)
+    elif how == "slice":
+        arrays[name] = arrays[name][..., : data.draw(st.integers(0, 3))]
+    elif how == "drop":
+        del arrays[name]
+    elif how == "add":
+        arrays[data.draw(st.text(alphabet="abcxyz_", min_size=1, max_size=4))] = data.draw(_ARRAYS)
+    else:
+        a = arrays[name]
+        arrays[name] = data.draw(hnp.arrays(a.dtype, a.shape, elements=hnp.from_dtype(a.dtype) if a.dtype == bool
+                                            else st.sampled_from([0.0, -1.0, 1e300, np.nan, np.inf, 2.0])))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    _fuzz_skeleton(skeleton_root, lambda root: _recommit(root, buf.getvalue()))
+
+
+@SKELETON_FUZZ
+@given(data=st.data())
+def test_damaged_skeleton_entry(skeleton_root, data):
+    meta = json.loads((skeleton_root / "solves/001/solve.json").read_text())
+    if data.draw(st.booleans()):
+        meta["skeleton"] = data.draw(mutated_document(meta["skeleton"]))
+    else:
+        meta = data.draw(mutated_document(meta))
+    _fuzz_skeleton(skeleton_root, lambda root: (root / "solves/001/solve.json").write_text(json.dumps(meta)))

@@ -1,10 +1,11 @@
 """`main.py export TAKE --bvh FILE --csv FILE`: a take to animation tools.
 
-The joints (the newest offline solve, else the live solve) are filtered
-(zero-phase by default; `--filter off` exports them as solved), fitted to a
-skeleton with the performer's median bone lengths and per-frame rotations
-(IMU twist where a sensor sits on the bone), and written as BVH and CSV.
-docs/EXPORT.md describes the files column by column."""
+The joints (the newest offline solve, else the live solve) go through the
+whole-take skeleton solve (docs/SOLVE.md) and are written as BVH and CSV;
+an offline solve that `process` stored with its skeleton is written from
+that skeleton when the export's settings are the ones it was solved with
+(no smoothing, --plant-feet or --no-imu). docs/EXPORT.md describes the files
+column by column."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ def run_export(args: argparse.Namespace) -> int:
     for note in rep.notes:
         print(f"note: {note}")
     lengths = rep.bone_lengths_mm
-    print(f"{rep.frames} frames ({rep.which}); skeleton solved over {rep.fit.frames}/{rep.frames} solved frames: "
+    print(f"{rep.frames} frames ({rep.which}); skeleton {rep.skeleton}, over {rep.fit.frames}/{rep.frames} "
+          f"solved frames: "
           f"solved joints to the network's mean {rep.fit.mean_mm:.1f} mm (p95 {rep.fit.p95_mm:.1f}, "
           f"max {rep.fit.max_mm:.1f}); feet planted in {rep.planted_pct:.0f} % of frames"
           + (f"; to the raw network joints mean {rep.to_raw_mm:.1f} mm" if args.filter != "off" else ""))

@@ -1,4 +1,8 @@
-"""`main.py process TAKE`: re-solve a take offline, batched, with a progress bar."""
+"""`main.py process TAKE`: re-solve a take offline, batched, with progress bars.
+
+Two phases: the network over every frame, then the whole-take skeleton solve
+on those joints (docs/SOLVE.md). Both are stored as a new solve version; an
+export with the default settings then writes the stored skeleton."""
 
 from __future__ import annotations
 
@@ -48,12 +52,21 @@ def run_process(args: argparse.Namespace) -> int:
     with progress_bar("preparing camera lookup tables") as report:
         engine.prepare(report)
     try:
-        with progress_bar(f"solving {len(take)} frames ({info['name']} model, {engine.device})") as report:
-            version, joints, meta = process_take(take, engine, info, args.batch, not args.no_imu, report)
+        with progress_bar(f"solving {len(take)} frames ({info['name']} model, {engine.device})") as network, \
+                progress_bar("solving the skeleton") as skeleton:
+            version, joints, meta = process_take(take, engine, info, args.batch, not args.no_imu, network,
+                                                 skeleton_progress=skeleton)
     except (TakeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"solve {version:03d} stored in {take.layout.solve_dir(version)}: {meta['frames_found']}/{len(joints)} "
           f"frames with a performer, {meta['seconds']:.1f} s ({len(joints) / max(meta['seconds'], 1e-9):.1f} "
           f"frames/s on {meta['device']})")
+    skel = meta.get("skeleton")
+    if skel is not None:
+        print(f"skeleton solved over {skel['solved_frames']}/{skel['frames']} frames in {skel['seconds']:.1f} s "
+              f"({'with' if skel['settings']['imu'] else 'without'} IMUs) and stored beside the joints; "
+              "`main.py export` writes it")
+    else:
+        print(f"note: {meta.get('skeleton_note', 'no skeleton stored')}")
     return 0

@@ -10,6 +10,13 @@ the joints before it only when one is asked for, since the solve's motion
 prior already smooths. Then BVH and the three CSVs (docs/EXPORT.md); the
 raw CSV keeps the network's own joints.
 
+An offline solve that `main.py process` stored with its skeleton
+(core.take.solved_skeleton) is exported from that skeleton when the export
+asks for what it was solved with (no smoothing, the same IMU and planted-feet
+settings, the same solve settings and FuseCap version): the files are then
+those of solving again, without the wait. A stored skeleton that cannot be
+used (damaged, changed) is solved again, and a note says why.
+
 `progress(done, total)` is called through the work; a callback that raises
 stops it, and since every file is written atomically, a stopped export
 leaves no half-written file.
@@ -29,6 +36,7 @@ from core.filters import FilterConfig, apply_filter
 from core.posefit import FitReport
 from core.solve.take import solve_take
 from core.take.layout import Joints, TakeError
+from core.take.solved_skeleton import imu_bones, read_skeleton, skeleton_settings
 from core.take.take import Take
 
 Progress = Callable[[int, int], None]
@@ -45,8 +53,20 @@ def csv_paths(path: str | Path) -> tuple[Path, Path, Path]:
 def pick_joints(take: Take, solve: str | int | None = None) -> tuple[Joints, str]:
     """(joints with one row per take frame, which) for None (the newest
     offline solve, else live), an offline solve version, or "live"."""
+    joints, which, _ = _pick(take, solve)
+    return joints, which
+
+
+def _pick(take: Take, solve: str | int | None) -> tuple[Joints, str, int | None]:
+    """pick_joints, and the offline solve's version (None: the live joints)."""
+    version = None
     if solve is None:
-        joints, which = take.best_joints()
+        versions = take.solve_versions()
+        if versions:
+            version = versions[-1]
+            joints, which = take.solved_joints(version), f"offline solve {version:03d}"
+        else:
+            joints, which = take.best_joints()
     elif solve == "live":
         joints, which = take.live_joints(), "live solve"
         if joints is None or len(joints) == 0:
@@ -59,7 +79,7 @@ def pick_joints(take: Take, solve: str | int | None = None) -> tuple[Joints, str
         joints, which = take.solved_joints(version), f"offline solve {version:03d}"
     if which == "live solve":  # the live path skipped frames: put its rows on the take's frames
         joints = joints.on_frames(take.frame_times(), 0.5 / take.fps)
-    return joints, which
+    return joints, which, version
 
 
 @dataclass
@@ -73,6 +93,7 @@ class ExportReport:
     notes: list[str] = field(default_factory=list)
     bone_lengths_mm: np.ndarray | None = None  # (J,) the performer's skeleton the solve used
     planted_pct: float = 0.0  # share of frames with a foot held planted
+    skeleton: str = "solved for this export"  # or "stored by process with offline solve NNN"
 
 
 def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | None = None,
@@ -87,21 +108,24 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
     for out in (bvh, csv):
         if out is not None and not Path(out).parent.is_dir():
             raise ValueError(f"the folder {Path(out).parent} does not exist")
-    joints, which = pick_joints(take, solve)
+    joints, which, version = _pick(take, solve)
     notes = list(take.problems)
     if not np.isfinite(joints.joints_mm).any():
         raise TakeError(f"{take.root}: no frame of the take has a solved performer; nothing to export")
-    bones = None
-    calib = take.imu_calibration if use_imu else None
-    if calib is not None and len(joints):
-        quats, _ = take.imu_at(joints.times_s)
-        bones = np.stack([calib.bone_wxyz(q) for q in quats])
     smoothed = joints.joints_mm
     if smoothing is not None and smoothing.kind != "off":
         try:
             smoothed = apply_filter(smoothing, joints.times_s, joints.joints_mm)
         except ValueError as exc:
             notes.append(f"no smoothing ({exc})")
+    stored, source = None, "solved for this export"
+    if version is not None and smoothed is joints.joints_mm:
+        try:
+            stored = read_skeleton(take, version, joints, skeleton_settings(take, use_imu, plant_feet))
+        except TakeError as exc:
+            notes.append(f"{exc}; solved the skeleton again")
+        if stored is not None:
+            source = f"stored by process with offline solve {version:03d}"
     # Progress: the fit is most of the work; writing is the rest.
     steps = 100
 
@@ -110,18 +134,20 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
             return None
         return lambda d, n: progress(lo + (hi - lo) * d // max(n, 1), steps)
 
-    try:
-        fit = solve_take(joints.times_s, smoothed, bones, joints.confidence, progress=part(0, 80),
-                         plant_feet=plant_feet)
-    except ValueError as exc:
-        raise TakeError(f"cannot fit a skeleton to this take: {exc}") from None
+    fit = stored
+    if fit is None:
+        try:
+            fit = solve_take(joints.times_s, smoothed, imu_bones(take, joints.times_s, use_imu), joints.confidence,
+                             progress=part(0, 80), plant_feet=plant_feet)
+        except ValueError as exc:
+            raise TakeError(f"cannot fit a skeleton to this take: {exc}") from None
     d = np.linalg.norm(fit.positions_mm - joints.joints_mm, axis=-1)[fit.valid]
     d = d[np.isfinite(d)]
     report = ExportReport(which, fit.num_frames, int(fit.valid.sum()), fit.report(),
                           float(d.mean()) if d.size else float("nan"), notes=notes,
                           bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if fit.contacts is not None
-                          and len(fit.contacts) else 0.0)
+                          and len(fit.contacts) else 0.0, skeleton=source)
     if bvh is not None:
         write_bvh(bvh, fit, take.fps, units=units, progress=part(80, 90))
         report.files.append(Path(bvh))

@@ -1,10 +1,17 @@
-"""Offline solve: every frame of a take through an inference engine, batched.
+"""Offline solve: every frame of a take through an inference engine, batched,
+then the whole-take skeleton solve on those joints.
 
 The live path may skip frames; offline processing solves them all, with
 the model of choice (the full one by default), in batches on the GPU when
 there is one. The joints go into the take as a new solve version
 (core.take.writer.write_solve); the recorded streams are never changed.
 Solves are stored raw: temporal filtering is applied on export.
+
+The skeleton (core.solve.take.solve_take on the joints as stored, with the
+take's calibrated IMUs) is stored beside them (core.take.solved_skeleton),
+so an export with the same settings reads it instead of solving again.
+It is solved before anything is written, so cancelling through the
+progress callback leaves the take as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 from core import skeleton as sk
 from core.imu.tracking import ImuTracking, SampleFeed, solve_tracked
 from core.take.layout import APP_VERSION, Joints, TakeError
+from core.take.solved_skeleton import as_stored, skeleton_settings, solve_skeleton, write_skeleton
 from core.take.take import Take
 from core.take.writer import write_solve
 
@@ -111,8 +119,16 @@ def load_model(spec: str):
 
 
 def process_take(take: Take, engine, model_info: dict, batch_size: int = 16, use_imu: bool = True,
-                 progress: Progress | None = None) -> tuple[int, Joints, dict]:
-    """Solve the take and store the result as a new version: (version, joints, info)."""
+                 progress: Progress | None = None, skeleton: bool = True,
+                 skeleton_progress: Progress | None = None) -> tuple[int, Joints, dict]:
+    """Solve the take and store the result as a new version: (version, joints, info).
+
+    Two phases, each reporting through its own callback: the network over
+    every frame (`progress`), then, with `skeleton`, the whole-take skeleton
+    solve (`skeleton_progress`, or `progress` again from 0 when it is None).
+    info["skeleton"] is what solve.json records of the stored skeleton, or
+    None with info["skeleton_note"] saying why there is none (a take where
+    the network found no performer)."""
     t = time.perf_counter()
     imu: dict = {}
     joints = solve_take(take, engine, batch_size, use_imu, progress, imu)
@@ -121,5 +137,22 @@ def process_take(take: Take, engine, model_info: dict, batch_size: int = 16, use
     info = {"app_version": APP_VERSION, "model": model_info, "device": str(engine.device),
             "batch_size": batch_size, "imu": bool(use_imu and take.imu_calibration is not None),
             "filter": {"kind": "off"}, "frames_found": found, "seconds": round(elapsed, 3), **imu}
+    fit, note, skeleton_s = None, None, 0.0
+    if skeleton:
+        t = time.perf_counter()
+        try:
+            # The joints as write_solve stores them (float32), so the skeleton is the one an export of
+            # the stored solve would make.
+            fit = solve_skeleton(take, as_stored(joints), use_imu=use_imu,
+                                 progress=skeleton_progress if skeleton_progress is not None else progress)
+        except ValueError as exc:
+            note = f"no skeleton stored: {exc}"
+        skeleton_s = time.perf_counter() - t
     version = write_solve(take.layout, info, joints)
+    info["skeleton"] = None
+    if fit is not None:
+        info["skeleton"] = write_skeleton(take.layout, version, fit,
+                                          skeleton_settings(take, use_imu=use_imu), skeleton_s)
+    elif note is not None:
+        info["skeleton_note"] = note
     return version, joints, info
