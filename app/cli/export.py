@@ -62,11 +62,15 @@ def run_export(args: argparse.Namespace) -> int:
     for note in rep.notes:
         print(f"note: {note}")
     lengths = rep.bone_lengths_mm
-    print(f"{rep.frames} frames ({rep.which}); skeleton {rep.skeleton}, over {rep.fit.frames}/{rep.frames} "
-          f"solved frames: "
-          f"solved joints to the network's mean {rep.fit.mean_mm:.1f} mm (p95 {rep.fit.p95_mm:.1f}, "
-          f"max {rep.fit.max_mm:.1f}); feet planted in {rep.planted_pct:.0f} % of frames"
-          + (f"; to the raw network joints mean {rep.to_raw_mm:.1f} mm" if args.filter != "off" else ""))
+    if rep.which == "IMUs only":
+        print(f"{rep.frames} frames (IMUs only); skeleton {rep.skeleton}, over {rep.solved_frames}/{rep.frames} "
+              f"frames with sensors; a foot on the floor in {rep.planted_pct:.0f} % of frames")
+    else:
+        print(f"{rep.frames} frames ({rep.which}); skeleton {rep.skeleton}, over {rep.fit.frames}/{rep.frames} "
+              f"solved frames: "
+              f"solved joints to the network's mean {rep.fit.mean_mm:.1f} mm (p95 {rep.fit.p95_mm:.1f}, "
+              f"max {rep.fit.max_mm:.1f}); feet planted in {rep.planted_pct:.0f} % of frames"
+              + (f"; to the raw network joints mean {rep.to_raw_mm:.1f} mm" if args.filter != "off" else ""))
     if lengths is not None:
         from core import skeleton as sk
 

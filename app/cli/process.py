@@ -31,6 +31,9 @@ def run_process(args: argparse.Namespace) -> int:
         return 2
     try:
         take = Take(args.take)
+        if take.imus_only:
+            raise TakeError(f"{take.root} was recorded with IMUs alone: there is nothing for the network to "
+                            f"solve; `main.py export {take.root}` poses the skeleton from the IMUs")
         rig = take.rig
     except TakeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -108,6 +108,8 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
     for out in (bvh, csv):
         if out is not None and not Path(out).parent.is_dir():
             raise ValueError(f"the folder {Path(out).parent} does not exist")
+    if take.imus_only:
+        return _export_imus_only(take, bvh, csv, units, solve, smoothing, use_imu, progress)
     joints, which, version = _pick(take, solve)
     notes = list(take.problems)
     if not np.isfinite(joints.joints_mm).any():
@@ -126,14 +128,7 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
             notes.append(f"{exc}; solved the skeleton again")
         if stored is not None:
             source = f"stored by process with offline solve {version:03d}"
-    # Progress: the fit is most of the work; writing is the rest.
-    steps = 100
-
-    def part(lo: int, hi: int) -> Progress | None:
-        if progress is None:
-            return None
-        return lambda d, n: progress(lo + (hi - lo) * d // max(n, 1), steps)
-
+    part = _parts(progress)
     fit = stored
     if fit is None:
         try:
@@ -148,6 +143,27 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
                           bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if fit.contacts is not None
                           and len(fit.contacts) else 0.0, skeleton=source)
+    _write(take, fit, bvh, csv, units, report, part, joints)
+    if progress is not None:
+        progress(_STEPS, _STEPS)
+    return report
+
+
+_STEPS = 100
+
+
+def _parts(progress: Progress | None) -> Callable[[int, int], Progress | None]:
+    """part(lo, hi): a progress callback for the work between lo and hi of
+    _STEPS (the fit is most of the work; writing is the rest)."""
+    def part(lo: int, hi: int) -> Progress | None:
+        if progress is None:
+            return None
+        return lambda d, n: progress(lo + (hi - lo) * d // max(n, 1), _STEPS)
+    return part
+
+
+def _write(take: Take, fit, bvh, csv, units: str, report: ExportReport, part, joints: Joints | None) -> None:
+    """The BVH and the CSVs of `fit`; the raw CSV of the network's `joints` (None: none)."""
     if bvh is not None:
         write_bvh(bvh, fit, take.fps, units=units, progress=part(80, 90))
         report.files.append(Path(bvh))
@@ -155,8 +171,41 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
         paths = csv_paths(csv)
         write_joints_csv(paths[0], fit, progress=part(90, 94))
         write_rotations_csv(paths[1], fit, progress=part(94, 97))
-        write_raw_csv(paths[2], joints.times_s, joints.joints_mm, joints.confidence, progress=part(97, 100))
-        report.files.extend(paths)
+        report.files.extend(paths[:2])
+        if joints is not None:
+            write_raw_csv(paths[2], joints.times_s, joints.joints_mm, joints.confidence, progress=part(97, 100))
+            report.files.append(paths[2])
+        else:
+            report.notes.append(f"no {paths[2].name}: the take has no network joints (IMUs only)")
+
+
+def _export_imus_only(take: Take, bvh, csv, units: str, solve, smoothing: FilterConfig | None, use_imu: bool,
+                      progress: Progress | None) -> ExportReport:
+    """A take recorded with IMUs alone: the IMU-only solve (core.solve.take.fit_imus_only)
+    on the take's frames, through the calibration it was recorded with."""
+    from core.solve.take import fit_imus_only
+
+    if not use_imu:
+        raise TakeError(f"{take.root} was recorded with IMUs alone: without them there is nothing to export")
+    if solve is not None:
+        raise TakeError(f"{take.root} was recorded with IMUs alone: it has no network solves to pick from")
+    notes = list(take.problems)
+    if smoothing is not None and smoothing.kind != "off":
+        notes.append("no smoothing: an IMU-only take is solved from its sensors (the solve's motion prior smooths)")
+    times = take.frame_times()
+    bones = imu_bones(take, times)
+    if bones is None:
+        raise TakeError(f"{take.root}: an IMU-only take without an IMU calibration or samples; nothing to export")
+    part = _parts(progress)
+    try:
+        fit = fit_imus_only(times, bones, take.stature_mm, progress=part(0, 80))
+    except ValueError as exc:
+        raise TakeError(f"cannot pose a skeleton from this take's IMUs: {exc}") from None
+    report = ExportReport("IMUs only", fit.num_frames, int(fit.valid.sum()), fit.report(), float("nan"),
+                          notes=notes, bone_lengths_mm=fit.bone_lengths_mm,
+                          planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if len(fit.contacts) else 0.0,
+                          skeleton=f"posed by the IMUs (template of {take.stature_mm:.0f} mm)")
+    _write(take, fit, bvh, csv, units, report, part, None)
     if progress is not None:
-        progress(steps, steps)
+        progress(_STEPS, _STEPS)
     return report

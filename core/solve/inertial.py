@@ -30,6 +30,7 @@ from core.solve.contacts import FOOT_JOINTS, ContactConfig
 
 BALL_HEIGHT_MM = 15.0     # the simulated performers' ball joint on a flat foot: 12-18 mm
 SWITCH_MM = 10.0
+MOVING_WEIGHT = 0.5       # mm of height a mm of sliding is worth, choosing the pivot
 POINTS = np.array([j for foot in FOOT_JOINTS for j in foot])          # L ankle, L ball, R ankle, R ball
 FLOOR_MM = np.array([ContactConfig.ankle_height_mm, BALL_HEIGHT_MM] * 2)
 
@@ -47,9 +48,13 @@ class FootPlacement:
     def __init__(self) -> None:
         self.pivot: int | None = None       # a joint index of POINTS
         self._pivot_xy = np.zeros(2)
+        self._last_rel: np.ndarray | None = None
+        self._step = np.zeros(2)            # the root's horizontal move over the frame before
 
     def reset(self) -> None:
         self.pivot = None
+        self._last_rel = None
+        self._step = np.zeros(2)
 
     def place(self, relative_mm: np.ndarray, last_root_mm: np.ndarray) -> np.ndarray:
         """The root (3,) for the pose `relative_mm` ((J, 3) joints less the
@@ -57,9 +62,17 @@ class FootPlacement:
         rel = np.asarray(relative_mm, np.float64)
         last = np.asarray(last_root_mm, np.float64)
         above = rel[POINTS, 2] - FLOOR_MM
-        lowest = int(POINTS[int(np.argmin(above))])
-        if self.pivot is None or above[list(POINTS).index(self.pivot)] - above.min() > SWITCH_MM:
-            self.pivot = lowest
-            self._pivot_xy = last[:2] + rel[lowest, :2]
+        # How far each point would move on the floor if the body kept going as it went.
+        if self._last_rel is None:
+            moving = np.zeros(len(POINTS))
+        else:
+            moving = np.linalg.norm(rel[POINTS, :2] - self._last_rel[POINTS, :2] + self._step, axis=1)
+        score = above - above.min() + MOVING_WEIGHT * moving
+        best = int(np.argmin(score))
+        if self.pivot is None or score[list(POINTS).index(self.pivot)] - score[best] > SWITCH_MM:
+            self.pivot = int(POINTS[best])
+            self._pivot_xy = last[:2] + rel[self.pivot, :2]
         xy = self._pivot_xy - rel[self.pivot, :2]
+        self._step = xy - last[:2]
+        self._last_rel = rel
         return np.array([xy[0], xy[1], -float(above.min())])

@@ -260,11 +260,22 @@ def solve_sequence(times_s: np.ndarray, joints_mm: np.ndarray | None, confidence
     """Run a LiveSolver over a sequence (as the live session would):
     positions (T, J, 3) and globals (T, J, 3, 3) (NaN where nothing was
     solved), and the poses."""
-    solver = LiveSolver(config, **kwargs)
+    return _run(LiveSolver(config, **kwargs), times_s, joints_mm, confidence, bone_wxyz)
+
+
+def solve_imus_only(times_s: np.ndarray, bone_wxyz: np.ndarray, stature_mm: float = 1750.0,
+                    progress=None) -> tuple[np.ndarray, np.ndarray, list[SolvedPose | None]]:
+    """An IMU-only take (no camera) solved as it was live
+    (LiveSolver.imus_only: the template skeleton of `stature_mm`, the root
+    moved by the feet): as solve_sequence. progress(done, total) now and then."""
+    return _run(LiveSolver.imus_only(stature_mm), times_s, None, None, bone_wxyz, progress)
+
+
+def _run(solver: LiveSolver, times_s, joints_mm, confidence, bone_wxyz, progress=None):
     T = len(times_s)
     pos = np.full((T, J, 3), np.nan)
     glob = np.full((T, J, 3, 3), np.nan)
-    out = []
+    out: list[SolvedPose | None] = []
     for i, t in enumerate(times_s):
         p = solver.update(float(t), None if joints_mm is None else joints_mm[i],
                           None if confidence is None else confidence[i],
@@ -272,5 +283,6 @@ def solve_sequence(times_s: np.ndarray, joints_mm: np.ndarray | None, confidence
         out.append(p)
         if p is not None:
             pos[i], glob[i] = p.positions_mm, p.glob
+        if progress is not None and (i % 50 == 0 or i == T - 1):
+            progress(i + 1, T)
     return pos, glob, out
-

@@ -198,3 +198,33 @@ def _foot_spin(times_s: np.ndarray, imu: np.ndarray, ok: np.ndarray) -> np.ndarr
     return np.where(both & np.isfinite(rate), rate, 0.0)
 
 
+
+
+def fit_imus_only(times_s: np.ndarray, bone_wxyz: np.ndarray, stature_mm: float = 1750.0,
+                  progress: Callable[[int, int], None] | None = None) -> PoseFit:
+    """A take recorded with IMUs alone as one PoseFit: the IMU-only solve
+    (core.solve.live.solve_imus_only: the template skeleton of `stature_mm`,
+    posed by the calibrated IMU bones (T, 13, 4), its root moved by the
+    feet). Frames with no sensor in are filled as PoseFit's are; there are
+    no network joints (distance_mm all NaN). Raises ValueError when no frame
+    has a sensor."""
+    from core.solve.lengths import default_offsets
+    from core.solve.live import solve_imus_only
+
+    t = np.asarray(times_s, np.float64)
+    _, _, poses = solve_imus_only(t, np.asarray(bone_wxyz, np.float64), stature_mm, progress)
+    valid = np.array([p is not None for p in poses], bool)
+    if not valid.any():
+        raise ValueError("no frame has an IMU bone orientation: is the take's IMU calibration for these sensors?")
+    n = len(t)
+    offsets = default_offsets(stature_mm)
+    root_v = np.stack([p.root_mm for p in poses if p is not None])
+    local_v = np.stack([p.local.as_matrix() for p in poses if p is not None])
+    root_all, local = _fill_invalid(valid, root_v, local_v)
+    local_rot = Rotation.from_matrix(local.reshape(-1, 3, 3))
+    pos = forward_kinematics(offsets, root_all, local_rot).positions_mm
+    lengths = np.linalg.norm(offsets, axis=1)
+    contacts = np.zeros((n, 2), bool)
+    contacts[valid] = np.stack([p.contacts for p in poses if p is not None])
+    return PoseFit(t.copy(), offsets, root_all, to_wxyz(local_rot).reshape(n, J, 4), pos, valid, lengths,
+                   np.full((n, J), np.nan), contacts)
