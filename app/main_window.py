@@ -5,6 +5,11 @@ dock on the left behind a side navigation; a toolbar with Record/Stop and
 the take name; a status bar with the capture rate, solve rate, end-to-end
 latency, dropped frames, compute device and model.
 
+With IMUs alone (the Studio panel's "IMUs only" source) there is no camera
+and no rig: the 3D view shows no frusta, a timer shows the calibration
+routine's current step on the Studio panel while the session calibrates the
+IMUs, and Record stays off until they are calibrated.
+
 Threads (DESIGN.md): the session's capture, live solve and recording run
 off the GUI thread (core.session via app.bridge); this window only renders
 and reacts. Closing it stops the status timer, the session (worker,
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
@@ -37,7 +43,7 @@ from app.context import AppContext
 from app.panels.cameras import CALIBRATION_KEY, CamerasPanel
 from app.panels.imus import ImusPanel
 from app.panels.live import LivePanel
-from app.panels.studio import DEVICES, StudioPanel
+from app.panels.studio import DEVICES, IMUS_ONLY, StudioPanel, routine_words
 from app.panels.takes import TakesPanel
 from app.panels.wear import WearOffsetsPanel
 from app.playback import TakePlayer, imu_bone_arrows
@@ -132,6 +138,12 @@ class MainWindow(QMainWindow):
         self.status_timer.setInterval(500)
         self.status_timer.timeout.connect(self.update_status)
         self.status_timer.start()
+        # While an IMU-only session calibrates: the routine's step, on the GUI thread.
+        self.routine_timer = QTimer(self)
+        self.routine_timer.setObjectName("routine")
+        self.routine_timer.setInterval(200)
+        self.routine_timer.timeout.connect(self.update_routine)
+        self._routine_failure_shown = False
         self._load_remembered_calibration()
         self.nav.setCurrentRow(int(self.settings.value("window/panel", 0)))
         geometry = self.settings.value("window/geometry")
@@ -187,14 +199,23 @@ class MainWindow(QMainWindow):
         for label in self.status_labels.values():
             self.statusBar().addPermanentWidget(label)
 
+    def _waits_for_imu_calibration(self) -> bool:
+        """An IMU-only session whose IMUs are not calibrated yet (it cannot record)."""
+        session = None if self.bridge is None else self.bridge.session
+        return session is not None and session.imus_only and session.imu_calibration is None
+
     def _update_actions(self) -> None:
         live = self.bridge is not None and self.bridge.state == "live"
         recording = live and self.bridge.session.recording is not None
-        self.record_action.setEnabled(live and not recording)
+        waiting = self._waits_for_imu_calibration()
+        self.record_action.setEnabled(live and not recording and not waiting)
+        self.record_action.setToolTip("Record after the IMU calibration routine: the IMUs are not calibrated yet"
+                                      if waiting else "Start recording a take (Ctrl+R)")
         self.stop_action.setEnabled(recording)
         self.take_name.setEnabled(not recording)
         running = self.bridge is not None and self.bridge.state in ("preparing", "live")
-        self.studio_panel.set_running(running, running and self.bridge.session.studio.can_capture_background)
+        background = running and self.bridge.session.studio.can_capture_background and not self.bridge.session.imus_only
+        self.studio_panel.set_running(running, background)
 
     def update_status(self) -> None:
         b = self.bridge
@@ -207,8 +228,9 @@ class MainWindow(QMainWindow):
             self.studio_panel.show_status([])
             return
         s = b.session.stats()
-        labels["state"].setText("● REC" if s.recording else b.state)
-        labels["capture"].setText(f"capture {s.capture_fps:4.1f} fps")
+        calibrating = b.state == "live" and self._waits_for_imu_calibration()
+        labels["state"].setText("● REC" if s.recording else "calibrating IMUs" if calibrating else b.state)
+        labels["capture"].setText("no camera" if b.session.imus_only else f"capture {s.capture_fps:4.1f} fps")
         labels["solve"].setText(f"solve {s.solve_fps:4.1f} fps")
         labels["latency"].setText("latency –" if math.isnan(s.latency_ms) else f"latency {s.latency_ms:4.0f} ms")
         labels["dropped"].setText(f"dropped {s.dropped}")
@@ -235,6 +257,9 @@ class MainWindow(QMainWindow):
         """A recording ended: stopped by the user, or because writing failed."""
         if stopped.error is not None:
             self.show_message("error", stopped.error)
+        elif not stopped.stats.camera_frames:  # IMUs alone
+            self.show_message("info", f"take {stopped.root.name} saved: {stopped.stats.imu_samples} IMU samples, "
+                              "no camera")
         else:
             self.show_message("info", f"take {stopped.root.name} saved: "
                               f"{min(stopped.stats.camera_frames, default=0)} frames, "
@@ -258,20 +283,38 @@ class MainWindow(QMainWindow):
             return True
         panel = self.studio_panel
         panel.remember()
-        if panel.source_kind == DEVICES and panel.device_setup().imu_port and self.imus_panel.link is not None:
+        kind = panel.source_kind
+        real_imus = (kind == DEVICES or (kind == IMUS_ONLY and not panel.simulated_imus.isChecked()))
+        if real_imus and panel.device_setup().imu_port and self.imus_panel.link is not None:
             self.imus_panel.disconnect_serial()  # the session opens the port itself
         try:
             session = panel.open_session(self.calibrated_rig, self.show_message)
         except (OSError, ValueError) as exc:
-            what = "the cameras and IMUs" if panel.source_kind == DEVICES else "the simulated studio"
+            what = {DEVICES: "the cameras and IMUs", IMUS_ONLY: "the IMUs"}.get(kind, "the simulated studio")
             self.show_message("error", f"cannot start {what}: {exc}")
             return False
+        if session.imus_only and session.pairing is None:
+            # Real IMUs: the IMUs panel's pairing, from the first sample the routine sees.
+            session.set_pairing(self.imus_panel.pairing)
+            missing = self.imus_panel.pairing.missing()
+            if missing:
+                self.show_message("info", f"no sensor is paired to {', '.join(missing)} (IMUs panel): the "
+                                  "calibration routine starts once every bone's sensor is in")
         self.bridge = SessionBridge(session)
         self.bridge.frame.connect(self._on_frame)
         self.bridge.state_changed.connect(self._on_state)
         self.bridge.camera_changed.connect(self._camera_changed)
         self.bridge.recording_stopped.connect(self._recording_stopped)
         self.bridge.imu_calibrated.connect(self._imus_calibrated)
+        if session.imus_only:
+            self._start_imus_only(session)
+        else:
+            self._start_with_cameras(session)
+        self.bridge.start()
+        self._update_actions()
+        return True
+
+    def _start_with_cameras(self, session) -> None:
         if session.imu_tracking is not None and session.imu_tracking.calibration is None:
             self.show_message("info", "the performer does the IMU calibration routine first (hold the T-pose, "
                               "bow, squat, heels: about 16 s); until the IMUs are calibrated from it, the solve "
@@ -287,9 +330,19 @@ class MainWindow(QMainWindow):
         else:
             self.show_message("info", "the cameras are not calibrated: they are captured for calibration only "
                               "(Cameras panel: calibrate cameras, then the rig, then the floor)")
-        self.bridge.start()
-        self._update_actions()
-        return True
+
+    def _start_imus_only(self, session) -> None:
+        """No camera: no frusta in the view, and the calibration routine's steps on the Studio panel."""
+        self.view.set_rig(None)
+        self.live_panel.set_cameras([])
+        if session.imu_calibration is None:
+            pose = session.imu_tracking.pose
+            self.show_message("info", f"IMUs only: the performer holds the {pose}-pose, then does the "
+                              "calibration routine the Studio panel shows (bow, squat, heels: about 17 s); "
+                              "recording can start once the IMUs are calibrated from it")
+            self._routine_failure_shown = False
+            self.update_routine()
+            self.routine_timer.start()
 
     def _imus_calibrated(self, calib) -> None:
         tracking = None if self.bridge is None else self.bridge.session.imu_tracking
@@ -297,8 +350,34 @@ class MainWindow(QMainWindow):
         if tracking is not None and tracking.offset is not None:
             offset = f", time offset {tracking.offset_s * 1e3:.0f} ms"
         weak = [f.bone for f in calib.fits if not f.observable]
-        self.show_message("info", "IMUs calibrated from the routine" + offset
+        ready = "; ready to record" if tracking is not None and not tracking.cameras else ""
+        self.show_message("info", "IMUs calibrated from the routine" + offset + ready
                           + (f"; headings weakly observed: {', '.join(weak)}" if weak else ""))
+        self.update_routine()
+        self._update_actions()
+
+    def update_routine(self) -> None:
+        """An IMU-only session calibrating: the routine's current step and
+        progress on the Studio panel (the session's threads only set plain
+        values; this reads them on the GUI thread)."""
+        session = None if self.bridge is None else self.bridge.session
+        tracking = None if session is None or not session.imus_only else session.imu_tracking
+        if tracking is None:
+            self.routine_timer.stop()
+            self.studio_panel.show_routine(None)
+            return
+        state = tracking.state()
+        text, progress = routine_words(state, tracking.capture_started_s, time.monotonic(), tracking.pose,
+                                       tracking.capture_s)
+        self.studio_panel.show_routine(text, progress)
+        if state.stage == "tracking":
+            self.routine_timer.stop()
+            self._update_actions()
+        elif state.stage == "failed":
+            self.routine_timer.stop()
+            if not self._routine_failure_shown:
+                self._routine_failure_shown = True
+                self.show_message("error", text)
 
     def capture_background(self) -> bool:
         """Real cameras: the next frames of every camera become its empty stage."""
@@ -333,8 +412,10 @@ class MainWindow(QMainWindow):
         if self.bridge is None:
             return
         self.stop_recording()
+        self.routine_timer.stop()
         self.bridge.stop()
         self.bridge = None
+        self.studio_panel.show_routine(None)
         self._camera_states = {}
         self.context.session_stopped.emit()
         self.view.clear()
@@ -431,6 +512,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/panel", self.nav.currentRow())
         self.settings.setValue("takes/folder", str(self.takes_folder))
         self.status_timer.stop()
+        self.routine_timer.stop()
         for panel in self.panels.values():
             if hasattr(panel, "shutdown"):
                 panel.shutdown()

@@ -27,8 +27,9 @@ from core.camera.rig import CameraRig
 from core.devices import DeviceError
 from core.silhouette.live import BackgroundState, SegmentedCamera
 
-# The two sources the Studio panel offers (its remembered setting).
+# The sources the Studio panel offers (its remembered setting).
 SIMULATED, DEVICES = "simulated", "devices"
+IMUS_ONLY = "imus-only"  # IMUs alone, no camera (core.session.opening.open_imu_session)
 
 
 class Studio:
