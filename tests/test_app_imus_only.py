@@ -217,3 +217,8 @@ def test_imus_only_with_simulated_imus_calibrates_then_records_a_take(qtbot, win
     assert task.error is None, task.error
     assert task.result.which == "IMUs only" and task.result.frames == len(take)
     assert (tmp_path / "out.bvh").read_text().count("\n") > len(take)
+    # And plays it back in the 3D view, posed from the IMUs.
+    assert panel.load_selected(), w.messages[-1]
+    assert w.player.which == "IMUs only" and w.player.frames == len(take)
+    assert np.isfinite(w.player.joints_mm).all()
+    w.player.seek(w.player.frames - 1)

@@ -52,7 +52,22 @@ def csv_paths(path: str | Path) -> tuple[Path, Path, Path]:
 
 def pick_joints(take: Take, solve: str | int | None = None) -> tuple[Joints, str]:
     """(joints with one row per take frame, which) for None (the newest
-    offline solve, else live), an offline solve version, or "live"."""
+    offline solve, else live), an offline solve version, or "live". A take
+    recorded with IMUs alone has no network joints: its joints are the
+    IMU-only solve's (which: "IMUs only")."""
+    if take.imus_only and solve is None:
+        from core.solve.take import fit_imus_only
+
+        times = take.frame_times()
+        bones = imu_bones(take, times)
+        if bones is None:
+            raise TakeError(f"{take.root}: an IMU-only take without an IMU calibration or samples")
+        try:
+            fit = fit_imus_only(times, bones, take.stature_mm)
+        except ValueError as exc:
+            raise TakeError(f"cannot pose a skeleton from this take's IMUs: {exc}") from None
+        conf = np.where(fit.valid[:, None], 1.0, 0.0) * np.ones(fit.positions_mm.shape[:2])
+        return Joints(times, np.arange(len(times)), fit.positions_mm, conf), "IMUs only"
     joints, which, _ = _pick(take, solve)
     return joints, which
 
