@@ -55,14 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--validation", action="store_true",
                     help="other sequences than the default ones (procedural seeds 4-7, the CMU clips between "
                     "the default picks): for checking settings chosen on the default ones")
+    ap.add_argument("--planted", action="store_true",
+                    help="the simulated performer's feet held still on the floor (core.sim.motion.planting), "
+                    "so that foot skate can be judged; procedural motion only (the CMU clips are kept on "
+                    "stage by taking their travel off, which planted feet cannot do)")
     args = ap.parse_args(argv)
+    if args.planted:
+        args.only, args.motion_dir = "procedural", None
 
     path = Path(args.model) if Path(args.model).exists() else shipped_model_path(args.model)
     model, _ = load_weights(path)
     benches = []
     if args.only in (None, "procedural"):
         n = args.sequences * (2 if args.validation else 1)
-        proc = Benchmark(seconds=args.seconds, fps=FPS, sequences_per_kind=n, random_rigs=False)
+        proc = Benchmark(seconds=args.seconds, fps=FPS, sequences_per_kind=n, random_rigs=False,
+                         planted_feet=args.planted)
         if args.validation:
 
             proc = _Tail(proc, args.sequences)
@@ -75,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for label, bench in benches:
         label = f"{label} (validation)" if args.validation else label
+        label = f"{label} (planted)" if args.planted else label
         t0 = time.perf_counter()
-        recs = record_sequences(model, bench, Path(args.cache) / f"{label.split()[0]}-{args.seconds:g}s-{path.stem}",
+        name = f"{label.split()[0]}-{args.seconds:g}s-{path.stem}" + ("-planted" if args.planted else "")
+        recs = record_sequences(model, bench, Path(args.cache) / name,
                                 threads=args.threads)
         print(f"{label}: {len(recs)} sequences recorded in {time.perf_counter() - t0:.0f} s", flush=True)
         t0 = time.perf_counter()

@@ -56,9 +56,10 @@ def processed(tmp_path_factory):
 def test_process_stores_the_skeleton_beside_the_joints(processed):
     root, meta, network, skeleton, raw = processed
     take = Take(root)
-    # Two progress phases: the network over the 18 frames, then the skeleton's windows.
+    # Two progress phases: the network over the 18 frames, then the skeleton's windows (two passes over
+    # the 18 frames: the second plants the feet).
     assert network[0] == (0, 18) and network[-1] == (18, 18)
-    assert skeleton and skeleton[-1] == (18, 18) and all(n == 18 for _, n in skeleton)
+    assert skeleton and skeleton[-1] == (36, 36) and all(n == 36 for _, n in skeleton)
     # The version folder holds the joints, the skeleton and the metadata; nothing half-written.
     folder = take.layout.solve_dir(1)
     assert sorted(p.name for p in folder.iterdir()) == ["joints.stream", "skeleton.npz", "solve.json"]
@@ -68,7 +69,7 @@ def test_process_stores_the_skeleton_beside_the_joints(processed):
     assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
     assert entry["frames"] == entry["solved_frames"] == 18
     assert entry["settings"] == skeleton_settings(take) and entry["settings"]["imu"] is True
-    assert entry["settings"]["plant_feet"] is False and entry["settings"]["filter"] == {"kind": "off"}
+    assert entry["settings"]["plant_feet"] is True and entry["settings"]["filter"] == {"kind": "off"}
     # What is stored is the skeleton solve of the joints as stored.
     joints = take.solved_joints(1)
     stored = read_skeleton(take, 1, joints, skeleton_settings(take))
@@ -91,7 +92,7 @@ def test_export_writes_the_stored_skeleton_when_its_settings_match(processed, tm
     rep = export_take(take, tmp_path / "a.bvh", tmp_path / "a.csv")
     assert rep.skeleton == STORED and rep.which == "offline solve 001" and not rep.notes
     # Other settings than process's: the export solves its own skeleton.
-    for kwargs in ({"plant_feet": True}, {"use_imu": False},
+    for kwargs in ({"plant_feet": False}, {"use_imu": False},
                    {"smoothing": FilterConfig(kind="zero-phase", cutoff_hz=6.0)}, {"solve": "live"}):
         other = export_take(take, tmp_path / "b.bvh", None, **kwargs)
         assert other.skeleton == "solved for this export", kwargs

@@ -4,7 +4,7 @@ The joints (the newest offline solve, else the live solve) go through the
 whole-take skeleton solve (docs/SOLVE.md) and are written as BVH and CSV;
 an offline solve that `process` stored with its skeleton is written from
 that skeleton when the export's settings are the ones it was solved with
-(no smoothing, --plant-feet or --no-imu). docs/EXPORT.md describes the files
+(no smoothing, the feet planted or not, --no-imu). docs/EXPORT.md describes the files
 column by column."""
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
                    help="zero-phase smoothing cutoff frequency (default 6 Hz)")
     p.add_argument("--no-imu", action="store_true", help="ignore the IMUs (the skeleton from the joints only)")
-    p.add_argument("--plant-feet", action="store_true",
-                   help="hold each foot still while it is on the floor (see docs/SOLVE.md: not yet judged)")
+    p.add_argument("--plant-feet", action=argparse.BooleanOptionalAction, default=True,
+                   help="hold each foot still while it is on the floor (default; --no-plant-feet: follow the "
+                   "network's feet; docs/SOLVE.md)")
 
 
 def run_export(args: argparse.Namespace) -> int:

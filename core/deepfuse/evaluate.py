@@ -88,6 +88,7 @@ class Benchmark:
     motion_clips: tuple[str, ...] = ()
     calibration_fps: float = 10.0
     body: str = "mesh"  # the held-out performers' bodies: "mesh" (Anny, what the product shows) or "capsule"
+    planted_feet: bool = False  # feet held still on the floor (core.sim.motion.planting): for judging foot skate
 
     def sequences(self) -> list[TestSequence]:
         n = self.sequences_per_kind
@@ -174,7 +175,7 @@ def sequence_studio(seq: TestSequence, bench: Benchmark) -> SimulatedStudio:
         once = min(bench.seconds, max(clip.num_frames - 1, 1) * clip.frame_time_s)
     return SimulatedStudio(StudioConfig(seed=seq.subject_seed, motion_seed=seq.motion_seed,
                                         motion_bvh=seq.motion_bvh, motion_once_s=once, rig=rig,
-                                        calibration_pose="T", body=bench.body))
+                                        calibration_pose="T", body=bench.body, planted_feet=bench.planted_feet))
 
 
 def scored_times(seq: TestSequence, bench: Benchmark, studio: SimulatedStudio) -> np.ndarray:

@@ -114,7 +114,7 @@ class ExportReport:
 def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | None = None,
                 units: str = "cm", solve: str | int | None = None,
                 smoothing: FilterConfig | None = None, use_imu: bool = True,
-                progress: Progress | None = None, plant_feet: bool = False) -> ExportReport:
+                progress: Progress | None = None, plant_feet: bool = True) -> ExportReport:
     """Write the take's BVH and/or CSVs. Raises TakeError for a take it
     cannot export (no solve, no performer), ValueError for bad settings,
     OSError when a file cannot be written."""

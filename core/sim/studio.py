@@ -58,6 +58,8 @@ class StudioConfig:
     # The performer's body (core.sim.bodies): "capsule" (capsules and ellipsoids, the
     # body the shipped network was trained on) or "mesh" (a skinned Anny mesh, some clothed).
     body: str = DEFAULT_BODY
+    # Feet that hold still on the floor (core.sim.motion.planting): for judging foot skate; off for training.
+    planted_feet: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +96,7 @@ class SimulatedStudio:
             motion = CalibrationRoutine(motion, cfg.calibration_pose, cfg.calibration_hold_s)
         else:  # the routine when asked for (start_calibration_routine)
             motion = OnDemandRoutine(motion, "T", cfg.calibration_hold_s)
-        self.performer = Performer(self.subject, motion)
+        self.performer = Performer(self.subject, motion, planted=cfg.planted_feet)
         self.imus = SimulatedImus(cfg.seed, cfg.imu)
         self._lock = threading.Lock()
         # The last few frames: camera threads that ask for a time a moment
@@ -130,7 +132,9 @@ class SimulatedStudio:
             return None
         with self._lock:
             self._cache = {t: m for t, m in self._cache.items() if t < t_s}
-        return motion.start(t_s)
+        ends = motion.start(t_s)
+        self.performer.forget_planted()
+        return ends
 
     def silhouettes(self, t_s: float) -> list[np.ndarray | None]:
         """Every camera's silhouette at t_s (uint8 0/1; None for a camera that is off).

@@ -120,7 +120,7 @@ def score(rec: Recorded, positions_mm: np.ndarray, rotations: np.ndarray | None)
     return motion_quality(rec.times_s, positions_mm, rec.true_mm, rotations, rec.true_rot)
 
 
-ESTIMATES = ("raw network", "live solve", "take solve", "IMUs only")
+ESTIMATES = ("raw network", "live solve", "take solve", "take, feet planted", "IMUs only")
 
 
 def score_sequences(recs: list[Recorded], progress: Callable[[int, int], None] | None = None
@@ -128,7 +128,8 @@ def score_sequences(recs: list[Recorded], progress: Callable[[int, int], None] |
     """Per estimate (:data:`ESTIMATES`), the scores of every sequence: the
     raw network joints (rotations from the frame-by-frame analytic fit, what
     exports used before the solve), the live solve (frame by frame), the
-    take solve (core.solve.take) and the live solve with the IMUs alone (the
+    take solve (core.solve.take), the same with the feet planted
+    (`export --plant-feet`) and the live solve with the IMUs alone (the
     cameras see the first solved frame, then none)."""
     from core.solve.live import solve_sequence
     from core.solve.take import fit_globals, solve_take
@@ -140,6 +141,8 @@ def score_sequences(recs: list[Recorded], progress: Callable[[int, int], None] |
         rows["live solve"].append(score(rec, pos, glob))
         fit = solve_take(rec.times_s, rec.joints_mm, rec.bone_wxyz, rec.confidence)
         rows["take solve"].append(score(rec, fit.positions_mm, fit_globals(fit)))
+        fit = solve_take(rec.times_s, rec.joints_mm, rec.bone_wxyz, rec.confidence, plant_feet=True)
+        rows["take, feet planted"].append(score(rec, fit.positions_mm, fit_globals(fit)))
         first = int(np.flatnonzero(np.isfinite(rec.joints_mm[:, 0, 0]))[0])
         blind = rec.joints_mm.copy()
         blind[first + 1:] = np.nan

@@ -126,6 +126,19 @@ def contact_intervals(contact: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(starts, stops)]
 
 
+def own_floor(positions_mm: np.ndarray, config: ContactConfig = ContactConfig()) -> ContactConfig:
+    """`config` with the floor where these poses' feet are lowest: the 2nd
+    percentile over frames of the lowest foot point (heel or ball, as
+    :func:`_heights` measures them). A solved take's feet may float or sink
+    by a few centimetres (the network's), and a recorded clip may stand on
+    a raised floor; contacts are found against their own floor."""
+    from dataclasses import replace
+
+    h = _heights(np.asarray(positions_mm, np.float64), replace(config, floor_z_mm=0.0))
+    h = h[np.isfinite(h).all(axis=(-1, -2))].min(axis=(-1, -2)) if h.size else h.ravel()
+    return config if h.size == 0 else replace(config, floor_z_mm=float(np.percentile(h, 2)))
+
+
 def _heights(positions_mm: np.ndarray, config: ContactConfig) -> np.ndarray:
     """(..., 2, 2) height above the floor of each [left, right] foot's [heel, ball], mm."""
     out = np.empty(positions_mm.shape[:-2] + (2, 2))

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import skeleton as sk
-from core.solve.contacts import FOOT_JOINTS, ContactConfig, _heights, contact_intervals, detect_contacts
+from core.solve.contacts import FOOT_JOINTS, ContactConfig, contact_intervals, detect_contacts, own_floor
 
 # Joints whose rotation drives a child: the turn measures use only these.
 TURN_JOINTS: tuple[int, ...] = tuple(j for j in range(sk.NUM_JOINTS) if j not in sk.END_JOINTS)
@@ -193,15 +193,6 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
-def _own_floor(true: np.ndarray, config: ContactConfig) -> ContactConfig:
-    """The contact config with the floor at the truth's lowest foot point (2nd percentile of frames)."""
-    from dataclasses import replace
-
-    h = _heights(true, replace(config, floor_z_mm=0.0))
-    h = h[np.isfinite(h).all(axis=(-1, -2))].min(axis=(-1, -2)) if h.size else h.ravel()
-    return config if h.size == 0 else replace(config, floor_z_mm=float(np.percentile(h, 2)))
-
-
 def motion_quality(times_s: np.ndarray, est_positions_mm: np.ndarray, true_positions_mm: np.ndarray,
                    est_rotations: np.ndarray | None = None, true_rotations: np.ndarray | None = None,
                    true_contacts: np.ndarray | None = None,
@@ -224,7 +215,7 @@ def motion_quality(times_s: np.ndarray, est_positions_mm: np.ndarray, true_posit
     accel = _accel_error(t, est, true)
     max_turn, over_30 = _turns(est_rotations, true_rotations)
     if true_contacts is None:
-        contacts = detect_contacts(t, true, _own_floor(true, contact_config))
+        contacts = detect_contacts(t, true, own_floor(true, contact_config))
     else:
         contacts = np.asarray(true_contacts, bool).reshape(T, 2)
     est_slides, true_slides, relative = _skates(est, true, contacts)

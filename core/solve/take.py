@@ -47,7 +47,7 @@ from core.posefit import (
     torso_rest_directions,
 )
 from core.rotations import to_wxyz
-from core.solve.contacts import contact_intervals, detect_contacts
+from core.solve.contacts import ContactConfig, contact_intervals, detect_contacts, own_floor
 from core.solve.lengths import take_lengths
 from core.solve.live import local_rotations
 from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, angular_speed_deg_s
@@ -119,6 +119,15 @@ def _pins(times_s: np.ndarray, contact: np.ndarray, balls: np.ndarray,
     return pins, weight
 
 
+# How the take solve finds the feet it plants, on its own first pass: against the solved feet's own
+# floor, and stricter on speed and looser on height than the defaults (those were set on simulated
+# feet that slide; the network's feet stand 20-70 mm above the floor in stance and wobble by a few
+# centimetres). Chosen on the planted-feet benchmark, seeds 0-3 (scripts/bench_solve.py --planted):
+# foot skate 32.5 -> 5.3 mm per contact, MPJPE 31.1 -> 30.6 mm; seeds 4-7: 81.3 -> 16.8 mm (4.6 where the
+# truth's own foot holds still), 41.2 -> 41.2 mm.
+CONTACTS = ContactConfig(height_mm=60.0, height_leave_mm=90.0, speed_mm_s=300.0, speed_leave_mm_s=600.0)
+
+
 def solve_take(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray | None = None,
                confidence: np.ndarray | None = None, config: SolveConfig = SolveConfig(),
                progress: Progress | None = None, plant_feet: bool = False,
@@ -166,7 +175,9 @@ def solve_take(times_s: np.ndarray, joints_mm: np.ndarray, bone_wxyz: np.ndarray
     contact = np.zeros((obs.count, 2), bool)
     if plant_feet:
         spin = _foot_spin(obs.times_s, imu[span], ok[span])
-        contact = detect_contacts(obs.times_s, st.positions, angular_speed_deg_s=spin)
+        # Against the solved feet's own floor: the network's feet float or sink a few centimetres.
+        contact = detect_contacts(obs.times_s, st.positions, own_floor(st.positions, CONTACTS),
+                                  angular_speed_deg_s=spin)
         obs.pins, obs.pin_weight = _pins(obs.times_s, contact, st.positions[:, list(BALLS)], floor_z_mm)
         st = _solve_pass(solver, obs, st, progress, obs.count, total)
 

@@ -87,7 +87,7 @@ def imu_bones(take, times_s: np.ndarray, use_imu: bool = True) -> np.ndarray | N
     return np.stack([calib.bone_wxyz(q) for q in quats])
 
 
-def skeleton_settings(take, use_imu: bool = True, plant_feet: bool = False,
+def skeleton_settings(take, use_imu: bool = True, plant_feet: bool = True,
                       config: SolveConfig = SolveConfig()) -> dict:
     """What a stored skeleton must have been solved with to stand for a new
     solve (plain JSON, compared as it is). Smoothing is always off: a
@@ -97,7 +97,7 @@ def skeleton_settings(take, use_imu: bool = True, plant_feet: bool = False,
             "app_version": APP_VERSION}
 
 
-def solve_skeleton(take, joints: Joints, use_imu: bool = True, plant_feet: bool = False,
+def solve_skeleton(take, joints: Joints, use_imu: bool = True, plant_feet: bool = True,
                    progress: Progress | None = None, config: SolveConfig = SolveConfig()) -> PoseFit:
     """The whole-take skeleton solve of these joints with the take's IMUs.
     Raises ValueError where no frame has a solved performer."""

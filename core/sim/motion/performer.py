@@ -48,11 +48,16 @@ def _reference() -> Subject:
 
 
 class Performer:
-    """subject: the body; motion: anything with frames(times_s) -> MotionFrames."""
+    """subject: the body; motion: anything with frames(times_s) -> MotionFrames.
+    planted: the feet hold still on the floor (core.sim.motion.planting; for
+    judging foot skate)."""
 
-    def __init__(self, subject: Subject, motion: Motion) -> None:
+    def __init__(self, subject: Subject, motion: Motion, planted: bool = False) -> None:
         self.subject = subject
         self.motion = motion
+        self.planted = planted
+        self._plan_t = np.zeros(0)
+        self._plan: tuple[np.ndarray, np.ndarray] | None = None
         self._offsets = np.asarray(subject.offsets_mm, np.float64)
         rest = subject.rest_positions()
         # Foot points in each foot's (ankle) frame, which is the world frame in the rest pose.
@@ -76,6 +81,30 @@ class Performer:
 
     def poses_at(self, times_s: np.ndarray) -> Poses:
         """Poses at these times (seconds): positions world mm, rotations bone -> world."""
+        t = np.asarray(times_s, np.float64).ravel()
+        poses = self._motion_poses(t)
+        if not self.planted or len(t) == 0:
+            return poses
+        from core.sim.motion.planting import PLANT_HZ, hold_feet, plan
+
+        if len(self._plan_t) == 0 or self._plan_t[-1] < t.max():
+            grid = np.arange(0.0, max(float(t.max()), 0.0) + 10.0, 1.0 / PLANT_HZ)  # 10 s ahead at once
+            self._plan_t = grid
+            self._plan = plan(grid, self.foot_points_mm(self._motion_poses(grid)))
+        shift, fix = self._plan
+        at = np.clip(t, 0.0, None)
+        s = np.stack([np.interp(at, self._plan_t, shift[:, a]) for a in range(2)], axis=1)
+        f = np.stack([[np.interp(at, self._plan_t, fix[:, k, a]) for a in range(2)] for k in range(2)], axis=0)
+        poses.positions_mm[..., :2] += s[:, None, :]
+        return hold_feet(poses, np.transpose(f, (2, 0, 1)))
+
+    def forget_planted(self) -> None:
+        """The motion changed from some time on (an on-demand routine): plan the feet again."""
+        self._plan_t = np.zeros(0)
+        self._plan = None
+
+    def _motion_poses(self, times_s: np.ndarray) -> Poses:
+        """The motion as it plays, on its own path."""
         fr = self.motion.frames(np.asarray(times_s, np.float64).ravel())
         leg = self.leg_length_mm
         scale = 1.0 if fr.source_leg_mm is None else leg / fr.source_leg_mm
