@@ -44,7 +44,16 @@ from core.posefit import MIN_JOINTS, _analytic, _imu_matrices, _to_local
 from core.solve.contacts import ContactTracker
 from core.solve.inertial import FootPlacement, standing_root_mm
 from core.solve.lengths import LengthEstimator, default_offsets
-from core.solve.pose import BALLS, Frames, SolveConfig, State, WindowSolver, angular_speed_deg_s, tie_end_joints
+from core.solve.pose import (
+    BALLS,
+    Frames,
+    SolveConfig,
+    State,
+    WindowSolver,
+    angular_speed_deg_s,
+    tame_start,
+    tie_end_joints,
+)
 
 J = sk.NUM_JOINTS
 # Base sigma per IMU bone (degrees), in core.skeleton.IMU_BONES order.
@@ -210,6 +219,7 @@ class LiveSolver:
         if have:
             targets = np.where(np.isfinite(x), x, x[sk.ROOT])[None]
             g0, p0 = _analytic(targets, conf[None], (imu[None], ok[None]), offsets)
+            tame_start(g0)
             init = State(p0[:, sk.ROOT].copy(), g0)
         elif hist:
             last = hist[-1][1]

@@ -34,7 +34,8 @@ Definitions (a "valid" joint in a frame: finite in both estimate and truth):
   Without rotations (either one None): NaN and 0.
 - Foot skate, over the truth's contacts: ``true_contacts`` (T, 2) bool per
   [left, right] foot, or when None, :func:`core.solve.contacts.detect_contacts`
-  on the true positions, with the floor where the truth's feet are lowest
+  on the true positions with :data:`TRUE_CONTACTS` (a foot still on the
+  floor), with the floor where the truth's feet are lowest
   (the 2nd percentile over frames of its lowest foot point, so a performer
   standing above z = 0, such as a recorded clip on a raised floor, still
   has contacts). For each contact interval of each foot, the slide
@@ -46,11 +47,11 @@ Definitions (a "valid" joint in a frame: finite in both estimate and truth):
   had the estimated ball finite in at least one frame.
   ``true_skate_mm``: the same slide of the true ball over the same
   intervals (what the truth itself scores; the mean over intervals with a
-  finite true ball). On a capture with planted feet it is near 0; the
-  simulated performer's feet slide (core.solve.contacts): measured 281 mm
-  per contact in a walk at 30 frames/s, 389 mm in a 20 s turn on the spot,
-  56 mm in 20 s of standing idle, so on simulated takes read foot_skate_mm
-  against it, or read relative_skate_mm.
+  finite true ball). On a capture with planted feet it is small (the ball
+  still comes down as the foot rolls off the heel: 9.7 mm per contact on the
+  simulator's planted feet, core.sim.motion.planting); the simulated
+  performer's own motions let planted feet slide (docs/RESULTS.md), so on
+  those read foot_skate_mm against it, or read relative_skate_mm.
   ``relative_skate_mm``: the slide of the estimate relative to the truth's
   own, per interval the largest horizontal distance |(e_k - e_0) - (g_k - g_0)|
   of the estimated ball's displacement e_k - e_0 from the true ball's
@@ -193,10 +194,17 @@ def _nanmean(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
+# The truth's contacts: a foot on the floor and still, as a real one is planted (slower than 0.3 m/s to
+# start, 0.5 m/s to end, up to 40 mm off the floor). Looser thresholds (core.solve.contacts' defaults:
+# 0.7 / 1.8 m/s, 60 mm) count the landing and lift-off too, where the foot still moves: on feet that
+# hold still (scripts/bench_solve.py --planted) they made the truth's own slide 31.5 mm per contact, these 9.7.
+TRUE_CONTACTS = ContactConfig(speed_mm_s=300.0, speed_leave_mm_s=500.0, height_leave_mm=40.0)
+
+
 def motion_quality(times_s: np.ndarray, est_positions_mm: np.ndarray, true_positions_mm: np.ndarray,
                    est_rotations: np.ndarray | None = None, true_rotations: np.ndarray | None = None,
                    true_contacts: np.ndarray | None = None,
-                   contact_config: ContactConfig = ContactConfig()) -> MotionQuality:
+                   contact_config: ContactConfig | None = None) -> MotionQuality:
     """The quality of an estimated take against the truth (module docstring: definitions).
 
     times_s (T,) s; positions (T, J, 3) world mm; rotations (T, J, 3, 3) or None;
@@ -215,7 +223,7 @@ def motion_quality(times_s: np.ndarray, est_positions_mm: np.ndarray, true_posit
     accel = _accel_error(t, est, true)
     max_turn, over_30 = _turns(est_rotations, true_rotations)
     if true_contacts is None:
-        contacts = detect_contacts(t, true, own_floor(true, contact_config))
+        contacts = detect_contacts(t, true, own_floor(true, contact_config or TRUE_CONTACTS))
     else:
         contacts = np.asarray(true_contacts, bool).reshape(T, 2)
     est_slides, true_slides, relative = _skates(est, true, contacts)

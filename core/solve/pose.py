@@ -226,6 +226,28 @@ def tie_end_joints(glob: np.ndarray) -> np.ndarray:
     return glob
 
 
+# The trunk's joints between two sensors (Spine: pelvis to sternum; Neck: sternum to head) bend this far
+# at most when a solve starts. The network's joints can put one far off: the Neck is about 100 mm long,
+# and a head joint 150 mm off (a frame of a planted-feet benchmark sequence) aimed it sideways, from
+# where the window solve spun its twist round by 140 degrees over 7 frames.
+START_BEND_DEG = 60.0
+_TAMED = tuple(sk.JOINT_INDEX[n] for n in ("Spine", "Neck"))
+
+
+def tame_start(glob: np.ndarray) -> np.ndarray:
+    """Globals (T, J, 3, 3) to start a solve from, with the Spine and Neck
+    following their parent where the start turns them more than
+    START_BEND_DEG from it (in place; returned)."""
+    limit = np.cos(np.radians(START_BEND_DEG))
+    for j in _TAMED:
+        p = sk.PARENTS[j]
+        local = np.swapaxes(glob[:, p], 1, 2) @ glob[:, j]
+        cos = (np.trace(local, axis1=1, axis2=2) - 1.0) / 2.0
+        far = cos < limit
+        glob[far, j] = glob[far, p]
+    return glob
+
+
 # ----------------------------------------------------------------------------- assembly
 
 class _System:

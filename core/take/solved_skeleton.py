@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -43,7 +41,7 @@ from typing import Callable
 import numpy as np
 
 from core import skeleton as sk
-from core.files import read_json, write_json
+from core.files import atomic_write_bytes, read_json, write_json
 from core.kinematics import forward_kinematics
 from core.posefit import PoseFit
 from core.rotations import from_wxyz
@@ -118,7 +116,7 @@ def write_skeleton(layout: TakeLayout, version: int, fit: PoseFit, settings: dic
                         valid=np.asarray(fit.valid, bool),
                         bone_lengths_mm=np.asarray(fit.bone_lengths_mm, np.float64), contacts=contacts)
     data = buf.getvalue()
-    _atomic_write_bytes(skeleton_path(layout, version), data)
+    atomic_write_bytes(skeleton_path(layout, version), data)
     entry = {"file": SKELETON_FILE, "format": FORMAT, "format_version": FORMAT_VERSION,
              "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "frames": fit.num_frames,
              "solved_frames": int(np.asarray(fit.valid).sum()), "seconds": round(float(seconds), 3),
@@ -204,24 +202,3 @@ def _fit_from(arrays: dict[str, np.ndarray], joints: Joints, bad: Callable[[str]
     dist[~(valid[:, None] & np.isfinite(x).all(axis=2))] = np.nan
     return PoseFit(t, offsets, root, q, pos, valid, arrays["bone_lengths_mm"].astype(np.float64), dist,
                    arrays["contacts"].astype(bool))
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """core.files.atomic_write_text for bytes: a temporary file in the same
-    folder, synced, renamed over the target."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

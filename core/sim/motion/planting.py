@@ -12,15 +12,18 @@ foot skate cannot be judged against a truth whose feet do. With `planted`:
    SWING_MM_S (a swinging foot passes close to the floor at 3-6 m/s; a
    sliding stance foot moves at 0.2-1.7 m/s); it leaves above
    LEAVE_MM or 2 x SWING_MM_S.
-2. **The path.** The body is carried by a foot on the floor (the one that
-   landed first): while it is, the body moves so that the foot's lower
-   point stays where it is. In the air, or with no foot down, the body
+2. **The path.** The body is carried by a foot on the floor (the lower
+   one; the other takes over when the carrier rises CARRY_SWITCH_MM above
+   it): while it is, the body moves so that the foot's lower point stays
+   where it is. In the air, or with no foot down, the body
    keeps the motion's own moves.
 3. **The other foot.** A foot that lands while the body is carried by the
    other is held where its lower point landed by bending its leg (two-bone
    inverse kinematics of thigh and shin, in the knee's own plane; the foot
-   keeps its orientation). When it lifts, the correction fades over
-   RELEASE_S.
+   keeps its orientation; reaching past SOFT_REACH of the leg's length it
+   falls short, softly, so the knee never snaps straight). When it lifts,
+   the correction fades over RELEASE_S (smoothstep). A turn on the spot
+   drags the feet round further than a leg reaches: there they still slide.
 
 Both are worked out on a grid of PLANT_HZ from studio time 0 (the path
 depends on everything before) and interpolated. The joint angles change only
@@ -41,7 +44,9 @@ PLANT_HZ = 120.0
 CONTACT_MM = 20.0
 LEAVE_MM = 40.0
 SWING_MM_S = 1500.0
-RELEASE_S = 0.1
+RELEASE_S = 0.2
+CARRY_SWITCH_MM = 10.0
+SOFT_REACH = 0.97
 
 _LEGS = tuple((sk.JOINT_INDEX[s + "UpLeg"], sk.JOINT_INDEX[s + "Leg"], sk.JOINT_INDEX[s + "Foot"],
                sk.JOINT_INDEX[s + "ToeBase"]) for s in ("Left", "Right"))
@@ -72,6 +77,12 @@ def contacts(times_s: np.ndarray, points_mm: np.ndarray) -> np.ndarray:
     return out
 
 
+def _fade(since_s: float) -> float:
+    """How much of a lifted foot's correction is left `since_s` after the lift (smoothstep over RELEASE_S)."""
+    x = min(max(since_s / RELEASE_S, 0.0), 1.0)
+    return 1.0 - x * x * (3.0 - 2.0 * x)
+
+
 def plan(times_s: np.ndarray, points_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """On an even grid of times (from studio time 0), from the motion's own
     heel and ball positions (N, 2, 2, 3): the body's shift off the motion's
@@ -79,6 +90,7 @@ def plan(times_s: np.ndarray, points_mm: np.ndarray) -> tuple[np.ndarray, np.nda
     move the ankle (module notes, 2 and 3)."""
     n = len(times_s)
     on = contacts(times_s, points_mm)
+    height = points_mm[..., 2].min(axis=2)                                     # (N, 2) each foot's lower point
     which = points_mm[..., 2].argmin(axis=2)
     low_xy = np.take_along_axis(points_mm[..., :2], which[..., None, None], axis=2)[:, :, 0]   # (N, 2, 2)
     shift = np.zeros((n, 2))
@@ -96,24 +108,23 @@ def plan(times_s: np.ndarray, points_mm: np.ndarray) -> tuple[np.ndarray, np.nda
                 shift[i] -= points_mm[i, carrier, p, :2] - points_mm[i - 1, carrier, p, :2]
         if carrier < 0 or not on[i, carrier]:
             down = np.flatnonzero(on[i])
-            carrier = int(down[0]) if len(down) == 1 else (int(down[0]) if len(down) else -1)
-            if carrier >= 0 and len(down) == 2:
-                carrier = int(np.argmin(np.where(np.isnan(anchor[:, 0]), np.inf, 0.0)))
+            carrier = int(down[np.argmin(height[i, down])]) if len(down) else -1
+        elif on[i, 1 - carrier] and height[i, carrier] - height[i, 1 - carrier] > CARRY_SWITCH_MM:
+            carrier = 1 - carrier  # the carrier lifts while the other is down: the other carries on
         for f in range(2):
             here = low_xy[i, f] + shift[i]
             if on[i, f]:
                 if np.isnan(anchor[f, 0]) or (i and which[i, f] != which[i - 1, f]):
                     # A new contact, or the foot rolled onto its other point: hold it where it is now,
                     # with the correction it has (fading after a lift), so it never jumps.
-                    fade = max(0.0, 1.0 - (times_s[i] - released[f]) / RELEASE_S) if np.isnan(anchor[f, 0]) else 1.0
+                    fade = _fade(times_s[i] - released[f]) if np.isnan(anchor[f, 0]) else 1.0
                     anchor[f] = here + last_fix[f] * fade
                 fix[i, f] = anchor[f] - here
                 last_fix[f] = fix[i, f]
                 released[f] = times_s[i]
             else:
                 anchor[f] = np.nan
-                fade = max(0.0, 1.0 - (times_s[i] - released[f]) / RELEASE_S)
-                fix[i, f] = last_fix[f] * fade
+                fix[i, f] = last_fix[f] * _fade(times_s[i] - released[f])
     return shift, fix
 
 
@@ -128,6 +139,11 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k[..., 1, 0], k[..., 2, 0], k[..., 2, 1] = v[..., 2], -v[..., 1], v[..., 0]
     scale = 1.0 / np.maximum(1.0 + c, 1e-9)
     return np.eye(3) + k + (k @ k) * scale[..., None, None]
+
+
+def _square_to(v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """v less its part along the unit vectors u (both (T, 3))."""
+    return v - np.sum(v * u, axis=-1, keepdims=True) * u
 
 
 def hold_feet(poses: Poses, fix: np.ndarray) -> Poses:
@@ -146,16 +162,23 @@ def hold_feet(poses: Poses, fix: np.ndarray) -> Poses:
         a = np.linalg.norm(K0 - H, axis=-1)
         b = np.linalg.norm(A0 - K0, axis=-1)
         d_vec = A1 - H
-        d = np.clip(np.linalg.norm(d_vec, axis=-1), np.abs(a - b) + 1e-3, a + b - 1e-3)
+        # Soft reach: reaching further than the motion's own leg and past SOFT_REACH of its length, the
+        # ankle falls short of its target, more the further it is, so the knee never snaps straight
+        # (near straight, a millimetre of reach moves the knee by centimetres).
+        full = a + b
+        d = np.linalg.norm(d_vec, axis=-1)
+        start = np.maximum(SOFT_REACH * full, np.minimum(np.linalg.norm(A0 - H, axis=-1), full - 1e-3))
+        room = np.maximum(full - start, 1e-3)
+        soft = start + room * (1.0 - np.exp(-np.maximum(d - start, 0.0) / room))
+        d = np.clip(np.where(d > start, soft, d), np.abs(a - b) + 1e-3, full - 1e-3)
         u = d_vec / np.linalg.norm(d_vec, axis=-1, keepdims=True)
-        # The knee's plane: the original one (hip, knee, ankle); the thigh's own left axis for a straight leg.
-        nrm = np.cross(A0 - H, K0 - H)
-        small = np.linalg.norm(nrm, axis=-1) < 1e-3 * a * b
-        nrm[small] = rot[move, hip][small][:, :, 0]
-        nrm /= np.linalg.norm(nrm, axis=-1, keepdims=True)
-        side = np.cross(nrm, u)  # in the knee's plane, square to the hip-ankle line
+        # Which way the knee goes: the motion's own leg turned onto the new hip-ankle line (so its knee
+        # keeps its side of the line however far the ankle moves), plus the thigh's forward (-Y in its
+        # frame): a leg the motion holds straight, but which must bend to hold its foot, bends forward.
+        turned = np.einsum("tij,tj->ti", _rotation_between(A0 - H, d_vec), K0 - H)
+        forward = np.einsum("tij,j->ti", rot[move, hip], np.array([0.0, -1.0, 0.0]))
+        side = _square_to(turned, u) + 0.25 * a[:, None] * _square_to(forward, u)
         side /= np.maximum(np.linalg.norm(side, axis=-1, keepdims=True), 1e-12)
-        side *= np.sign(np.sum(side * (K0 - H), axis=-1) + 1e-12)[:, None]
         cos_h = np.clip((a ** 2 + d ** 2 - b ** 2) / (2 * a * d), -1.0, 1.0)
         K1 = H + a[:, None] * (cos_h[:, None] * u + np.sqrt(1.0 - cos_h ** 2)[:, None] * side)
         A1 = H + d[:, None] * u
