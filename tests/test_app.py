@@ -25,19 +25,23 @@ def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
     _wait_live(qtbot, w, frames=4)
     b = w.bridge
     # The joints that reach the GUI thread are the performer's: compare the next
-    # five with the simulator's truth. The median, since on a loaded machine a
-    # bundle may lack cameras that skipped its frame (one such frame: 124 mm).
+    # ones with the simulator's truth, on frames every camera delivered (on a
+    # loaded machine a bundle may lack cameras that skipped its frame: 260-330 mm
+    # then, which is the network's partial-view error, not what this checks).
     solved = []
     b.frame.connect(lambda f: solved.append(f) if f.result.solve is not None else None)
-    qtbot.waitUntil(lambda: len(solved) >= 5, timeout=120_000)
+    qtbot.waitUntil(lambda: sum(all(m is not None for m in f.bundle.silhouettes) for f in solved) >= 5,
+                    timeout=120_000)
     studio = b.session.studio
+    whole = [f for f in solved if all(m is not None for m in f.bundle.silhouettes)][:5]
     errors = [np.linalg.norm(f.result.solve.joints_mm
                              - studio.simulation.truth(f.bundle.t_s - studio.t0_s).joints_mm, axis=1).mean()
-              for f in solved[:5]]
-    # Measured medians 21.4-59.7 mm over 7 runs on 2 loaded cores (idle: about 21 mm, as
-    # docs/BENCHMARKS.md prints for the headless demo).
+              for f in whole]
+    # Measured medians 53.8-74.1 mm (the performer holds the T-pose of the IMU routine, or
+    # has begun its bow when the machine is slower to deliver whole frames; the IMUs are not
+    # calibrated yet, so the network sees with the cameras alone).
     print(f"live MPJPE {np.round(errors, 1)} mm, median {np.median(errors):.1f}")
-    assert np.median(errors) < 78.0, f"live MPJPE {np.round(errors)} mm"
+    assert np.median(errors) < 1.3 * 74.1, f"live MPJPE {np.round(errors)} mm"
     frame = b.newest_solved
     # The view holds them, and the status bar reports the live rates.
     w.update_status()
