@@ -105,6 +105,9 @@ def test_the_imus_only_source_shows_its_fields_and_refuses_a_nonsense_height(qtb
                          100.0, 120.0, "T", 17.0)[0].startswith("IMU calibration failed: no sensor moved.")
 
 
+# 22 s (the 17 s routine in real time): `slow`. By default, tests/test_imu_only.py records with IMUs alone
+# end to end through `main.py record --imu` (the same session), and the fields test above runs.
+@pytest.mark.slow
 def test_imus_only_with_simulated_imus_calibrates_then_records_a_take(qtbot, window, tmp_path):
     from core.solve.lengths import default_offsets
     from core.take.take import Take

@@ -83,6 +83,7 @@ def test_demo_rejects_bad_arguments_clearly():
     assert out.returncode == 1 and "cannot start the simulated studio" in out.stderr
 
 
+@pytest.mark.slow  # 29 s; training is tested by default in tests/test_deepfuse_train.py
 def test_train_then_evaluate_from_the_command_line(tmp_path):
     from tests.test_bvh import _ok_text
 

@@ -95,6 +95,7 @@ def test_the_cuda_graph_matches_eager_on_the_gpu(studio, model):
     np.testing.assert_allclose(again.joints_mm, ref.joints_mm, atol=0.05)
 
 
+@pytest.mark.slow  # 19 s; tests/test_accuracy_guards.py holds the shipped model to its numbers by default
 @pytest.mark.skipif(not shipped_model_path("lite").exists(), reason="no shipped lite model")
 def test_the_shipped_lite_model_tracks_a_held_out_performer():
     from core.deepfuse.evaluate import Benchmark, evaluate_model, summarise

@@ -257,7 +257,7 @@ def _recommit(root: Path, data: bytes) -> None:
     layout.solve_meta(1).write_text(json.dumps(meta))
 
 
-SKELETON_FUZZ = settings(FUZZ, max_examples=40)
+SKELETON_FUZZ = settings(FUZZ, max_examples=20)
 
 
 @SKELETON_FUZZ

@@ -178,6 +178,8 @@ def test_the_live_path_sleeps_until_a_frame_arrives_instead_of_polling():
     assert looks[0] <= 4 * len(devices.cameras), looks[0]
 
 
+@pytest.mark.slow  # 22 s (the routine in real time); by default tests/test_imu_tracking.py calibrates from the
+# routine, and tests/test_imu_only.py runs a session through it
 def test_the_simulated_session_calibrates_its_imus_from_the_routine(tmp_path):
     """The simulated studio hands the session no calibration: the performer
     does the routine as the session starts, the session estimates the wear

@@ -169,6 +169,7 @@ def test_a_cancelled_skeleton_solve_leaves_the_take_as_it_was(processed, tmp_pat
     assert not take.layout.solve_dir(2).exists()
 
 
+@pytest.mark.slow  # 10 s; process_take's storing is tested by default above, the command in test_take_process.py
 def test_the_process_command_stores_a_skeleton(processed, tmp_path):
     root = shutil.copytree(processed[0], tmp_path / "take")
     out = subprocess.run([sys.executable, str(ROOT / "main.py"), "process", str(root), "--model", "lite",
