@@ -161,7 +161,7 @@ def test_evaluate_solve_prints_the_solve_against_the_raw_joints(tmp_path):
     assert out.returncode == 0, out.stderr
     rows = {r.split("|")[2].strip(): [c.strip() for c in r.split("|")[3:-1]]
             for r in out.stdout.splitlines() if r.startswith("| procedural, lite |")}
-    assert set(rows) == {"raw network", "live solve", "take solve", "IMUs only"}
+    assert set(rows) == {"raw network", "live solve", "take solve", "take, feet planted", "IMUs only"}
     jitter = {k: float(v[2]) for k, v in rows.items()}
     assert jitter["live solve"] < 0.5 * jitter["raw network"] and jitter["take solve"] < 0.5 * jitter["raw network"]
     assert (tmp_path / "res" / "solve.md").read_text().startswith("| benchmark | estimate |")

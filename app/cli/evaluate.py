@@ -47,7 +47,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solve", action="store_true",
                    help="score the skeleton solve against the raw network joints at 15 frames/s (standard "
                    "studio; default 6 s a sequence): MPJPE, the worst tenth of frames, jitter, the largest "
-                   "frame-to-frame turn, foot skate; live, whole-take and IMUs only")
+                   "frame-to-frame turn, foot skate; live, whole-take (feet free and planted) and IMUs only")
 
 
 def _models(specs: list[str] | None):
