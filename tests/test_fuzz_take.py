@@ -313,3 +313,55 @@ def test_damaged_skeleton_entry(skeleton_root, data):
     else:
         meta = data.draw(mutated_document(meta))
     _fuzz_skeleton(skeleton_root, lambda root: (root / "solves/001/solve.json").write_text(json.dumps(meta)))
+
+
+# -- takes of IMUs alone ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def imus_only_root(take_root, tmp_path_factory):
+    """The fuzz take as one recorded with IMUs alone: no camera, a stature, its IMU samples and calibration."""
+    root = tmp_path_factory.mktemp("fuzz-imus-only") / "take"
+    shutil.copytree(take_root, root)
+    shutil.rmtree(root / "cameras")
+    shutil.rmtree(root / "solves")
+    meta = json.loads((root / "take.json").read_text())
+    meta.update(cameras=[], rig=None, imus_only={"stature_mm": 1750.0})
+    (root / "take.json").write_text(json.dumps(meta))
+    assert _imus_only_reads(root) == 4  # the IMU samples of half a second span 4 frames at 10 frames/s
+    return root
+
+
+def _imus_only_reads(root: Path) -> int | None:
+    """Everything a reader of an IMU-only take does: open it, its frames, its skeleton (playback).
+    None when the take is not one of IMUs alone (the damage listed cameras or dropped imus_only)."""
+    from core.export.take_export import pick_joints
+
+    take = Take(root)
+    if not take.imus_only:
+        return None
+    take.stature_mm
+    joints, which = pick_joints(take)
+    assert which == "IMUs only" and joints.joints_mm.shape == (len(take), sk.NUM_JOINTS, 3)
+    return len(take)
+
+
+@settings(FUZZ, max_examples=20)
+@given(data=st.data())
+def test_damaged_imus_only_take(imus_only_root, data):
+    """A damaged take.json or IMU stream of an IMU-only take opens as what it holds, or says which file is
+    wrong (TakeError naming the take); nothing is written."""
+    meta = (imus_only_root / "take.json").read_bytes()
+    if data.draw(st.booleans()):
+        target, blob = "take.json", json.dumps(data.draw(mutated_document(json.loads(meta)))).encode()
+    else:
+        target, blob = "imu.stream", data.draw(mutated_bytes((imus_only_root / "imu.stream").read_bytes()))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "take"
+        shutil.copytree(imus_only_root, root)
+        (root / target).write_bytes(blob)
+        before = file_digests(root)
+        try:
+            _imus_only_reads(root)
+        except TakeError as exc:
+            assert str(root) in str(exc), str(exc)
+        assert file_digests(root) == before

@@ -65,7 +65,7 @@ def pick_joints(take: Take, solve: str | int | None = None) -> tuple[Joints, str
         try:
             fit = fit_imus_only(times, bones, take.stature_mm)
         except ValueError as exc:
-            raise TakeError(f"cannot pose a skeleton from this take's IMUs: {exc}") from None
+            raise TakeError(f"{take.root}: cannot pose a skeleton from the IMUs: {exc}") from None
         conf = np.where(fit.valid[:, None], 1.0, 0.0) * np.ones(fit.positions_mm.shape[:2])
         return Joints(times, np.arange(len(times)), fit.positions_mm, conf), "IMUs only"
     joints, which, _ = _pick(take, solve)
@@ -215,7 +215,7 @@ def _export_imus_only(take: Take, bvh, csv, units: str, solve, smoothing: Filter
     try:
         fit = fit_imus_only(times, bones, take.stature_mm, progress=part(0, 80))
     except ValueError as exc:
-        raise TakeError(f"cannot pose a skeleton from this take's IMUs: {exc}") from None
+        raise TakeError(f"{take.root}: cannot pose a skeleton from the IMUs: {exc}") from None
     report = ExportReport("IMUs only", fit.num_frames, int(fit.valid.sum()), fit.report(), float("nan"),
                           notes=notes, bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if len(fit.contacts) else 0.0,
