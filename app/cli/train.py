@@ -106,7 +106,11 @@ class _Reporter:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """Alone, or as one rank under torchrun (core.deepfuse.distributed): every
+    rank trains; rank 0 alone shows progress, writes the run and exports."""
     from core.deepfuse.train import export_weights, train
+
+    main_rank = os.environ.get("RANK", "0") == "0"
 
     resuming = (args.run_dir / "config.json").exists()
     try:
@@ -114,7 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rep = _Reporter()
+    rep = _Reporter() if main_rank else None
     try:
         metrics = train(args.run_dir, cfg, steps=args.more, device=args.device, report=rep,
                         max_seconds=None if args.minutes is None else args.minutes * 60,
@@ -123,7 +127,13 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
-        rep.close()
+        if rep is not None:
+            rep.close()
+    if metrics.get("world", 1) > 1:  # every rank says where it ended: the weights agree across ranks
+        print(f"rank {metrics['rank']} of {metrics['world']}: step {metrics.get('step')}, "
+              f"weights sha256 {metrics['weights_sha256']}", flush=True)
+    if not main_rank:
+        return 0
     if metrics.get("finished"):
         print(f"{args.run_dir}: the run is complete at step {metrics['step']}; nothing to do "
               "(start a new folder to train further)")

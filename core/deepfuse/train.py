@@ -18,6 +18,7 @@ Optimisers: "rmsprop" is the paper's (lr 1e-5, x0.2 every 5 epochs);
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -32,9 +33,11 @@ import torch
 
 from core.deepfuse.batch import Batch
 from core.deepfuse.data import DataConfig, batches
+from core.deepfuse.distributed import any_rank, join, leave, mean_over_ranks, weights_digest
 from core.deepfuse.layers import gaussian_heatmaps
 from core.deepfuse.network import DeepFuseNet, NetConfig, NetOutput
 from core.deepfuse.weights import save_weights
+from core.files import atomic_write_text
 
 StepReport = Callable[[int, int, dict], None]
 
@@ -137,6 +140,12 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     ckpt_path, cfg_path = run / "checkpoint.pt", run / "config.json"
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # Under torchrun: one rank per process (core.deepfuse.distributed); alone, rank 0 of 1.
+    ranks = join(dev.type)
+    if dev.type == "cuda" and ranks.active:
+        dev = torch.device("cuda", ranks.local)
+        torch.cuda.set_device(dev)
     if cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
         if cfg is not None and cfg.to_dict() != saved:
@@ -144,46 +153,54 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         cfg = config_from_dict(saved)
     elif cfg is None:
         raise ValueError(f"{run} holds no run yet: give a configuration")
-    else:
-        cfg_path.write_text(json.dumps(cfg.to_dict(), indent=2))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    elif ranks.main:
+        atomic_write_text(cfg_path, json.dumps(cfg.to_dict(), indent=2))
     n_threads = threads or cfg.threads
     if n_threads and dev.type == "cpu":
         torch.set_num_threads(n_threads)
     torch.manual_seed(cfg.data.seed)
     model = DeepFuseNet(cfg.net).to(dev)
     opt, sched = _optimiser(model, cfg)
-    step, seconds = 0, 0.0
+    step, seconds, frames = 0, 0.0, 0
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=dev, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, seconds = int(state["step"]), float(state["seconds"])
+        # Frames seen by all ranks together (older checkpoints: one process's).
+        frames = int(state.get("frames", step * cfg.batch_size))
     elif cfg.init_weights:
         _start_from(model, cfg)
     end = cfg.steps if steps is None else min(cfg.steps, step + steps)
     curves = run / "curves.csv"
     if step >= end:  # a finished run: report where it stands
         last = {k: float(v[-1]) for k, v in read_curves(curves).items()} if curves.exists() else {}
+        leave(ranks)
         return {**last, "step": step, "finished": True}
-    # A resumed run continues with a fresh, reproducible data stream (seed, step).
-    stream = batches(replace(cfg.data, seed=cfg.data.seed * 1_000_003 + step), cfg.batch_size,
-                     workers=workers, pin_memory=dev.type == "cuda")
+    # A resumed run continues with a fresh, reproducible data stream (seed, step), each rank its own.
+    seed = (cfg.data.seed * 1_000_003 + step) * ranks.world + ranks.rank
+    stream = batches(replace(cfg.data, seed=seed), cfg.batch_size, workers=workers, pin_memory=dev.type == "cuda")
+    # DDP: every rank starts from rank 0's weights and steps with the gradients averaged over the ranks.
+    net = model
+    if ranks.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     use_amp = cfg.amp and dev.type == "cuda"
     new_curves = not curves.exists()
     t_start = time.perf_counter()
     acc = {"loss": 0.0, "mpjpe1_mm": 0.0, "mpjpe2_mm": 0.0, "n": 0}
     metrics: dict = {}
     model.train()
-    with open(curves, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS)
-        if new_curves:
+    with open(curves, "a", newline="") if ranks.main else contextlib.nullcontext() as fh:
+        writer = csv.DictWriter(fh, fieldnames=CURVE_FIELDS) if ranks.main else None
+        if writer is not None and new_curves:
             writer.writeheader()
         while step < end:
             batch = next(stream).to(dev, non_blocking=True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-                out = model(*batch.inputs())
+                out = net(*batch.inputs())
             loss = loss_fn(out, batch, cfg.net)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
@@ -193,6 +210,7 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
             opt.step()
             sched.step()
             step += 1
+            frames += cfg.batch_size * ranks.world
             loss_v = loss.item()
             acc["loss"] += loss_v
             acc["mpjpe1_mm"] += mpjpe_mm(out.joints1_mm, batch.joints_mm)
@@ -201,19 +219,25 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
             elapsed = seconds + time.perf_counter() - t_start
             if step % cfg.log_every == 0 or step == end:
                 n = acc.pop("n")
-                metrics = {"step": step, "frames": step * cfg.batch_size, "seconds": round(elapsed, 1),
-                           "lr": opt.param_groups[0]["lr"], **{k: v / n for k, v in acc.items()}}
-                writer.writerow(metrics)
-                fh.flush()
+                metrics = {"step": step, "frames": frames, "seconds": round(elapsed, 1),
+                           "lr": opt.param_groups[0]["lr"],
+                           **mean_over_ranks(ranks, {k: v / n for k, v in acc.items()})}
+                if writer is not None:
+                    writer.writerow(metrics)
+                    fh.flush()
                 acc = {"loss": 0.0, "mpjpe1_mm": 0.0, "mpjpe2_mm": 0.0, "n": 0}
-            if report is not None:
+            if report is not None and ranks.main:
                 report(step, end, {"loss": loss_v, "mpjpe2_mm": metrics.get("mpjpe2_mm")})
-            out_of_time = max_seconds is not None and time.perf_counter() - t_start >= max_seconds
-            if step % cfg.checkpoint_every == 0 or step == end or out_of_time:
+            # Every rank stops at the same step (the first one out of time stops them all).
+            out_of_time = any_rank(ranks, max_seconds is not None and time.perf_counter() - t_start >= max_seconds)
+            if ranks.main and (step % cfg.checkpoint_every == 0 or step == end or out_of_time):
                 _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "scheduler": sched.state_dict(), "step": step, "seconds": elapsed}, ckpt_path)
+                              "scheduler": sched.state_dict(), "step": step, "seconds": elapsed,
+                              "frames": frames}, ckpt_path)
             if out_of_time:
                 break
+    metrics = {**metrics, "rank": ranks.rank, "world": ranks.world, "weights_sha256": weights_digest(model)}
+    leave(ranks)
     return metrics
 
 
