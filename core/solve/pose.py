@@ -86,9 +86,9 @@ class SolveConfig:
     angular_accel_deg_s2: float = 3000.0
     limit_sigma_deg: float = 6.0
     # 20 rather than 30: where the network is unsure of the trunk (confidence under 0.1) the spine
-    # between the pelvis and sternum sensors wandered 15-30 degrees a frame live (one turn of 31
-    # degrees); 20 gave 36.6/37.0 mm against 37.0/37.1 live and 33.4/33.8 against 33.7/34.1 for the
-    # take, over all 16 sequences of scripts/bench_solve.py (--validation included).
+    # between the pelvis and sternum sensors wandered, turning 31 degrees in one frame live on a
+    # validation sequence; with 20 every row of scripts/bench_solve.py (and --validation) is a little
+    # better and the largest live turn is 25 (docs/RESULTS.md).
     rest_sigma_deg: float = 20.0
     pin_sigma_mm: float = 5.0
     robust: float = 3.0
@@ -229,7 +229,8 @@ def tie_end_joints(glob: np.ndarray) -> np.ndarray:
 # The trunk's joints between two sensors (Spine: pelvis to sternum; Neck: sternum to head) bend this far
 # at most when a solve starts. The network's joints can put one far off: the Neck is about 100 mm long,
 # and a head joint 150 mm off (a frame of a planted-feet benchmark sequence) aimed it sideways, from
-# where the window solve spun its twist round by 140 degrees over 7 frames.
+# where the window solve spun its twist round: a turn of 98 degrees between two frames, 17 at most with
+# this (scripts/bench_solve.py --planted).
 START_BEND_DEG = 60.0
 _TAMED = tuple(sk.JOINT_INDEX[n] for n in ("Spine", "Neck"))
 

@@ -15,12 +15,11 @@ Per take:
      and out over :data:`RELEASE_S` at each end of a contact so the foot
      plants and lifts without a jump.
 
-Planting is off by default: it cannot be judged yet. The simulated truth's
-own feet slide while in contact (the procedural walk's stance foot about
-0.6 m/s; recorded clips retargeted to other proportions and kept on stage,
-196 mm per contact over the held-out CMU clips), and holding the solved feet
-still then moves them away from the truth (33.8 -> 40.4 mm on those clips,
-scripts/bench_solve.py). `main.py export --plant-feet` turns it on.
+Exports and `process` plant the feet (`main.py export --no-plant-feet`
+does not). Planting is judged on a simulated performer whose feet hold
+still (`scripts/bench_solve.py --planted`): the simulator's own motions let
+planted feet slide, and against them holding the solved feet still moves
+them away from the truth (docs/RESULTS.md).
 
 Frames the network missed are solved from the IMUs and the motion prior;
 frames with neither are filled by interpolation (core.posefit's rules). The
@@ -122,9 +121,8 @@ def _pins(times_s: np.ndarray, contact: np.ndarray, balls: np.ndarray,
 # How the take solve finds the feet it plants, on its own first pass: against the solved feet's own
 # floor, stricter on speed and looser on height than core.solve.contacts' defaults (those were set on
 # simulated feet that slide; the network's feet stand 20-70 mm above the floor in stance and wobble by a
-# few centimetres). Chosen on the 8 sequences of scripts/bench_solve.py --planted (feet that hold still):
-# foot skate 64.9 -> 5.1 mm per contact (means of seeds 0-3 and 4-7), MPJPE 36.5 -> 36.1 mm. Seeds 0-3
-# alone chose 60/90 mm (31.4 against 31.7 mm), which let seeds 4-7 skate 27.5 mm.
+# few centimetres). Chosen on the 8 sequences of scripts/bench_solve.py --planted (feet that hold still;
+# no untouched set is left for it): foot skate 67.6 -> 4.3 mm per contact, MPJPE 36.4 -> 36.1 mm.
 CONTACTS = ContactConfig(height_mm=90.0, height_leave_mm=120.0, speed_mm_s=300.0, speed_leave_mm_s=600.0)
 
 
