@@ -9,7 +9,7 @@
     python main.py board FILE.pdf   print a calibration board at true size
     python main.py record --demo --seconds N --out TAKE
                                     record a take from the simulated studio
-    python main.py process TAKE     re-solve a take offline with the full model, and its skeleton
+    python main.py process TAKE...  re-solve takes offline with the full model, and their skeletons
     python main.py export TAKE --bvh FILE --csv FILE
                                     export a take for animation tools
 
@@ -106,13 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.cli.process import add_process_arguments
 
-    process = sub.add_parser("process", help="re-solve a take offline",
-                             description="Re-solve every frame of a take with the full model (batched, on "
+    process = sub.add_parser("process", help="re-solve takes offline",
+                             description="Re-solve every frame of each take with the full model (batched, on "
                              "the GPU when present), then solve the skeleton over the whole take (bone "
                              "lengths, the IMUs, joint limits, the motion prior: docs/SOLVE.md), and store "
                              "both in the take as a new solve version: the network's raw joints and the "
                              "solved skeleton, which `export` then writes without solving again. The "
-                             "recorded data is not touched.")
+                             "recorded data is not touched. Under torchrun the takes are shared among the "
+                             "ranks, each take solved by exactly one (docs/TRAINING.md).")
     add_process_arguments(process)
     process.set_defaults(func=_cmd_process)
 

@@ -54,20 +54,41 @@ def test_process_solves_every_frame_and_keeps_the_recording(recorded):
     assert reopened.best_joints()[1] == "offline solve 001"
 
 
-def test_process_command_adds_a_version(recorded):
-    root, truth = recorded
-    before = Take(root).solve_versions()
-    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "process", str(root), "--model", "full",
-                             "--batch", "6", "--threads", "2"], capture_output=True, text=True, cwd=ROOT,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert "this build ships no full model; solving with the lite model" in result.stdout
-    take = Take(root)
-    assert take.solve_versions() == before + [before[-1] + 1 if before else 1]
-    meta = json.loads((take.layout.solve_meta(take.solve_versions()[-1])).read_text())
-    assert meta["batch_size"] == 6 and meta["frames"] == 18 and meta["filter"] == {"kind": "off"}
+def test_process_shares_takes_among_two_ranks_under_torchrun(recorded, tmp_path):
+    """Two gloo ranks over three takes and a folder that is not one: each
+    take is solved and written by exactly one rank, the bad one is reported
+    and the rest go on."""
+    import shutil
+
+    roots = [shutil.copytree(recorded[0], tmp_path / name) for name in ("a", "b", "c")]
+    before = [Take(r).solve_versions() for r in roots]
+    (tmp_path / "photos").mkdir()
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(ROOT / "main.py"), "process", *map(str, roots), str(tmp_path / "photos"),
+                             str(roots[0]), "--model", "full", "--batch", "6"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    out = result.stdout
+    assert result.returncode == 1, result.stderr  # one of the four was not a take
+    assert "this build ships no full model; solving with the lite model" in out
+    assert "rank 1 of 2: error:" in result.stderr and "not a FuseCap take" in result.stderr
+    # Rank r takes items r, r + 2, ...: a and c on rank 0, b and the photos on rank 1; a given twice counts once.
+    assert "3 of 4 takes solved by 2 ranks:" in out
+    for name, rank, verdict in (("a", 0, "solved"), ("b", 1, "solved"), ("c", 0, "solved"), ("photos", 1, "FAILED")):
+        assert f"{tmp_path / name}: {verdict} (rank {rank})" in out, out
+    assert "rank 0 of 2: solve" in out and "rank 1 of 2: solve" in out
+    joints = []
+    for root, old in zip(roots, before):
+        take = Take(root)
+        assert take.solve_versions() == old + [old[-1] + 1 if old else 1]  # exactly one new version each
+        meta = json.loads(take.layout.solve_meta(take.solve_versions()[-1]).read_text())
+        assert meta["batch_size"] == 6 and meta["frames"] == 18 and meta["filter"] == {"kind": "off"}
+        assert take.solve_info(take.solve_versions()[-1])["skeleton"]["solved_frames"] == 18
+        joints.append(take.solved_joints().joints_mm)
+    # Both ranks solve alike: the same recording gives the same joints on either.
+    np.testing.assert_allclose(joints[1], joints[0], atol=0.01)
+    np.testing.assert_allclose(joints[2], joints[0], atol=0.01)
     with pytest.raises(TakeError, match="no solve version 99"):
-        take.solved_joints(99)
+        Take(roots[0]).solved_joints(99)
 
 
 def test_an_interrupted_solve_is_not_taken_for_a_finished_one(recorded, tmp_path):

@@ -28,6 +28,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head", choices=("soft", "hard", "fc"), default=None, help="ablation: output layer")
     p.add_argument("--theta", type=float, default=None, help="soft-argmax sharpness (default 3)")
     p.add_argument("--no-random-shut", action="store_true", help="ablation: Random Shut off")
+    p.add_argument("--fp32", action="store_true",
+                   help="train in fp32 throughout (default: bf16 autocast where the GPU or CPU has bf16 units)")
     p.add_argument("--seed", type=int, default=0, help="data stream seed")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
@@ -71,7 +73,8 @@ def build_config(args: argparse.Namespace):
         if not path.is_file():
             raise ValueError(f"--init: no weights file {path}")
         init, sha = str(path.resolve()), file_sha256(path)
-    cfg = TrainConfig(net=net, data=data, threads=args.threads, init_weights=init, init_sha256=sha)
+    cfg = TrainConfig(net=net, data=data, threads=args.threads, init_weights=init, init_sha256=sha,
+                      amp=not args.fp32)
     if args.paper_schedule:
         cfg = paper_schedule(cfg)
     opts = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch),

@@ -103,6 +103,10 @@ log = logging.getLogger(__name__)
 _STARTS = np.array([b.start for b in sk.IMU_BONES])
 MOTION_DIR_ENV = "FUSECAP_MOTION_DIR"
 SOURCES = ("actions", "recorded", "random_poses", "mixed", "routine")
+# Where a training frame's time goes (TrainingData.stage_s): new rigs' index
+# tables, new clips (body, motion, poses), skinning, rendering, silhouette
+# noise, the volume, the IMUs.
+STAGES = ("rig", "clip", "skin", "render", "noise", "volume", "imu")
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,8 @@ def motion_folder(cfg: DataConfig) -> Path | None:
 class TrainingData:
     """An endless, reproducible stream of training frames (see module docstring).
 
-    sources: how many clips each motion source has given so far (SOURCES)."""
+    sources: how many clips each motion source has given so far (SOURCES).
+    stage_s: seconds spent in each stage of making frames so far (STAGES)."""
 
     def __init__(self, cfg: DataConfig = DataConfig()) -> None:
         self.cfg = cfg
@@ -278,6 +283,7 @@ class TrainingData:
         w[0] = max(1.0 - w.sum(), 0.0)
         self._source_p = w / w.sum()
         self.sources = dict.fromkeys(SOURCES, 0)
+        self.stage_s = dict.fromkeys(STAGES, 0.0)
         self.rigs = [self._new_rig() for _ in range(cfg.rig_pool)]
         self.clips: list[_Clip] = [self._new_clip() for _ in range(cfg.clip_pool)]
         self.frames = 0
@@ -342,14 +348,23 @@ class TrainingData:
         clip = self.clips[i]
         pos, rot = clip.poses.pop()
         if not clip.poses:
+            t0 = time.perf_counter()
             self.clips[i] = self._new_clip()
+            self.stage_s["clip"] += time.perf_counter() - t0
         return clip, pos, rot
+
+    def _lap(self, stage: str, t0: float) -> float:
+        t = time.perf_counter()
+        self.stage_s[stage] += t - t0
+        return t
 
     def sample(self) -> Sample:
         cfg, rng, G, s = self.cfg, self.rng, self.cfg.grid_size, self.cfg.voxel_mm
         self.frames += 1
         if self.frames % cfg.rig_refresh == 0:
+            t0 = time.perf_counter()
             self.rigs[int(rng.integers(len(self.rigs)))] = self._new_rig()
+            self._lap("rig", t0)
         slot = self.rigs[int(rng.integers(len(self.rigs)))]
         gi = int(rng.integers(len(slot.tables)))
         clip, pos, rot = self._pose()
@@ -367,7 +382,11 @@ class TrainingData:
         shift[:2] = (np.array([ox, oy]) + G / 2) * s - centre[:2]
         pos = pos + shift
         oz = int(np.clip(snap_origin(centre[2], G, s), slot.z0, slot.z1))
-        masks = render_body_silhouettes(pose_body(clip.body, pos, rot), slot.rig)
+        t = time.perf_counter()
+        posed = pose_body(clip.body, pos, rot)
+        t = self._lap("skin", t)
+        masks = render_body_silhouettes(posed, slot.rig)
+        t = self._lap("render", t)
         masks = [apply_noise(m, cfg.noise, rng) for m in masks]
         present = np.array([m is not None for m in masks])
         partial = False
@@ -375,8 +394,11 @@ class TrainingData:
             k = int(rng.choice(np.flatnonzero(present)))
             masks[k] = np.zeros_like(masks[k])
             partial = True
+        t = self._lap("noise", t)
         volume = slot.volume(masks, gi, oz, G)
+        t = self._lap("volume", t)
         dirs, valid = self._bones(rot, clip)
+        self._lap("imu", t)
         origin = np.array([ox, oy, oz], np.float64) * s
         return Sample(volume, present, origin, dirs, valid, pos.astype(np.float32), partial)
 

@@ -1,4 +1,4 @@
-"""Training in several processes: torchrun and DistributedDataParallel.
+"""Work in several processes: torchrun, DistributedDataParallel, shared lists.
 
 `main.py train` under `torchrun --nproc_per_node N [--nnodes M ...]` runs
 one process (rank) per CPU share or GPU. torchrun sets WORLD_SIZE, RANK and
@@ -12,6 +12,10 @@ rank from rank 0's weights and averages the gradients every step), its own
 stream of training frames (seeded by rank), and the same steps; rank 0
 alone writes the checkpoint, the curves and the configuration, and the
 others read the checkpoint when a run resumes.
+
+`main.py process TAKE ...` under torchrun shares the takes among the ranks
+(:func:`share`); each take is solved and written by exactly one rank, and
+rank 0 reports them all (:func:`gather`).
 """
 
 from __future__ import annotations
@@ -44,15 +48,39 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
 
 
-def join(device_type: str) -> Ranks:
-    """Join the process group torchrun set up (a no-op alone)."""
+def join(device_type: str, backend: str | None = None) -> Ranks:
+    """Join the process group torchrun set up (a no-op alone): NCCL for CUDA
+    tensors, gloo for CPU ones, or `backend`."""
     if not launched():
         return Ranks()
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group(backend or ("nccl" if device_type == "cuda" else "gloo"))
     return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def local_world() -> int:
+    """How many ranks share this machine (torchrun's LOCAL_WORLD_SIZE; 1 alone)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+
+
+def share(items: list, ranks: Ranks) -> list[tuple[int, object]]:
+    """This rank's share of `items`, with their indices: every world-th item
+    from the rank's own, so each item goes to exactly one rank and the
+    shares differ in length by one at most."""
+    return [(i, items[i]) for i in range(ranks.rank, len(items), ranks.world)]
+
+
+def gather(ranks: Ranks, obj) -> list:
+    """Every rank's `obj` (picklable), in rank order, on every rank ([obj] alone)."""
+    if not ranks.active:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list = [None] * ranks.world
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def leave(ranks: Ranks) -> None:

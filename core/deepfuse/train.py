@@ -54,7 +54,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     epoch_frames: int = 20000  # what "an epoch" means for the paper's step schedule
-    amp: bool = True           # bf16 autocast, CUDA only
+    amp: bool = True           # bf16 autocast where the device computes bf16 natively (native_bf16)
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0           # CPU threads (0: torch's default)
@@ -72,6 +72,18 @@ class TrainConfig:
 def paper_schedule(cfg: TrainConfig) -> TrainConfig:
     """The paper's optimiser: RMSProp, lr 1e-5, x0.2 every 5 epochs."""
     return replace(cfg, optimizer="rmsprop", lr=1e-5)
+
+
+def native_bf16(dev: torch.device) -> bool:
+    """Whether bf16 autocast runs on the device's own bf16 units: a CUDA GPU
+    that has them, or a CPU with AVX-512 BF16 or AMX. Elsewhere bf16 is
+    emulated and slower, so training stays fp32."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if dev.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(torch.cpu, c)()) for c in checks if hasattr(torch.cpu, c))
+    return False
 
 
 def _optimiser(model: torch.nn.Module, cfg: TrainConfig):
@@ -160,6 +172,8 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         torch.set_num_threads(n_threads)
     torch.manual_seed(cfg.data.seed)
     model = DeepFuseNet(cfg.net).to(dev)
+    if dev.type == "cpu":
+        model.use_channels_last()
     opt, sched = _optimiser(model, cfg)
     step, seconds, frames = 0, 0.0, 0
     if ckpt_path.exists():
@@ -187,7 +201,7 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    use_amp = cfg.amp and dev.type == "cuda"
+    use_amp = cfg.amp and native_bf16(dev)
     new_curves = not curves.exists()
     t_start = time.perf_counter()
     acc = {"loss": 0.0, "mpjpe1_mm": 0.0, "mpjpe2_mm": 0.0, "n": 0}
