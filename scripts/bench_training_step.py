@@ -7,7 +7,8 @@ script, not a timed test; its tables go to docs/BENCHMARKS.md.
 Part 1 renders frames in this process and times each stage of making one
 (core.deepfuse.data.STAGES). Part 2 times the network's forward and
 backward passes (with the optimiser step) at each thread count, memory
-layout and precision. Part 3 runs the real training loop
+layout and precision, then breaks a step down by operator and measures how
+far bf16 moves the shipped weights' joints. Part 3 runs the real training loop
 (core.deepfuse.train.train: channels-last on the CPU, bf16 autocast where
 the CPU has bf16 units unless the run is fp32) for --seconds per setting in
 a scratch folder and reports frames per second after a warm-up.
@@ -19,6 +20,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -94,6 +96,66 @@ def network_table(args) -> None:
                   f"| {1e3 * fw:.0f} | {1e3 * bw:.0f} | {args.batch / (fw + bw):.1f} |")
 
 
+def profile_table(args) -> None:
+    """The network's step by operator (torch.profiler, 2 threads, fp32 channels-last and bf16)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    batch = TrainingData(data_config(args)).batch(args.batch)
+    torch.set_num_threads(2)
+    for bf16 in (False, True):
+        model = DeepFuseNet(PRESETS["lite"]).use_channels_last()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(*batch.inputs())
+            loss = loss_fn(out, batch, model.cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        for _ in range(2):
+            step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                step()
+        events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in events)
+        print(f"\nThe lite network's step by operator, 2 threads, channels-last, {'bf16' if bf16 else 'fp32'} "
+              "(self CPU time):\n")
+        print("| operator | share |\n|---|---:|")
+        for e in events[:6]:
+            print(f"| {e.key} | {100 * e.self_cpu_time_total / total:.0f} % |")
+
+
+def precision_table(args) -> None:
+    """How far a bf16 forward pass of the shipped weights lands from the fp32 one."""
+    from core.deepfuse.weights import load_weights, shipped_model_path
+
+    torch.set_num_threads(2)
+    model, _ = load_weights(shipped_model_path("lite"))
+    model.eval()
+    data = TrainingData(replace(data_config(args), seed=5))
+    rows = {"stage 1 moved": [], "stage 2 moved": [], "error fp32": [], "error bf16": []}
+    with torch.no_grad():
+        for _ in range(args.precision_batches):
+            b = data.batch(args.batch)
+            o32 = model(*b.inputs())
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                o16 = model(*b.inputs())
+            rows["stage 1 moved"].append((o32.joints1_mm - o16.joints1_mm).norm(dim=-1).mean().item())
+            rows["stage 2 moved"].append((o32.joints2_mm - o16.joints2_mm).norm(dim=-1).mean().item())
+            rows["error fp32"].append((o32.joints2_mm - b.joints_mm).norm(dim=-1).mean().item())
+            rows["error bf16"].append((o16.joints2_mm - b.joints_mm).norm(dim=-1).mean().item())
+    n = args.precision_batches * args.batch
+    print(f"\nThe shipped lite weights in bf16 against fp32 ({n} training frames, mm):\n")
+    print("| what | mm |\n|---|---:|")
+    labels = {"stage 1 moved": "stage-1 joints, bf16 from fp32", "stage 2 moved": "fused joints, bf16 from fp32",
+              "error fp32": "fused error against the truth, fp32", "error bf16": "fused error against the truth, bf16"}
+    for k, v in rows.items():
+        print(f"| {labels[k]} | {sum(v) / len(v):.2f} |")
+
+
 def loop_table(args) -> None:
     print(f"\nThe training loop (core.deepfuse.train), lite, batch {args.batch}, "
           f"{args.seconds:.0f} s a setting after a {args.warmup:.0f} s warm-up:\n")
@@ -132,7 +194,8 @@ def main() -> None:
     ap.add_argument("--setting", dest="settings", action="append", type=_setting,
                     help="THREADS,WORKERS,PRECISION (fp32 or bf16) for the loop table (repeatable; "
                     "default 2,0,fp32 2,1,fp32 2,0,bf16 2,1,bf16 1,1,bf16)")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["stages", "network", "loop"])
+    ap.add_argument("--precision-batches", type=int, default=8)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["stages", "network", "profile", "precision", "loop"])
     args = ap.parse_args()
     args.settings = args.settings or [(2, 0, "fp32"), (2, 1, "fp32"), (2, 0, "bf16"), (2, 1, "bf16"), (1, 1, "bf16")]
     print(machine_line())
@@ -140,6 +203,10 @@ def main() -> None:
         stage_table(args)
     if "network" not in args.skip:
         network_table(args)
+    if "profile" not in args.skip:
+        profile_table(args)
+    if "precision" not in args.skip:
+        precision_table(args)
     if "loop" not in args.skip:
         loop_table(args)
 

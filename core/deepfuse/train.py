@@ -275,7 +275,7 @@ def export_weights(run_dir: str | Path, out_path: str | Path, card: dict | None 
     model = DeepFuseNet(cfg.net)
     model.load_state_dict(state["model"])
     info = {"steps": int(state["step"]), "train_seconds": float(state["seconds"]),
-            "frames": int(state["step"]) * cfg.batch_size, **(card or {})}
+            "frames": int(state.get("frames", int(state["step"]) * cfg.batch_size)), **(card or {})}
     return save_weights(model, out_path, info)
 
 
