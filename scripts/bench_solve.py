@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.deepfuse.evaluate import Benchmark, cmu_heldout  # noqa: E402
 from core.deepfuse.weights import load_weights, shipped_model_path  # noqa: E402
 from core.solve.bench import record_sequences, score_sequences, solve_table  # noqa: E402
+from core.take.process import file_sha256  # noqa: E402
 
 FPS = 15.0
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     path = Path(args.model) if Path(args.model).exists() else shipped_model_path(args.model)
     model, _ = load_weights(path)
+    weights_sha = file_sha256(path)
     benches = []
     if args.only in (None, "procedural"):
         n = args.sequences * (2 if args.validation else 1)
@@ -84,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{label} (validation)" if args.validation else label
         label = f"{label} (planted)" if args.planted else label
         t0 = time.perf_counter()
-        name = f"{label.split()[0]}-{args.seconds:g}s-{path.stem}" + ("-planted" if args.planted else "")
+        # The cache is the weights' own: a new file under the same name records afresh.
+        name = (f"{label.split()[0]}-{args.seconds:g}s-{path.stem}-{weights_sha[:12]}"
+                + ("-planted" if args.planted else ""))
         recs = record_sequences(model, bench, Path(args.cache) / name,
                                 threads=args.threads)
         print(f"{label}: {len(recs)} sequences recorded in {time.perf_counter() - t0:.0f} s", flush=True)
