@@ -100,19 +100,19 @@ def test_the_small_benchmark_is_solved_nearly_whole(small):
 def test_fusing_the_imus_beats_the_vision_stage(small):
     """Stage 2 (fused, with the IMU calibration estimated from the routine)
     against stage 1 (vision only) of the same network. Measured: standard
-    41.8 vs 55.8 mm (-25 %), random rigs 40.8 vs 63.4 mm (-36 %), both 41.3
-    vs 59.5 mm (-31 %). docs/RESULTS.md (whole benchmark, standard studio)
-    prints both stages. Bound: at least 19 % below (25 / 1.3)."""
+    34.3 vs 48.7 mm (-29 %), random rigs 31.7 vs 46.9 mm (-32 %), both 33.0
+    vs 47.8 mm (-31 %). docs/RESULTS.md (whole benchmark, standard studio)
+    prints both stages. Bound: at least 22 % below (29 / 1.3)."""
     for name, m in (("standard", small.kind == "standard"), ("random", small.kind == "random"),
                     ("both", small.kind != "missing")):
         s1, s2 = small.mpjpe(m, 1), small.mpjpe(m, 2)
         print(f"{name}: stage 2 {s2:.1f} mm, stage 1 {s1:.1f} mm ({100 * (s2 / s1 - 1):+.0f} %)")
-        assert s2 < 0.81 * s1, (name, s2, s1)
+        assert s2 < 0.78 * s1, (name, s2, s1)
 
 
 def test_full_and_partial_frames_in_the_standard_studio(small):
-    """Measured: full frames 28.8 mm, partial frames (two cameras cut) 67.9 mm,
-    full frames with one camera missing 29.5 mm. docs/RESULTS.md prints the
+    """Measured: full frames 23.7 mm, partial frames (two cameras cut) 55.5 mm,
+    full frames with one camera missing 24.5 mm. docs/RESULTS.md prints the
     whole benchmark's."""
     std = small.kind == "standard"
     full = small.mpjpe(std & ~small.partial)
@@ -120,29 +120,32 @@ def test_full_and_partial_frames_in_the_standard_studio(small):
     missing = small.mpjpe(small.kind == "missing")
     print(f"standard studio: full frames {full:.1f} mm, partial frames {partial:.1f} mm, "
           f"one camera missing {missing:.1f} mm")
-    assert full < 38.0
-    assert partial < 89.0
-    assert missing < 39.0
+    assert full < 31.0
+    assert partial < 72.0
+    assert missing < 32.0
     # Cut cameras cost far more than a camera lost whole: the hull trusts a cut view.
     assert partial > 2 * full
 
 
 def test_unseen_random_rigs(small):
-    """Measured: 40.8 mm over the random rigs' frames (full 34.8, partial 54.3).
+    """Measured: 31.7 mm over the random rigs' frames (full 27.4, partial 41.1).
     docs/RESULTS.md prints the whole benchmark's."""
     rnd = small.kind == "random"
     every, full, partial = (small.mpjpe(rnd), small.mpjpe(rnd & ~small.partial), small.mpjpe(rnd & small.partial))
     print(f"random rigs: {every:.1f} mm (full frames {full:.1f}, partial frames {partial:.1f})")
-    assert every < 53.0
-    assert full < 45.0
-    assert partial < 71.0
+    assert every < 41.0
+    assert full < 36.0
+    assert partial < 53.5
 
 
 def test_confidence_falls_where_the_error_rises(small):
     """Per joint over the 60 benchmark frames (1,320 joints): Spearman
-    correlation of confidence and error measured -0.21; the least confident
-    quarter's mean error 49.9 mm against the most confident quarter's 36.4 mm
-    (1.37x). Bounds: correlation below -0.16, ratio above 1.05 (1.3x looser)."""
+    correlation of confidence and error measured -0.12; the least confident
+    quarter's mean error 34.2 mm against the most confident quarter's 30.5 mm
+    (1.12x). Bounds: correlation below -0.09, ratio above 1.09 (the margins
+    1.3x looser). The weights shipped before measured -0.21 and 1.37x: the
+    longer-trained network is more accurate everywhere, and its confidence
+    now separates good joints from bad ones less."""
     m = small.kind != "missing"
     conf, err = small.confidence[m].ravel(), small.e2[m].ravel()
     rho = float(spearmanr(conf, err).statistic)
@@ -150,5 +153,5 @@ def test_confidence_falls_where_the_error_rises(small):
     worst, best = float(err[conf <= low].mean()), float(err[conf >= high].mean())
     print(f"confidence vs error: Spearman {rho:.3f}; least confident quarter {worst:.1f} mm, "
           f"most confident quarter {best:.1f} mm ({worst / best:.2f}x)")
-    assert rho < -0.16
-    assert worst > 1.05 * best
+    assert rho < -0.09
+    assert worst > 1.09 * best

@@ -54,8 +54,8 @@ def test_headless_demo_prints_a_line_per_frame_and_a_summary():
         assert "IMUs: the performer does the calibration routine for the first 15 s" in out.stdout
         m = re.search(r"joints \(DeepFuse lite, cameras alone, before the IMUs were calibrated\) in 10 frames: "
                       r"MPJPE median ([\d.]+) mm", out.stdout)
-        # Measured (lockstep, seed 3, a mesh body in the T-pose: fixed inputs): 35.2 mm on every run.
-        assert m and float(m.group(1)) < 46.0, out.stdout[-400:]
+        # Measured (lockstep, seed 3, a mesh body in the T-pose: fixed inputs): 27.4 mm on every run.
+        assert m and float(m.group(1)) < 35.5, out.stdout[-400:]
     else:
         assert "No joint solve: no shipped lite weights" in out.stdout
 
@@ -140,6 +140,7 @@ def test_board_command_writes_a_true_size_board_that_is_detected(tmp_path):
     assert bad.returncode == 2 and "smaller than the squares" in bad.stderr
 
 
+@pytest.mark.slow  # 13 s; the IMUs over a pseudo-terminal are read by default in test_record_devices.py
 def test_demo_reads_the_imus_through_a_serial_port():
     out = _run("demo", "--headless", "--seconds", "2", "--fps", "5", "--imu-serial", "--model", "none")
     assert out.returncode == 0, out.stderr

@@ -71,8 +71,8 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
     fitted = joints[:, 2:].reshape(30, sk.NUM_JOINTS, 3)
     dist = np.linalg.norm(fitted - raw_xyz, axis=-1).mean()
     print(f"solved joints to raw: mean {dist:.1f} mm")
-    # Measured 16.2 mm on every run (seed 11, a mesh body: fixed inputs).
-    assert dist < 21.0
+    # Measured 17.1 mm on every run (seed 11, a mesh body: fixed inputs).
+    assert dist < 22.0
     assert f"mean {dist:.1f} mm" in result.stdout
     # The rotations CSV: unit quaternions for every joint.
     head_rot, rot = _read_csv(tmp_path / "t_rotations.csv")
@@ -144,6 +144,7 @@ class _VmcReceiver:
             self.frames.append(self._current)
 
 
+@pytest.mark.slow  # 12 s; VMC frames reach a real OSC server by default in test_vmc.py
 def test_record_streams_the_live_pose_over_vmc(tmp_path):
     receiver = _VmcReceiver()
     out = tmp_path / "vmc-take"
@@ -179,5 +180,5 @@ def test_record_streams_the_live_pose_over_vmc(tmp_path):
         mean_to_raw.append(np.linalg.norm(got - joints, axis=-1).mean())
     assert worst < 1.0, f"the received pose is {worst:.2f} mm from the solved one"
     print(f"VMC skeleton to the raw network joints: mean {np.mean(mean_to_raw):.1f} mm over {len(frames)} frames")
-    # Measured 17.4 mm on 2 cores (real time: the frames solved vary).
-    assert np.mean(mean_to_raw) < 23.0
+    # Measured 13.4 mm on 2 cores (real time: the frames solved vary; 17.4 with the weights shipped before).
+    assert np.mean(mean_to_raw) < 17.5
