@@ -18,6 +18,7 @@ others go on; the exit status is 1 when any failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def _solve_one(path: Path, model, info: dict, args: argparse.Namespace, device, 
     from core.take.take import Take, TakeError
 
     def bar(description):
-        return progress_bar(description) if bars else _no_progress()
+        return progress_bar(description) if bars else contextlib.nullcontext(lambda done, total: None)
 
     take = Take(path)
     if bars:
@@ -112,14 +113,6 @@ def _solve_one(path: Path, model, info: dict, args: argparse.Namespace, device, 
     else:
         line += f"; note: {meta.get('skeleton_note', 'no skeleton stored')}"
     return line
-
-
-class _no_progress:
-    def __enter__(self):
-        return lambda done, total: None
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def run_process(args: argparse.Namespace) -> int:

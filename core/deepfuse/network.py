@@ -134,8 +134,9 @@ class DeepFuseNet(nn.Module):
 
     def use_channels_last(self) -> DeepFuseNet:
         """Keep the weights and the volumes channels-last (N, D, H, W, C in
-        memory): the same numbers, and on a CPU (oneDNN) 18 % less time a
-        training step (scripts/bench_training_step.py, docs/BENCHMARKS.md)."""
+        memory): the same numbers, and on a CPU (oneDNN) with two threads a
+        training step of the network 1.4x as fast (scripts/bench_training_step.py,
+        docs/BENCHMARKS.md)."""
         self.to(memory_format=torch.channels_last_3d)
         self.channels_last = True
         return self
