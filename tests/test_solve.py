@@ -98,10 +98,11 @@ def test_bone_lengths_freeze_once_stable(rng):
     true = symmetric(np.linalg.norm(off, axis=1))
     got = np.linalg.norm(est.offsets(), axis=1)
     print("frozen at frame", frozen_at, "max length error", np.abs(got - true)[1:].max())
-    # Measured over 8 seeds: frozen at frame 75-113 (5-7.5 s at 15 frames/s), largest bone error 4.1-9.3 mm.
-    assert frozen_at is not None and frozen_at < 150
-    assert np.abs(got - true)[1:].max() < 12.0
-    np.testing.assert_allclose(take_lengths(x, np.ones((len(t), J)))[1:], true[1:], atol=12.0)
+    # Measured over 300 seeds: frozen at frame 64-169 (median 105, 99th percentile 155; 4.3-11.3 s at
+    # 15 frames/s), largest bone error 3.6-12.2 mm (median 6.7); the whole take's lengths 11.1 mm at most.
+    assert frozen_at is not None and frozen_at < 175
+    assert np.abs(got - true)[1:].max() < 14.0
+    np.testing.assert_allclose(take_lengths(x, np.ones((len(t), J)))[1:], true[1:], atol=13.0)
 
 
 def test_template_skeleton_scales_with_stature():
