@@ -9,15 +9,22 @@ Steps:
    pose. Cameras form a graph (an edge where they share views); the initial
    poses follow the tree of most-shared edges from the best-connected camera.
    A camera that shares no view with the rest is named in a clear error.
-3. Bundle adjustment (``scipy.optimize.least_squares``, robust soft-L1 loss,
-   a sparse Jacobian) refines every camera pose and every board pose against
-   all detected corners.
+3. Bundle adjustment (core.calibration.bundle) refines every camera pose,
+   every board pose and, unless held, every lens against all detected
+   corners; views that stay far worse than the rest are left out and the
+   adjustment runs again.
 4. The world frame comes from one moment with the board lying flat on the
    floor, printed face up: origin at the board's centre, X along the board's
-   rows (its x), Z up, millimetres.
+   rows (its x), Z up, millimetres. When no camera found that board the
+   work is kept: the world is then a named camera's frame (the first
+   camera's unless told), the result says why, and the floor is set later
+   (core.calibration.floor: from another view of the board on the floor,
+   or from the performer standing).
 
-Intrinsics stay as calibrated per camera (a board near a camera measures
-them far better than the rig views do).
+`calibrate_cameras` is the whole calibration from board views alone: a
+start for every lens (intrinsics.initial_lens), then the steps above with
+the lenses refined. `calibrate_rig` takes lenses calibrated before and, by
+default, holds them.
 """
 
 from __future__ import annotations
@@ -28,18 +35,22 @@ from typing import Callable, Sequence
 
 import cv2
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.sparse import lil_matrix
 from scipy.spatial.transform import Rotation
 
 from core.calibration.board import BoardSpec, Detection
-from core.calibration.intrinsics import CalibrationError
-from core.camera.model import Camera, distort
+from core.calibration.bundle import HOLD, BundleProblem, LensFreedom, Observations, lens_matrices, lens_vector
+from core.calibration.intrinsics import CalibrationError, initial_lens
+from core.calibration.views import BoardViews
+from core.camera.model import Camera
 from core.camera.rig import CameraRig, CaptureArea
 
 MIN_CORNERS = 6
 # A board pose whose own reprojection error is above this is a misdetection.
 MAX_PNP_RMS_PX = 3.0
+# A view whose RMS after the adjustment is above max(REJECT_FACTOR x the median view, REJECT_FLOOR_PX) is left
+# out and the adjustment runs again (a blurred frame, the board bent, a corner found on the wrong square).
+REJECT_FACTOR = 3.0
+REJECT_FLOOR_PX = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,15 @@ class Intrinsics:
 
 @dataclass
 class RigResult:
-    """rig: the calibrated cameras (world frame, mm); camera_rms_px: per camera
-    reprojection RMS after bundle adjustment; observations: board views used
-    per camera; board_poses: {moment: (R, t)} board-to-world; rms_px: all
-    corners together; cost_history: the adjustment's start and end cost."""
+    """rig: the calibrated cameras (world frame, mm), named; camera_rms_px:
+    per camera reprojection RMS after bundle adjustment; observations: board
+    views used per camera; board_poses: {moment: (R, t)} board-to-world;
+    rms_px: all corners together, initial_rms_px the same before the
+    adjustment; floor_aligned: the world is the floor board's, else `world`
+    names the camera whose frame it is and `floor_message` says why;
+    dropped: views whose board pose was a misdetection, rejected: views left
+    out after the adjustment, both as (moment, camera); lens_start: how each
+    lens was started ("given", "simple", "full")."""
 
     rig: CameraRig
     camera_rms_px: np.ndarray
@@ -67,6 +83,15 @@ class RigResult:
     initial_rms_px: float
     floor_aligned: bool
     dropped: list[tuple[int, int]] = field(default_factory=list)
+    rejected: list[tuple[int, int]] = field(default_factory=list)
+    world: str = "floor"
+    floor_message: str = ""
+    lens_start: tuple[str, ...] = ()
+    start_cameras: tuple[Camera, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return self.rig.names
 
 
 def pose_matrix(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -89,38 +114,117 @@ def _board_in_camera(det: Detection, board: BoardSpec, intr: Intrinsics) -> tupl
     return pose_matrix(R, tvec.ravel()), rms
 
 
+Rows = Sequence[Sequence[Detection | None]]
+
+
+def _as_views(views: BoardViews | Rows, names: Sequence[str], sizes: Sequence[tuple[int, int]]) -> BoardViews:
+    if isinstance(views, BoardViews):
+        if list(views.names) != list(names):
+            raise CalibrationError(f"views of cameras {list(views.names)} for lenses of {list(names)}")
+        return views
+    out = BoardViews(tuple(names), tuple(sizes))
+    for m, row in enumerate(views):
+        if len(row) != len(names):
+            raise CalibrationError(f"moment {m} has {len(row)} views for {len(names)} cameras")
+        for k, det in enumerate(row):
+            if det is not None and tuple(det.size) != tuple(sizes[k]):
+                raise CalibrationError(f"camera {names[k]}: a {det.size[0]}x{det.size[1]} view, but it was "
+                                       f"calibrated at {sizes[k][0]}x{sizes[k][1]}")
+        out.add(row)
+    return out
+
+
+def _freedoms(freedom: LensFreedom | Sequence[LensFreedom] | dict, names: Sequence[str]) -> list[LensFreedom]:
+    """One LensFreedom per camera from one for all, a list, or {name: freedom} (others refined)."""
+    if isinstance(freedom, LensFreedom):
+        return [freedom] * len(names)
+    if isinstance(freedom, dict):
+        unknown = sorted(set(freedom) - set(names))
+        if unknown:
+            raise CalibrationError(f"lens options for unknown camera(s) {', '.join(unknown)}")
+        return [freedom.get(n, LensFreedom()) for n in names]
+    out = list(freedom)
+    if len(out) != len(names):
+        raise CalibrationError(f"{len(out)} lens options for {len(names)} cameras")
+    return out
+
+
+def calibrate_cameras(
+    views: BoardViews,
+    board: BoardSpec,
+    lenses: Sequence[Camera | Intrinsics] | None = None,
+    freedom: LensFreedom | Sequence[LensFreedom] | dict = LensFreedom(),
+    floor_moment: int | None = None,
+    reference: str | None = None,
+    area: CaptureArea = CaptureArea(),
+    progress: Callable[[int, int], None] | None = None,
+) -> RigResult:
+    """Every camera's lens and pose from board views alone (the lenses
+    started from each camera's own views, then refined with the rig), or
+    from `lenses` calibrated before (at the views' sizes) as the start.
+    floor_moment: the moment the board lay on the floor; reference: the
+    camera whose frame is the world when there is no floor (default the
+    first). See calibrate_rig."""
+    names = list(views.names)
+    free = _freedoms(freedom, names)
+    if lenses is None:
+        intr, how = [], []
+        for k, name in enumerate(names):
+            try:
+                K, dist, _, method = initial_lens(views.column(k), board, views.sizes[k], free[k])
+            except CalibrationError as exc:
+                raise CalibrationError(f"camera {name}: {exc}") from exc
+            intr.append(Intrinsics(name, K, dist, views.sizes[k]))
+            how.append(method)
+    else:
+        if [c.name for c in lenses] != names:
+            raise CalibrationError(f"lenses of cameras {[c.name for c in lenses]} for views of {names}")
+        intr = [Intrinsics(c.name, np.asarray(c.K, float), np.asarray(c.dist, float), tuple(c.size)) for c in lenses]
+        how = ["given"] * len(names)
+    res = calibrate_rig(views, intr, board, floor_moment=floor_moment, area=area, progress=progress,
+                        freedom=free, reference=reference)
+    res.lens_start = tuple(how)
+    return res
+
+
 def calibrate_rig(
-    detections: Sequence[Sequence[Detection | None]],
+    detections: BoardViews | Rows,
     intrinsics: Sequence[Intrinsics],
     board: BoardSpec,
     floor_moment: int | None = None,
     area: CaptureArea = CaptureArea(),
     progress: Callable[[int, int], None] | None = None,
+    freedom: LensFreedom | Sequence[LensFreedom] | dict = HOLD,
+    reference: str | None = None,
 ) -> RigResult:
-    """detections[m][k]: camera k's view of the board at moment m (None where
-    it did not see it). floor_moment: the moment the board lay on the floor
-    (world frame); without one the world is the reference camera's frame."""
+    """detections: BoardViews, or rows with detections[m][k] camera k's
+    view at moment m (None where it did not see it). intrinsics: each
+    camera's lens to start from, held unless `freedom` says otherwise.
+    floor_moment: the moment the board lay on the floor (world frame);
+    without one, or when no camera found that board, the world is the
+    `reference` camera's frame (the first camera's by default) and the
+    result says so: the adjustment is never thrown away for want of a floor."""
     if board.kind != "charuco":
         raise CalibrationError("rig calibration needs a ChArUco board: a plain chessboard looks the same "
                                "turned half round, so two cameras could number its corners differently")
     n_cams = len(intrinsics)
     if n_cams < 2:
         raise CalibrationError("a rig needs at least two cameras")
-    for m, row in enumerate(detections):
-        if len(row) != n_cams:
-            raise CalibrationError(f"moment {m} has {len(row)} views for {n_cams} cameras")
     names = [c.name for c in intrinsics]
+    views = _as_views(detections, names, [tuple(c.size) for c in intrinsics])
+    rows = views.rows
+    free = _freedoms(freedom, names)
+    out_ref = names.index(reference) if reference is not None and reference in names else 0
+    if reference is not None and reference not in names:
+        raise CalibrationError(f"no camera named {reference!r}; the cameras are {', '.join(names)}")
 
     # 1. Board poses per view.
     T_cb: dict[tuple[int, int], np.ndarray] = {}
     dropped = []
-    for m, row in enumerate(detections):
+    for m, row in enumerate(rows):
         for k, det in enumerate(row):
             if det is None or len(det) < MIN_CORNERS:
                 continue
-            if tuple(det.size) != tuple(intrinsics[k].size):
-                raise CalibrationError(f"camera {names[k]}: a {det.size[0]}x{det.size[1]} view, but it was "
-                                       f"calibrated at {intrinsics[k].size[0]}x{intrinsics[k].size[1]}")
             res = _board_in_camera(det, board, intrinsics[k])
             if res is None or res[1] > MAX_PNP_RMS_PX:
                 dropped.append((m, k))
@@ -130,6 +234,77 @@ def calibrate_rig(
         progress(1, 4)
 
     # 2. Relative poses and the camera graph.
+    ref, T_ck = _initial_rig(T_cb, names)
+    by_moment = defaultdict(list)
+    for (m, k) in T_cb:
+        by_moment[m].append(k)
+    if progress:
+        progress(2, 4)
+    moments = sorted(by_moment)
+    # Board poses in the reference frame: mean over the cameras that saw each.
+    T_rb = {m: _mean_pose([np.linalg.inv(T_ck[k]) @ T_cb[(m, k)] for k in by_moment[m]]) for m in moments}
+
+    # 3. Bundle adjustment, then again without the views it could not fit.
+    slot = {m: n for n, m in enumerate(moments)}
+    lens0 = np.stack([lens_vector(c.K, c.dist) for c in intrinsics])
+    cam_x = np.stack([_to_vec(T_ck[k]) for k in range(n_cams)])
+    board_x = np.stack([_to_vec(T_rb[m]) for m in moments])
+    used = sorted(T_cb)
+    rejected: list[tuple[int, int]] = []
+    initial_rms = None
+    for _ in range(2):
+        obs = Observations.build(rows, board, used, slot)
+        problem = BundleProblem(obs, n_cams, ref, len(moments), lens0, [c.dist for c in intrinsics],
+                                [tuple(c.size) for c in intrinsics], free)
+        x0 = problem.pack(cam_x, board_x, lens0)
+        if initial_rms is None:
+            initial_rms = problem.rms(x0)
+        sol = problem.solve(x0)
+        cam_x, board_x, lens0 = problem.unpack(sol.x)
+        per_view = problem.view_rms(sol.x)
+        limit = max(REJECT_FACTOR * float(np.median(per_view)), REJECT_FLOOR_PX)
+        bad = [v for v, e in zip(obs.views, per_view) if e > limit]
+        keep = [v for v in used if v not in bad]
+        if not bad or len({k for _, k in keep}) < n_cams:
+            break
+        rejected += bad
+        used = keep
+    if progress:
+        progress(3, 4)
+    T_ck_ba = {k: _from_vec(cam_x[k]) if k != ref else np.eye(4) for k in range(n_cams)}
+    T_rb_ba = {m: _from_vec(board_x[slot[m]]) for m in moments if any(mm == m for mm, _ in used)}
+    lenses = [lens_matrices(lens0[k], c.dist) for k, c in enumerate(intrinsics)]
+
+    # 4. World frame: the floor board's, or the reference camera's.
+    T_wr, world, message = T_ck_ba[out_ref], f"camera {names[out_ref]}", ""
+    if floor_moment is not None:
+        if floor_moment in T_rb_ba:
+            T_wr, world = np.linalg.inv(T_rb_ba[floor_moment] @ floor_frame(board)), "floor"
+        else:
+            label = views.labels[floor_moment] if 0 <= floor_moment < len(views) else f"moment {floor_moment}"
+            message = (f"no camera found the board on the floor ({label}); the rig is kept in camera "
+                       f"{names[out_ref]}'s frame: set the floor from another view of the board lying on the "
+                       "floor, or from the performer standing")
+    cams = []
+    for k, intr in enumerate(intrinsics):
+        T_kw = T_ck_ba[k] @ np.linalg.inv(T_wr)  # world -> camera k
+        U, _, Vt = np.linalg.svd(T_kw[:3, :3])
+        K, dist = lenses[k]
+        cams.append(Camera(K, dist, U @ Vt, T_kw[:3, 3], intr.size, intr.name))
+    per_cam = problem.camera_rms(sol.x)
+    counts = np.bincount([k for (_, k) in used], minlength=n_cams)
+    poses = {m: ((T_wr @ T)[:3, :3], (T_wr @ T)[:3, 3]) for m, T in T_rb_ba.items()}
+    if progress:
+        progress(4, 4)
+    start = tuple(Camera(c.K, c.dist, np.eye(3), np.zeros(3), c.size, c.name) for c in intrinsics)
+    return RigResult(CameraRig(tuple(cams), area), per_cam, counts, poses, problem.rms(sol.x), float(initial_rms),
+                     world == "floor", dropped, rejected, world, message, ("given",) * n_cams, start)
+
+
+def _initial_rig(T_cb: dict[tuple[int, int], np.ndarray], names: list[str]) -> tuple[int, dict[int, np.ndarray]]:
+    """The best-connected camera and every camera's pose in its frame, along
+    the tree of most-shared views (Prim's)."""
+    n_cams = len(names)
     by_moment = defaultdict(list)
     for (m, k) in T_cb:
         by_moment[m].append(k)
@@ -150,7 +325,6 @@ def calibrate_rig(
         degree[j] += len(Ts)
     ref = int(np.argmax(degree))
     T_ck = {ref: np.eye(4)}  # reference frame -> camera k
-    # Prim's tree over the most-shared edges.
     while len(T_ck) < n_cams:
         best = None
         for (i, j), Ts in pair_T.items():
@@ -168,50 +342,7 @@ def calibrate_rig(
             T_ck[j] = np.linalg.inv(T_ij) @ T_ck[i]
         else:
             T_ck[i] = T_ij @ T_ck[j]
-    if progress:
-        progress(2, 4)
-
-    # Board poses in the reference frame: mean over the cameras that saw each.
-    moments = sorted(by_moment)
-    T_rb = {m: _mean_pose([np.linalg.inv(T_ck[k]) @ T_cb[(m, k)] for k in by_moment[m]]) for m in moments}
-
-    # 3. Bundle adjustment.
-    cams_free = [k for k in range(n_cams) if k != ref]
-    obs = [(m, k) for (m, k) in sorted(T_cb)]
-    x0 = np.concatenate([_to_vec(T_ck[k]) for k in cams_free] + [_to_vec(T_rb[m]) for m in moments])
-    problem = _Problem(obs, detections, board, intrinsics, cams_free, moments)
-    initial = problem.residuals(x0)
-    sol = least_squares(problem.residuals, x0, jac_sparsity=problem.sparsity(), method="trf", loss="soft_l1",
-                        f_scale=1.0, x_scale="jac", max_nfev=200)
-    final = problem.residuals(sol.x)
-    if progress:
-        progress(3, 4)
-    T_ck_ba = {ref: np.eye(4)}
-    for n, k in enumerate(cams_free):
-        T_ck_ba[k] = _from_vec(sol.x[6 * n: 6 * n + 6])
-    off = 6 * len(cams_free)
-    T_rb_ba = {m: _from_vec(sol.x[off + 6 * n: off + 6 * n + 6]) for n, m in enumerate(moments)}
-
-    # 4. World frame.
-    T_wr = np.eye(4)  # reference -> world
-    if floor_moment is not None:
-        if floor_moment not in T_rb_ba:
-            raise CalibrationError(f"no camera saw the board at the floor moment {floor_moment}")
-        T_wr = np.linalg.inv(T_rb_ba[floor_moment] @ floor_frame(board))
-    cams = []
-    for k, intr in enumerate(intrinsics):
-        T_kw = T_ck_ba[k] @ np.linalg.inv(T_wr)  # world -> camera k
-        R = T_kw[:3, :3]
-        U, _, Vt = np.linalg.svd(R)
-        cams.append(Camera(intr.K, intr.dist, U @ Vt, T_kw[:3, 3], intr.size, intr.name))
-    per_cam = problem.camera_rms(final, n_cams)
-    counts = np.bincount([k for (_, k) in obs], minlength=n_cams)
-    poses = {m: ((T_wr @ T)[:3, :3], (T_wr @ T)[:3, 3]) for m, T in T_rb_ba.items()}
-    if progress:
-        progress(4, 4)
-    return RigResult(CameraRig(tuple(cams), area), per_cam, counts, poses, _rms(final), _rms(initial),
-                     floor_moment is not None, dropped)
-
+    return ref, T_ck
 
 def floor_frame(board: BoardSpec) -> np.ndarray:
     """World frame in the board's frame, for a board lying face up: origin at
@@ -238,72 +369,3 @@ def _mean_pose(Ts: Sequence[np.ndarray]) -> np.ndarray:
     R = Rotation.from_matrix(np.stack([T[:3, :3] for T in Ts])).mean().as_matrix()
     t = np.median(np.stack([T[:3, 3] for T in Ts]), 0)
     return pose_matrix(R, t)
-
-
-class _Problem:
-    """Residuals of every detected corner against its projection, vectorised
-    over all corners; parameters are rotation vectors and translations of the
-    free cameras (reference frame -> camera) and of the board at each moment
-    (board -> reference frame)."""
-
-    def __init__(self, obs, detections, board, intrinsics, cams_free, moments) -> None:
-        self.n_free = len(cams_free)
-        cam_slot = {k: n for n, k in enumerate(cams_free)}
-        mom_slot = {m: n for n, m in enumerate(moments)}
-        X, uv, cam, slot_c, slot_m = [], [], [], [], []
-        for (m, k) in obs:
-            det = detections[m][k]
-            X.append(det.object_points(board))
-            uv.append(det.pixels)
-            n = len(det)
-            cam += [k] * n
-            slot_c += [cam_slot.get(k, -1)] * n
-            slot_m += [mom_slot[m]] * n
-        self.X = np.concatenate(X)
-        self.uv = np.concatenate(uv)
-        self.cam = np.array(cam)
-        self.slot_c = np.array(slot_c)
-        self.slot_m = np.array(slot_m)
-        Ks = np.stack([c.K for c in intrinsics])[self.cam]
-        d8 = np.zeros((len(intrinsics), 8))
-        for k, c in enumerate(intrinsics):
-            d8[k, : len(c.dist)] = c.dist
-        self.fx, self.fy, self.cx, self.cy = Ks[:, 0, 0], Ks[:, 1, 1], Ks[:, 0, 2], Ks[:, 1, 2]
-        self.dist8 = d8[self.cam].T  # (8, N)
-        self.n_params = 6 * (self.n_free + len(moments))
-
-    def residuals(self, x: np.ndarray) -> np.ndarray:
-        cams = x[: 6 * self.n_free].reshape(-1, 6)
-        boards = x[6 * self.n_free:].reshape(-1, 6)
-        Rb = Rotation.from_rotvec(boards[:, :3]).as_matrix()[self.slot_m]
-        p = np.einsum("nij,nj->ni", Rb, self.X) + boards[self.slot_m, 3:]
-        free = self.slot_c >= 0
-        if self.n_free:
-            Rc = Rotation.from_rotvec(cams[:, :3]).as_matrix()
-            sc = self.slot_c[free]
-            p[free] = np.einsum("nij,nj->ni", Rc[sc], p[free]) + cams[sc, 3:]
-        z = np.maximum(p[:, 2], 1e-6)
-        xd, yd, _ = distort(p[:, 0] / z, p[:, 1] / z, self.dist8)
-        u = self.fx * xd + self.cx
-        v = self.fy * yd + self.cy
-        return np.stack([u - self.uv[:, 0], v - self.uv[:, 1]], 1).ravel()
-
-    def sparsity(self):
-        n = len(self.X)
-        J = lil_matrix((2 * n, self.n_params), dtype=np.int8)
-        rows = np.arange(n)
-        for r in (2 * rows, 2 * rows + 1):
-            for c in range(6):
-                J[r, 6 * self.n_free + 6 * self.slot_m + c] = 1
-                free = self.slot_c >= 0
-                J[r[free], 6 * self.slot_c[free] + c] = 1
-        return J
-
-    def camera_rms(self, res: np.ndarray, n_cams: int) -> np.ndarray:
-        e2 = (res.reshape(-1, 2) ** 2).sum(1)
-        out = np.full(n_cams, np.nan)
-        for k in range(n_cams):
-            sel = self.cam == k
-            if sel.any():
-                out[k] = float(np.sqrt(e2[sel].mean()))
-        return out

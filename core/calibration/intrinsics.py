@@ -145,3 +145,70 @@ def calibrate_intrinsics(
 def _view_rms(obj, img, rvec, tvec, K, dist) -> float:
     proj, _ = cv2.projectPoints(obj, rvec, tvec, K, dist)
     return float(np.sqrt(((proj.reshape(-1, 2) - img.reshape(-1, 2)) ** 2).sum(1).mean()))
+
+
+# The share of the image (Coverage's cells) the board must have reached before a lens's principal point,
+# aspect ratio and second distortion terms are fitted from one camera's views alone.
+FULL_LENS_COVERAGE = 0.45
+
+
+def initial_lens(detections: Sequence[Detection | None], board: BoardSpec, size: tuple[int, int],
+                 freedom=None, min_views: int = 4) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """A starting lens for one camera from its board views: K, dist (5),
+    the RMS in px, and how it was found ("simple" or "full").
+
+    First the simplest lens that can be fitted from any views: one focal
+    length, the principal point at the image centre, k1 alone. Only when
+    the board has reached at least FULL_LENS_COVERAGE of the image is the
+    full lens (principal point, aspect ratio, k1 k2 p1 p2) fitted from it,
+    and kept if it is plausible (principal point within 10 % of the image
+    centre, RMS no worse). With the board near the centre only, the full
+    fit trades the principal point against the board's position and the
+    focal length against its distance, and can land far off; the bundle
+    adjustment with the other cameras refines the simple start instead.
+    `freedom` (a bundle.LensFreedom) keeps fixed what it fixes."""
+    views = [d for d in detections if d is not None and len(d) >= 6]
+    if len(views) < min_views:
+        raise CalibrationError(f"{len(views)} usable board views; at least {min_views} are needed to start "
+                               "the lens (show the board to this camera at more places)")
+    w, h = size
+    obj = [d.object_points(board).astype(np.float32) for d in views]
+    img = [d.pixels.astype(np.float32).reshape(-1, 1, 2) for d in views]
+    simple = (cv2.CALIB_FIX_PRINCIPAL_POINT | cv2.CALIB_FIX_ASPECT_RATIO | cv2.CALIB_ZERO_TANGENT_DIST
+              | cv2.CALIB_FIX_K2 | cv2.CALIB_FIX_K3 | cv2.CALIB_USE_INTRINSIC_GUESS)
+    f0 = _focal_guess(obj, img, size)
+    K0 = np.array([[f0, 0, (w - 1) / 2], [0, f0, (h - 1) / 2], [0, 0, 1]])
+    try:
+        rms, K, dist, _, _ = cv2.calibrateCamera(obj, img, size, K0, np.zeros(5), flags=simple)
+    except cv2.error as exc:
+        raise CalibrationError(f"OpenCV could not start the lens from these views: {exc.err}") from exc
+    dist = dist.ravel()[:5].copy()
+    coverage = Coverage(size)
+    for d in views:
+        coverage.add(d)
+    if coverage.fraction < FULL_LENS_COVERAGE:
+        return K, dist, float(rms), "simple"
+    flags = cv2.CALIB_USE_INTRINSIC_GUESS | cv2.CALIB_FIX_K3
+    if freedom is not None:
+        flags |= ((cv2.CALIB_FIX_PRINCIPAL_POINT if freedom.fix_principal_point else 0)
+                  | (cv2.CALIB_FIX_ASPECT_RATIO if freedom.fix_aspect_ratio else 0)
+                  | (cv2.CALIB_ZERO_TANGENT_DIST if freedom.fix_tangential else 0))
+    try:
+        rms2, K2, dist2, _, _ = cv2.calibrateCamera(obj, img, size, K.copy(), dist.copy(), flags=flags)
+    except cv2.error:
+        return K, dist, float(rms), "simple"
+    off = np.abs(K2[:2, 2] - np.array([(w - 1) / 2, (h - 1) / 2])) / np.array([w, h])
+    if off.max() < 0.1 and rms2 <= rms * 1.001:
+        return K2, dist2.ravel()[:5].copy(), float(rms2), "full"
+    return K, dist, float(rms), "simple"
+
+
+def _focal_guess(obj, img, size) -> float:
+    """OpenCV's focal length from the views' homographies, or the image width
+    where that fails (boards seen square-on tell nothing of it)."""
+    try:
+        K = cv2.initCameraMatrix2D(obj, img, size)
+        f = float(np.sqrt(K[0, 0] * K[1, 1]))
+    except cv2.error:
+        f = float("nan")
+    return f if np.isfinite(f) and 0.2 * size[0] < f < 10 * size[0] else float(size[0])
