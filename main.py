@@ -7,6 +7,8 @@
     python main.py train RUN        train DeepFuse (resumable)
     python main.py evaluate         score models on the held-out benchmark
     python main.py board FILE.pdf   print a calibration board at true size
+    python main.py calibrate FOLDER --board FILE.pdf.json
+                                    calibrate cameras from recorded board images or videos
     python main.py record --demo --seconds N --out TAKE
                                     record a take from the simulated studio
     python main.py process TAKE...  re-solve takes offline with the full model, and their skeletons
@@ -46,6 +48,7 @@ def _lazy(module: str, function: str):
 _cmd_train = _lazy("app.cli.train", "run_train")
 _cmd_evaluate = _lazy("app.cli.evaluate", "run_evaluate")
 _cmd_board = _lazy("app.cli.board", "run_board")
+_cmd_calibrate = _lazy("app.cli.calibrate", "run_calibrate")
 _cmd_record = _lazy("app.cli.record", "run_record")
 _cmd_process = _lazy("app.cli.process", "run_process")
 _cmd_export = _lazy("app.cli.export", "run_export")
@@ -94,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
                            "PNG at true size, with its definition beside it.")
     add_board_arguments(board)
     board.set_defaults(func=_cmd_board)
+
+    from app.cli.calibrate import add_calibrate_arguments
+
+    calibrate = sub.add_parser("calibrate", help="calibrate cameras from recorded board images or videos",
+                               description="Calibrate every camera's lens and pose from a folder of board "
+                               "images per camera, or one video per camera (the anipose / FreeMoCap layout), "
+                               "and write a FuseCap calibration (JSON) and an anipose camera group (TOML). "
+                               "docs/CALIBRATION.md.")
+    add_calibrate_arguments(calibrate)
+    calibrate.set_defaults(func=_cmd_calibrate)
 
     from app.cli.record import add_record_arguments
 

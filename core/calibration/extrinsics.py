@@ -88,10 +88,21 @@ class RigResult:
     floor_message: str = ""
     lens_start: tuple[str, ...] = ()
     start_cameras: tuple[Camera, ...] = ()
+    board_centre: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     @property
     def names(self) -> list[str]:
         return self.rig.names
+
+    def board_distance_mm(self) -> np.ndarray:
+        """Each camera's median distance to the boards it saw: where the
+        performer will be, when the world is a camera's frame."""
+        out = []
+        for cam in self.rig:
+            d = [np.linalg.norm(R @ self.board_centre + t - cam.centre) for R, t in self.board_poses.values()
+                 if cam.depth((R @ self.board_centre + t)[None])[0] > 0]
+            out.append(float(np.median(d)) if d else float("nan"))
+        return np.array(out)
 
 
 def pose_matrix(R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -298,7 +309,8 @@ def calibrate_rig(
         progress(4, 4)
     start = tuple(Camera(c.K, c.dist, np.eye(3), np.zeros(3), c.size, c.name) for c in intrinsics)
     return RigResult(CameraRig(tuple(cams), area), per_cam, counts, poses, problem.rms(sol.x), float(initial_rms),
-                     world == "floor", dropped, rejected, world, message, ("given",) * n_cams, start)
+                     world == "floor", dropped, rejected, world, message, ("given",) * n_cams, start,
+                     np.r_[np.array(board.size_mm) / 2, 0.0])
 
 
 def _initial_rig(T_cb: dict[tuple[int, int], np.ndarray], names: list[str]) -> tuple[int, dict[int, np.ndarray]]:

@@ -139,9 +139,13 @@ def silhouette_consistency(rig: CameraRig, frames: Sequence[Sequence[np.ndarray 
 
 
 def assess(rig: CameraRig, reprojection_px: Sequence[float] | None = None,
-           consistency: Sequence[float] | None = None, voxel_mm: float = DEFAULT_VOXEL_MM) -> QualityReport:
-    """The quality report for a rig from either measure or both."""
-    dist = working_distance_mm(rig)
+           consistency: Sequence[float] | None = None, voxel_mm: float = DEFAULT_VOXEL_MM,
+           distance_mm: Sequence[float] | None = None) -> QualityReport:
+    """The quality report for a rig from either measure or both. distance_mm:
+    each camera's distance to the performer, where the rig's world is not
+    the studio's (a camera's frame before the floor is set): by default the
+    distance to the middle of the capture area, 1 m up."""
+    dist = working_distance_mm(rig) if distance_mm is None else np.asarray(distance_mm, float)
     out = []
     for k, cam in enumerate(rig):
         q = CameraQuality(cam.name)
