@@ -20,7 +20,11 @@ point near the image centre (sigma 5 % of the image diagonal), square pixels
 (fy / fx within 0.5 %), distortion coefficients near zero (k: 0.5, p: 0.01).
 Each counts as much as one corner with a 1 px error at one sigma: next to
 the thousands of corners of a calibration they only matter along directions
-the corners leave free. `LensFreedom` fixes parameters outright, per camera.
+the corners leave free. A lens calibrated before from its own close views
+comes with OpenCV's standard deviations of its parameters; its prior is
+then those values within those deviations, weighed against corners of
+NOISE_PX, so the rig's views move it only as far as they know better.
+`LensFreedom` fixes parameters outright, per camera.
 
 Solved with ``scipy.optimize.least_squares`` (trust region reflective, a
 soft-L1 loss of scale 1 px so a misdetected corner does not pull the rest,
@@ -45,6 +49,8 @@ PP_SIGMA_DIAGONAL = 0.05
 ASPECT_SIGMA = 0.005
 RADIAL_SIGMA = 0.5
 TANGENTIAL_SIGMA = 0.01
+# A detected corner's error, px: weighs a lens measured before (by its standard deviations) against the corners.
+NOISE_PX = 0.3
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,9 @@ class BundleProblem:
     parameters], poses as rotation vector then translation (mm)."""
 
     def __init__(self, obs: Observations, n_cams: int, ref: int, n_moments: int, lenses: np.ndarray,
-                 dists: list[np.ndarray], sizes: list[tuple[int, int]], freedom: list[LensFreedom]) -> None:
+                 dists: list[np.ndarray], sizes: list[tuple[int, int]], freedom: list[LensFreedom],
+                 lens_sigma: list[np.ndarray | None] | None = None, noise_px: float = NOISE_PX,
+                 measured_lens: np.ndarray | None = None) -> None:
         self.obs = obs
         self.n_cams, self.ref, self.n_moments = n_cams, ref, n_moments
         self.free_cams = [k for k in range(n_cams) if k != ref]
@@ -159,6 +167,10 @@ class BundleProblem:
         self.centre = np.stack([(w - 1) / 2, (h - 1) / 2], 1)
         self.pp_sigma = PP_SIGMA_DIAGONAL * np.hypot(w, h)
         self.obs_cam_slot = self.cam_slot[obs.cam]
+        # A lens measured before (its values and standard deviations): its prior replaces the generic one.
+        self.measured = [None if s is None else np.asarray(s, float) for s in (lens_sigma or [None] * n_cams)]
+        self.measured_at = self.lens0.copy() if measured_lens is None else np.asarray(measured_lens, float)
+        self.noise_px = float(noise_px)
 
     # -- the parameter vector ------------------------------------------------------------
     def pack(self, cam_poses: np.ndarray, board_poses: np.ndarray, lenses: np.ndarray) -> np.ndarray:
@@ -191,11 +203,22 @@ class BundleProblem:
                                                        hi[:, 0], hi[:, 1], hi[:, 2]))
         return np.stack([L[:, 0] * xd + L[:, 2] - o.uv[:, 0], L[:, 1] * yd + L[:, 3] - o.uv[:, 1]], 1)
 
+    def prior_count(self, k: int) -> int:
+        f = self.free[k]
+        if self.measured[k] is not None:
+            return int(f.sum())
+        return (2 if f[2] else 0) + (1 if f[1] else 0) + int(f[[4, 5, 8, 6, 7]].sum())
+
     def priors(self, lenses: np.ndarray) -> np.ndarray:
         out = []
         for k in range(self.n_cams):
             f = self.free[k]
             L = lenses[k]
+            if self.measured[k] is not None:
+                # Weighted as the corners are: a corner's error is about noise_px.
+                sigma = np.maximum(self.measured[k], 1e-9)
+                out += list(self.noise_px * (L[f] - self.measured_at[k, f]) / sigma[f])
+                continue
             if f[2]:
                 out += [(L[2] - self.centre[k, 0]) / self.pp_sigma[k], (L[3] - self.centre[k, 1]) / self.pp_sigma[k]]
             if f[1]:
@@ -239,9 +262,8 @@ class BundleProblem:
         pr, pc = [], []
         row = 2 * n
         for k in range(self.n_cams):
-            f = self.free[k]
             cols_k = lens_col[k][lens_col[k] >= 0]
-            n_rows = (2 if f[2] else 0) + (1 if f[1] else 0) + int(f[[4, 5, 8, 6, 7]].sum())
+            n_rows = self.prior_count(k)
             for j in range(n_rows):
                 pr += [row + j] * len(cols_k)
                 pc += list(cols_k)

@@ -61,6 +61,7 @@ class Intrinsics:
     K: np.ndarray
     dist: np.ndarray
     size: tuple[int, int]
+    sigma: np.ndarray | None = None  # standard deviations of fx fy cx cy k1 k2 p1 p2 k3, when measured
 
 
 @dataclass
@@ -190,7 +191,8 @@ def calibrate_cameras(
     else:
         if [c.name for c in lenses] != names:
             raise CalibrationError(f"lenses of cameras {[c.name for c in lenses]} for views of {names}")
-        intr = [Intrinsics(c.name, np.asarray(c.K, float), np.asarray(c.dist, float), tuple(c.size)) for c in lenses]
+        intr = [Intrinsics(c.name, np.asarray(c.K, float), np.asarray(c.dist, float), tuple(c.size),
+                           getattr(c, "sigma", None)) for c in lenses]
         how = ["given"] * len(names)
     res = calibrate_rig(views, intr, board, floor_moment=floor_moment, area=area, progress=progress,
                         freedom=free, reference=reference)
@@ -258,6 +260,7 @@ def calibrate_rig(
     # 3. Bundle adjustment, then again without the views it could not fit.
     slot = {m: n for n, m in enumerate(moments)}
     lens0 = np.stack([lens_vector(c.K, c.dist) for c in intrinsics])
+    measured = lens0.copy()
     cam_x = np.stack([_to_vec(T_ck[k]) for k in range(n_cams)])
     board_x = np.stack([_to_vec(T_rb[m]) for m in moments])
     used = sorted(T_cb)
@@ -266,7 +269,8 @@ def calibrate_rig(
     for _ in range(2):
         obs = Observations.build(rows, board, used, slot)
         problem = BundleProblem(obs, n_cams, ref, len(moments), lens0, [c.dist for c in intrinsics],
-                                [tuple(c.size) for c in intrinsics], free)
+                                [tuple(c.size) for c in intrinsics], free,
+                                [getattr(c, "sigma", None) for c in intrinsics], measured_lens=measured)
         x0 = problem.pack(cam_x, board_x, lens0)
         if initial_rms is None:
             initial_rms = problem.rms(x0)

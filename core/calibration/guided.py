@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from core.calibration.board import BoardDetector, BoardSpec
-from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
+from core.calibration.intrinsics import CalibrationError, Coverage, MeasuredLens, calibrate_intrinsics
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
 
@@ -172,7 +172,7 @@ class SimulatedBoardCalibration:
             except CalibrationError as exc:
                 raise CalibrationError(f"camera {cam.name}: {exc}") from exc
             results.append(res)
-            cams.append(Camera(res.K, res.dist, np.eye(3), np.zeros(3), res.size, cam.name))
+            cams.append(MeasuredLens.of(res, cam.name))
         return tuple(cams), results
 
     # -- the rig -------------------------------------------------------------------------

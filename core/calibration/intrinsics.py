@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from core.calibration.board import BoardSpec, Detection
+from core.camera.model import Camera
 
 
 class CalibrationError(RuntimeError):
@@ -73,7 +74,8 @@ class Coverage:
 class IntrinsicResult:
     """K (3x3), dist (5: k1 k2 p1 p2 k3), size (w, h); rms_px over the kept views;
     view_rms_px per input view (NaN for views that could not be used);
-    rejected: indices of input views left out."""
+    rejected: indices of input views left out; sigma: OpenCV's standard
+    deviations of the lens parameters (the rig step's prior on this lens)."""
 
     K: np.ndarray
     dist: np.ndarray
@@ -82,11 +84,33 @@ class IntrinsicResult:
     view_rms_px: np.ndarray
     rejected: list[int] = field(default_factory=list)
     used: list[int] = field(default_factory=list)
+    sigma: np.ndarray | None = None  # standard deviations of fx fy cx cy k1 k2 p1 p2 k3 (0 where held)
 
     def to_dict(self) -> dict:
         return {"K": self.K.tolist(), "dist": self.dist.tolist(), "size": list(self.size), "rms_px": self.rms_px,
                 "view_rms_px": [None if not np.isfinite(v) else float(v) for v in self.view_rms_px],
                 "rejected": list(self.rejected)}
+
+
+@dataclass(frozen=True, eq=False)
+class MeasuredLens(Camera):
+    """A camera (R = I, t = 0) as its lens step left it, with OpenCV's
+    standard deviations of fx fy cx cy k1 k2 p1 p2 k3 (`sigma`): the rig
+    step refines the lens within them (core.calibration.bundle)."""
+
+    sigma: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, res: "IntrinsicResult", name: str) -> "MeasuredLens":
+        return cls(res.K, res.dist, np.eye(3), np.zeros(3), res.size, name, sigma=res.sigma)
+
+    def sigma_at(self, width_px: int) -> np.ndarray | None:
+        """The deviations for this lens scaled to another image width (pixels scale, distortion does not)."""
+        if self.sigma is None:
+            return None
+        s = np.asarray(self.sigma, float).copy()
+        s[:4] *= width_px / self.width
+        return s
 
 
 def calibrate_intrinsics(
@@ -125,7 +149,8 @@ def calibrate_intrinsics(
         obj = [by_index[i].object_points(board).astype(np.float32) for i in keep]
         img = [by_index[i].pixels.astype(np.float32).reshape(-1, 1, 2) for i in keep]
         try:
-            rms, K, dist, rvecs, tvecs = cv2.calibrateCamera(obj, img, size, None, None, flags=flags)
+            rms, K, dist, rvecs, tvecs, std, _, _ = cv2.calibrateCameraExtended(obj, img, size, None, None,
+                                                                                flags=flags)
         except cv2.error as exc:
             raise CalibrationError(f"OpenCV could not calibrate from these views: {exc.err}") from exc
         per_view = np.array([_view_rms(o, p, rv, tv, K, dist) for o, p, rv, tv in zip(obj, img, rvecs, tvecs)])
@@ -139,7 +164,8 @@ def calibrate_intrinsics(
         progress(rounds, rounds)
     view_rms = np.full(len(detections), np.nan)
     view_rms[keep] = per_view
-    return IntrinsicResult(K, dist.ravel()[:5].copy(), size, float(rms), view_rms, sorted(rejected), keep)
+    sigma = np.asarray(std, float).ravel()[:9].copy()
+    return IntrinsicResult(K, dist.ravel()[:5].copy(), size, float(rms), view_rms, sorted(rejected), keep, sigma)
 
 
 def _view_rms(obj, img, rvec, tvec, K, dist) -> float:

@@ -32,7 +32,7 @@ import numpy as np
 
 from core.calibration.board import BoardDetector, BoardSpec
 from core.calibration.guided import BoardOverlay, Steps, board_preview
-from core.calibration.intrinsics import CalibrationError, Coverage, calibrate_intrinsics
+from core.calibration.intrinsics import CalibrationError, Coverage, MeasuredLens, calibrate_intrinsics
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
 from core.devices import IMAGE_SILHOUETTE
@@ -141,7 +141,7 @@ class LiveBoardViews:
             except CalibrationError as exc:
                 raise CalibrationError(f"camera {self.names[k]}: {exc}") from exc
             results.append(res)
-            cams.append(Camera(res.K, res.dist, np.eye(3), np.zeros(3), res.size, self.names[k]))
+            cams.append(MeasuredLens.of(res, self.names[k]))
         return tuple(cams), results
 
     def _moved(self, det, taken: list, width: int) -> bool:
