@@ -67,10 +67,10 @@ def test_lenses_refined_with_the_rig_reach_the_targets(scene_views):
     print(report)
     assert res.names == ["cam1", "cam2", "cam3", "cam4"] and res.floor_aligned and res.world == "floor"
     assert res.lens_start == ("full", "simple", "full", "simple")
-    # Measured (seed 5): refined, centres 0.7-1.9 mm (mean 1.5), focal 0.01-0.15 %, principal points 0.8-3.6 px;
+    # Measured (seed 5): refined, centres 0.9-2.1 mm (mean 1.7), focal 0.02-0.16 %, principal points 1.3-2.4 px;
     # the same start held: centres 6-32 mm, focal up to 2 %, principal points up to 35 px.
-    assert e.centre_mm.mean() < 2.0 and e.centre_mm.max() < 2.5, report
-    assert e.focal_pct.max() < 0.2 and e.principal_px.max() < 4.7, report
+    assert e.centre_mm.mean() < 2.2 and e.centre_mm.max() < 2.8, report
+    assert e.focal_pct.max() < 0.21 and e.principal_px.max() < 3.2, report
     assert h.centre_mm.mean() > 5 * e.centre_mm.mean() and h.principal_px.mean() > 5 * e.principal_px.mean(), report
     # The floor board's world is the truth's, without alignment, as far as one foreshortened board places it:
     # measured 3.7-7.1 mm (the floor board tilted by about a tenth of a degree, over 2-3 m).

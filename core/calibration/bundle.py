@@ -16,7 +16,7 @@ so its distance from one camera is its sideways position in another, and
 those trades close.
 
 Priors keep what the views cannot tell where a real lens is: the principal
-point near the image centre (sigma 5 % of the image diagonal), square pixels
+point near the image centre (sigma 10 % of the image diagonal), square pixels
 (fy / fx within 0.5 %), distortion coefficients near zero (k: 0.5, p: 0.01).
 Each counts as much as one corner with a 1 px error at one sigma: next to
 the thousands of corners of a calibration they only matter along directions
@@ -45,7 +45,7 @@ from core.calibration.board import BoardSpec
 from core.camera.model import distort
 
 LENS_PARAMS = ("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2", "k3")
-PP_SIGMA_DIAGONAL = 0.05
+PP_SIGMA_DIAGONAL = 0.10
 ASPECT_SIGMA = 0.005
 RADIAL_SIGMA = 0.5
 TANGENTIAL_SIGMA = 0.01
