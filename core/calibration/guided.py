@@ -168,7 +168,7 @@ class SimulatedBoardCalibration:
                                        text, coverage.fraction))
                 steps.tick()
             try:
-                res = calibrate_intrinsics(found, self.wall_board)
+                res = calibrate_intrinsics(found, self.wall_board, name=cam.name)
             except CalibrationError as exc:
                 raise CalibrationError(f"camera {cam.name}: {exc}") from exc
             results.append(res)

@@ -85,9 +85,11 @@ class IntrinsicResult:
     rejected: list[int] = field(default_factory=list)
     used: list[int] = field(default_factory=list)
     sigma: np.ndarray | None = None  # standard deviations of fx fy cx cy k1 k2 p1 p2 k3 (0 where held)
+    name: str = ""  # the camera's
 
     def to_dict(self) -> dict:
-        return {"K": self.K.tolist(), "dist": self.dist.tolist(), "size": list(self.size), "rms_px": self.rms_px,
+        return {"name": self.name, "K": self.K.tolist(), "dist": self.dist.tolist(), "size": list(self.size),
+                "rms_px": self.rms_px,
                 "view_rms_px": [None if not np.isfinite(v) else float(v) for v in self.view_rms_px],
                 "rejected": list(self.rejected)}
 
@@ -121,6 +123,7 @@ def calibrate_intrinsics(
     reject_floor_px: float = 1.0,
     fix_k3: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    name: str = "",
 ) -> IntrinsicResult:
     """Calibrate from board detections of one camera (None entries are views
     without a board and are skipped).
@@ -165,7 +168,8 @@ def calibrate_intrinsics(
     view_rms = np.full(len(detections), np.nan)
     view_rms[keep] = per_view
     sigma = np.asarray(std, float).ravel()[:9].copy()
-    return IntrinsicResult(K, dist.ravel()[:5].copy(), size, float(rms), view_rms, sorted(rejected), keep, sigma)
+    return IntrinsicResult(K, dist.ravel()[:5].copy(), size, float(rms), view_rms, sorted(rejected), keep, sigma,
+                           name)
 
 
 def _view_rms(obj, img, rvec, tvec, K, dist) -> float:

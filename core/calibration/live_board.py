@@ -137,7 +137,7 @@ class LiveBoardViews:
         cams, results = [], []
         for k, dets in enumerate(found):
             try:
-                res = calibrate_intrinsics(dets, self.wall_board)
+                res = calibrate_intrinsics(dets, self.wall_board, name=self.names[k])
             except CalibrationError as exc:
                 raise CalibrationError(f"camera {self.names[k]}: {exc}") from exc
             results.append(res)
