@@ -27,6 +27,13 @@ images (core.calibration.live_board.LiveBoardViews), taken while the user moves 
 printed board (`main.py board`) in front of each camera, then walks it
 around the area; the floor is a separate step (Set floor) with the board
 lying at the origin. The same error table and Apply follow.
+
+Floor from performer: the world from the performer standing still in the
+area, arms down, for a second (core.calibration.floor.floor_from_performer),
+read from the running studio's live silhouettes, for a rig with no floor
+board seen or another tool's. On the simulated studio its performer does
+the calibration routine and is measured while it holds the routine's pose
+(a performer on the move carves no standing person).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from core.calibration.steps import (
     read_calibration_for,
     rows_from_quality,
     set_floor_from_board,
+    set_floor_from_performer,
     write_calibration,
 )
 from core.camera.model import Camera
@@ -74,6 +82,7 @@ class CamerasPanel(QWidget):
     INTRINSIC_WIDTH_PX = 960
     RIG_WIDTH_PX = 1440
     INTRINSIC_VIEWS = 14
+    PERFORMER_FRAMES = 10  # sets of silhouettes of the performer standing still, 0.1 s apart
     RIG_MOMENTS = 24
     WALL_BOARD = BoardSpec(squares_x=9, squares_y=6, square_mm=40.0, marker_mm=30.0)
     RIG_BOARD = BoardSpec(squares_x=9, squares_y=7, square_mm=160.0, marker_mm=120.0)
@@ -113,6 +122,9 @@ class CamerasPanel(QWidget):
             ("rig", "Calibrate rig", "Where every camera stands (extrinsics, bundle adjustment) and the floor",
              lambda: self.calibrate_rig()),
             ("floor", "Set floor", "Origin and floor from the board lying flat on the floor", lambda: self.set_floor()),
+            ("performer", "Floor from performer",
+             "Origin and floor from the performer, with the studio running: stand still in the middle of the area, "
+             "arms down, for a second", lambda: self.floor_from_performer()),
             ("apply", "Apply", "Use this calibration", lambda: self.apply()),
             ("load", "Load…", "FuseCap JSON or anipose / FreeMoCap TOML", self._ask_load),
             ("save", "Save…", "FuseCap JSON or anipose / FreeMoCap TOML", self._ask_save),
@@ -314,6 +326,42 @@ class CamerasPanel(QWidget):
                            lambda sim, progress, base, _: set_floor_from_board(sim, progress, base, self.RIG_BOARD,
                                                                                board, quality))
 
+    def floor_from_performer(self, frames: int | None = None):
+        """The world from the performer standing still in the area (Z up the
+        body, the floor under the feet), for the newest result (or the rig in
+        use), from the running studio's silhouettes. On the simulated studio
+        the performer does the calibration routine and is measured holding
+        its pose. Returns the ProgressTask (None when it could not start)."""
+        if self.last_rig is None and self.rig_in_use is None:
+            self.context.message("error", "no rig to set the floor of: calibrate the rig or load a calibration")
+            return None
+        bridge = self.context.bridge
+        if bridge is None or getattr(bridge, "state", None) != "live":
+            self.context.message("error", "the studio is not running: start it, then stand still in the middle of "
+                                          "the area, arms down, and press Floor from performer")
+            return None
+        session = bridge.session
+        simulated = session.studio.simulation is not None
+        frames = frames or self.PERFORMER_FRAMES
+        board, quality = self.board, dict(self.quality)
+
+        def run(_, progress, base, __):
+            if simulated:  # the simulated performer holds its calibration pose (the routine's start) while measured
+                deadline = time.monotonic() + 60.0
+                while self._imu_routine_running(session) and time.monotonic() < deadline:
+                    progress(0, frames + 1)  # the routine again now would spoil the IMUs' capture of it
+                    time.sleep(0.1)
+                session.start_calibration_routine()
+            return set_floor_from_performer(session.newest_frames, progress, base, board, quality, frames)
+
+        return self._start("floor", "setting the floor from the performer", None, run)
+
+    @staticmethod
+    def _imu_routine_running(session) -> bool:
+        """Whether the session is capturing (or solving) the IMUs' calibration from the routine it started with."""
+        tracking = session.imu_tracking
+        return tracking is not None and tracking.state().stage in ("capturing", "solving")
+
     def apply(self) -> bool:
         """Use the newest result: `context.rig_changed(rig)`."""
         if self.last_rig is None:
@@ -391,7 +439,8 @@ class CamerasPanel(QWidget):
         idle = self.task is None
         for key in ("cameras", "rig", "load"):
             self.buttons[key].setEnabled(idle)
-        self.buttons["floor"].setEnabled(idle and (self.last_rig is not None or self.rig_in_use is not None))
+        for key in ("floor", "performer"):
+            self.buttons[key].setEnabled(idle and (self.last_rig is not None or self.rig_in_use is not None))
         self.buttons["apply"].setEnabled(idle and self.last_rig is not None and self.last_rig is not self.rig_in_use)
         self.buttons["save"].setEnabled(idle and (self.last_rig is not None or self.rig_in_use is not None))
 

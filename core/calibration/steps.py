@@ -7,10 +7,16 @@ cameras) or core.calibration.live_board's LiveBoardViews (the real cameras' own 
 `base` is the rig at the live cameras' size: its names, sizes and area are
 kept, and for the lenses its extrinsics too. `progress(done, total)` is the
 progress dialog's callback (it raises Cancelled).
+
+The floor can also come from the performer standing still in the area
+(set_floor_from_performer): `frames_source` gives the running studio's
+newest camera frames (CaptureSession.newest_frames), whose silhouettes
+core.calibration.floor.floor_from_performer reads.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +25,14 @@ from core.calibration import files
 from core.calibration.board import BoardSpec
 from core.calibration.bundle import LensFreedom
 from core.calibration.extrinsics import Intrinsics, calibrate_cameras
-from core.calibration.floor import floor_aligned
+from core.calibration.floor import floor_aligned, floor_from_performer
 from core.calibration.guided import CalibrationOutcome, ErrorRow, Steps, error_rows, num
-from core.calibration.intrinsics import MeasuredLens
+from core.calibration.intrinsics import CalibrationError, MeasuredLens
 from core.calibration.quality import assess
 from core.calibration.views import BoardViews
 from core.camera.model import Camera
 from core.camera.rig import CameraRig
+from core.devices import IMAGE_SILHOUETTE
 
 # The rig step refines the lenses from the lens step with the walked board, within the lens step's standard
 # deviations (core.calibration.bundle). Measured on the simulated studio (3 draws of the panel's settings): the
@@ -101,6 +108,100 @@ def set_floor_from_board(views, progress, base: CameraRig, board: BoardSpec, mad
     shift = float(np.linalg.norm(live[0].centre - base[0].centre))
     detail = f"floor and origin set from {used} camera(s) (camera {base[0].name} moved {shift:.0f} mm)"
     return CalibrationOutcome("floor", live, (), made_with, quality, detail)
+
+
+# The performer stands still while each camera's silhouette differs from the
+# first frame's by at most this share of the two together (|A xor B| / |A or B|,
+# the median over the cameras: one flickering camera does not hold the floor up).
+# On the simulated studio a held pose measures 0; its performer on the move reached 0.23-1.0 within a second
+# (8 draws), 0.07-0.63 within 0.1 s.
+STILL_MISMATCH = 0.2
+
+
+def set_floor_from_performer(frames_source, progress, base: CameraRig, made_with: BoardSpec | None, quality: dict,
+                             frames: int = 10, *, min_gap_s: float = 0.1, stale_s: float = 0.5,
+                             poll_s: float = 0.03, timeout_s: float = 30.0) -> CalibrationOutcome:
+    """`base` moved into the world set by the performer standing still in the
+    area (core.calibration.floor.floor_from_performer: Z up the body, the floor
+    under the soles, the origin under the performer, X along the first camera's
+    x); `made_with` and `quality` are the calibration's own, kept (the floor
+    found is added to the quality as "floor").
+
+    frames_source(): each camera's newest frame (CaptureSession.newest_frames;
+    None for a camera without one), polled every `poll_s`. A frame is taken
+    when the newest is `min_gap_s` past the last taken: each camera's newest
+    silhouette no more than `stale_s` older than it (a camera still handing on
+    images, with no background yet, has none). `frames` of them in a row with
+    two cameras or more seeing the performer and every one like the row's first
+    (STILL_MISMATCH) are the performer standing still; one that is not starts
+    the row again. The rig is scaled to the silhouettes' sizes for the fit and
+    back to base's sizes.
+
+    Raises CalibrationError from floor_from_performer (not a standing person,
+    ...) or after `timeout_s` without such a row (saying what was missing),
+    ValueError when the silhouettes do not fit base's cameras."""
+    steps = Steps(progress, frames + 1)
+    masks = _still_performer(frames_source, steps, frames, min_gap_s, stale_s, poll_s, timeout_s)
+    sizes = list(base.sizes)
+    for row in masks:
+        for k, m in enumerate(row):
+            if m is not None:
+                sizes[k] = (m.shape[1], m.shape[0])
+    moved, fit = floor_from_performer(base.at_sizes(sizes), masks)
+    live = CameraRig(moved.cameras, base.area).at_sizes(base.sizes)
+    steps.tick()
+    floor = {"from": "performer", "cameras": list(fit.cameras), "frames": fit.frames,
+             "height_mm": round(fit.height_mm, 1), "up_spread_deg": round(fit.up_spread_deg, 2)}
+    detail = (f"floor set from the performer standing: {len(fit.cameras)} cameras, {fit.frames} frames, "
+              f"{fit.height_mm:.0f} mm tall, up within {fit.up_spread_deg:.1f} degrees between the frames")
+    return CalibrationOutcome("floor", live, (), made_with, {**quality, "floor": floor}, detail)
+
+
+def _still_performer(frames_source, steps: Steps, frames: int, min_gap_s: float, stale_s: float, poll_s: float,
+                     timeout_s: float) -> list[list]:
+    """`frames` rows of the cameras' silhouettes of the performer standing
+    still (see set_floor_from_performer); steps.done follows the row's length."""
+    row_of: list[list] = []
+    last_t = -np.inf
+    why = "no camera has delivered a frame"
+    started = time.monotonic()
+    while True:
+        steps.progress(steps.done, steps.total)  # raises Cancelled once the user cancelled
+        got = frames_source()
+        times = [f.t_s for f in got if f is not None]
+        if times and max(times) - last_t >= min_gap_s:
+            last_t = newest = max(times)
+            row = [f.image if f is not None and f.kind == IMAGE_SILHOUETTE and newest - f.t_s <= stale_s else None
+                   for f in got]
+            seen = sum(1 for m in row if m is not None and np.count_nonzero(m))
+            if all(m is None for m in row):
+                why, row_of = "no camera gives silhouettes yet (real cameras: capture the background first)", []
+            elif seen < 2:
+                why, row_of = f"{seen} camera(s) with a silhouette of the performer, two needed", []
+            elif row_of and _mismatch(row_of[0], row) > STILL_MISMATCH:
+                why, row_of = "the performer kept moving", [row]
+            else:
+                row_of.append(row)
+            steps.done = len(row_of)
+            if len(row_of) >= frames:
+                return row_of
+        if time.monotonic() - started > timeout_s:
+            raise CalibrationError(f"no performer standing still after {timeout_s:.0f} s: {why}; stand still in "
+                                   "the middle of the area, arms down, for a second")
+        time.sleep(poll_s)
+
+
+def _mismatch(a: list, b: list) -> float:
+    """The median over the cameras with a silhouette in both rows of |A xor B| / |A or B|."""
+    shares = []
+    for x, y in zip(a, b):
+        if x is None or y is None:
+            continue
+        x, y = x != 0, y != 0
+        union = np.count_nonzero(x | y)
+        if union:
+            shares.append(np.count_nonzero(x ^ y) / union)
+    return float(np.median(shares)) if shares else 0.0
 
 
 def rows_from_quality(rig: CameraRig, quality: dict) -> list[ErrorRow]:
