@@ -167,12 +167,13 @@ def test_rig_calibration_on_the_simulated_studio(qtbot, context, panel, tmp_path
     focal = [abs(b.K[0, 0] / a.K[0, 0] - 1) for a, b in zip(truth, rig)]
     report = f"seed {seed}: centres {np.round(centre_mm, 1)} mm, rotations {np.round(turn_deg, 2)} deg, {seconds:.0f} s"
     print(report)
-    # Measured over 11 draws (the panel's settings, core/calibration/steps.py): the lenses refined with the rig
-    # within the lens step's deviations, worst centre 5.9-17.3 mm (mean 4.0-6.8), worst rotation 0.18-0.37 deg,
-    # focal lengths up to 0.37 % off (the lenses held as the lens step left them: worst centres 11-27 mm).
-    assert max(centre_mm) < 25.0, report
-    assert max(turn_deg) < 0.55, report
-    assert max(focal) < 0.006, report
+    # Measured over 10 draws (the panel's settings, core/calibration/steps.py, one of them a draw that once came
+    # out at 25 mm with a narrower lens prior): the lenses refined with the rig within twice the lens step's
+    # deviations, worst centre 8.6-13.7 mm (mean 4.2-7.1), worst rotation 0.19-0.37 deg, focal lengths up to
+    # 0.30 % off (the lenses held as the lens step left them: worst centres 11-27 mm).
+    assert max(centre_mm) < 18.0, report
+    assert max(turn_deg) < 0.5, report
+    assert max(focal) < 0.004, report
     # The table: every camera, sub-pixel, good at the performer.
     assert panel.error_table.rowCount() == len(truth) == len(panel.error_rows)
     for row in panel.error_rows:

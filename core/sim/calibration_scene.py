@@ -10,7 +10,7 @@ board lying on the floor at the world's origin.
 
 Lenses are drawn as webcams and machine-vision cameras come: a horizontal
 field of view of 55-80 degrees, the principal point up to 3 % of the image
-off its centre, pixels square within 0.5 %, barrel distortion k1 in
+off its centre (`principal_offset`), pixels square within 0.5 %, barrel distortion k1 in
 [-0.3, 0], k2 in [0, 0.12], tangential terms up to 1e-3. The cameras stand on
 an arc of `arc_deg` (180: a half circle on one side of the room, as webcams
 for anipose or FreeMoCap usually stand; 360: a ring around the area),
@@ -61,7 +61,7 @@ class BoardScene:
 
 
 def draw_lens_camera(rng: np.random.Generator, position: np.ndarray, target: np.ndarray, size: tuple[int, int],
-                     name: str) -> Camera:
+                     name: str, principal_offset: float = 0.03) -> Camera:
     w, h = size
     while True:
         fov = np.radians(rng.uniform(55.0, 80.0))
@@ -70,8 +70,8 @@ def draw_lens_camera(rng: np.random.Generator, position: np.ndarray, target: np.
                              dist=np.array([rng.uniform(-0.3, 0.0), rng.uniform(0.0, 0.12),
                                             rng.uniform(-1e-3, 1e-3), rng.uniform(-1e-3, 1e-3), 0.0]))
         K = cam.K.copy()
-        K[0, 2] += rng.uniform(-0.03, 0.03) * w
-        K[1, 2] += rng.uniform(-0.03, 0.03) * h
+        K[0, 2] += rng.uniform(-principal_offset, principal_offset) * w
+        K[1, 2] += rng.uniform(-principal_offset, principal_offset) * h
         K[1, 1] = K[0, 0] * rng.uniform(0.995, 1.005)
         cam = Camera(K, cam.dist, cam.R, cam.t, size, name)
         if _rays_invertible(cam):
@@ -81,7 +81,7 @@ def draw_lens_camera(rng: np.random.Generator, position: np.ndarray, target: np.
 def draw_scene(rng: np.random.Generator | int, cameras: int = 4, size: tuple[int, int] = (1280, 720),
                moments: int = 40, board: BoardSpec = SCENE_BOARD, spread_mm: float = 500.0, arc_deg: float = 180.0,
                floor: bool = True, blur_px: tuple[float, float] = (0.5, 1.5),
-               noise: tuple[float, float] = (1.0, 4.0)) -> BoardScene:
+               noise: tuple[float, float] = (1.0, 4.0), principal_offset: float = 0.03) -> BoardScene:
     rng = np.random.default_rng(rng)
     area = CaptureArea(-1500.0, 1500.0, -1500.0, 1500.0)
     base = rng.uniform(0, 2 * np.pi)
@@ -93,7 +93,7 @@ def draw_scene(rng: np.random.Generator | int, cameras: int = 4, size: tuple[int
         r = rng.uniform(1600.0, 2200.0)
         pos = np.array([r * np.cos(az), r * np.sin(az), rng.uniform(1300.0, 2200.0)])
         target = np.r_[rng.uniform(-200, 200, 2), rng.uniform(900.0, 1300.0)]
-        cams.append(draw_lens_camera(rng, pos, target, size, f"cam{k + 1}"))
+        cams.append(draw_lens_camera(rng, pos, target, size, f"cam{k + 1}", principal_offset))
     rig = CameraRig(tuple(cams), area)
     poses = [floor_pose(board, tuple(rng.uniform(-200, 200, 2)), rng.uniform(0, 360))] if floor else []
     m = 0
