@@ -1,11 +1,17 @@
 """Fuzzing the calibration readers (FuseCap's JSON and aniposelib's TOML):
 any bytes, and any damage to a real file, either read as a usable rig or
-raise CalibrationFileError naming the file; the file is never changed."""
+raise CalibrationFileError naming the file; the file is never changed. And
+the recordings `main.py calibrate` reads (image folders, videos): a damaged
+image or video is skipped with a note or refused with RecordingError naming
+it, never another error."""
 
 import json
 import re
+import shutil
 import tomllib
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import tomli_w
@@ -22,8 +28,10 @@ from core.calibration.files import (
     save_calibration,
     write_anipose_toml,
 )
+from core.calibration.recordings import RecordingError, find_recording, read_views
 from core.camera.model import Camera
 from core.camera.rig import CameraRig, standard_studio
+from core.sim.calibration_scene import draw_scene, write_scene
 from tests.mutations import TOML_VALUES, Seed, mutated_bytes, mutated_document, mutated_tokens
 
 FUZZ = settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,3 +174,90 @@ def test_anipose_toml_round_trips_any_camera_name(tmp_path_factory, names, units
         assert a.size == b.size and np.array_equal(a.K, b.K) and np.array_equal(a.dist, b.dist)
         assert np.allclose(a.t, b.t, rtol=1e-12, atol=1e-9)
         assert (Rotation.from_matrix(a.R).inv() * Rotation.from_matrix(b.R)).magnitude() < 1e-9
+
+
+# -- the recordings `main.py calibrate` reads (core.calibration.recordings) ----------------------------------
+
+RECORDING_FUZZ = settings(max_examples=100, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    """A small real recording in each layout: 2 cameras, 3 moments of a drawn
+    calibration scene at 640x360, as image folders and as videos (cam1 a
+    lossless .mkv as write_scene writes it, cam2 an MPEG-4 .mp4), and the
+    board found in each moment as the undamaged recording reads (a draw
+    where both cameras find it: 16-18 corners in cam1's last two moments, 15
+    in cam2's last)."""
+    scene = draw_scene(6, cameras=2, size=(640, 360), moments=2, arc_deg=60.0)
+    root = tmp_path_factory.mktemp("recordings")
+    images = write_scene(scene, root / "images", 7)
+    videos = write_scene(scene, root / "videos", 7, videos=True)
+    cap = cv2.VideoCapture(str(videos / "cam2.mkv"))
+    writer = cv2.VideoWriter(str(videos / "cam2.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (640, 360))
+    while (frame := cap.read())[0]:
+        writer.write(frame[1])
+    writer.release()
+    cap.release()
+    (videos / "cam2.mkv").unlink()
+    found = {}
+    for folder in (images, videos):
+        rec = find_recording(folder)
+        views = read_views(rec, scene.board)
+        assert rec.names == ["cam1", "cam2"] and len(views) == 3 and rec.unreadable == []
+        assert views.counts()[0] == 2 and (rec.kind == "videos" or views.counts()[1] == 1), views.counts()
+        found[rec.kind] = [[None if d is None else d.ids.tolist() for d in row] for row in views.rows]
+    return scene.board, images, videos, found
+
+
+def _damaged(data, original: bytes) -> bytes:
+    how = data.draw(st.sampled_from(["random", "truncated", "mutated"]))
+    if how == "random":
+        return data.draw(st.binary(max_size=3000))
+    if how == "truncated":
+        return original[:data.draw(st.integers(0, len(original) - 1))]
+    return data.draw(mutated_bytes(original))
+
+
+def _read_damaged(board, folder: Path, damaged: Path, kind: str, found) -> None:
+    """The recording reads, every file or frame that could not be read noted
+    (the damaged file's only) and its view empty, the other camera's views
+    as before; or RecordingError names the folder or the file. Nothing else
+    is raised."""
+    try:
+        rec = find_recording(folder)
+        views = read_views(rec, board)
+    except RecordingError as exc:
+        assert str(exc).startswith(str(folder)), str(exc)
+        return
+    assert rec.kind == kind and list(views.names) == rec.names == ["cam1", "cam2"]
+    assert 0 < len(views) == len(rec.moments) <= 3
+    assert all(name.startswith(str(damaged)) for name in rec.unreadable), rec.unreadable
+    k = rec.names.index(damaged.stem if kind == "videos" else damaged.parent.name)
+    for m, row in enumerate(views.rows):
+        other = row[1 - k]
+        assert (None if other is None else other.ids.tolist()) == found[kind][m][1 - k]
+        unread = f"{damaged} frame {m}" if kind == "videos" else str(damaged) if rec.moments[m] == damaged.name else ""
+        if unread in rec.unreadable:
+            assert row[k] is None
+
+
+@RECORDING_FUZZ
+@given(data=st.data())
+def test_damaged_images_are_skipped_or_refused(recordings, tmp_path_factory, data):
+    board, images, _, found = recordings
+    folder = Path(shutil.copytree(images, tmp_path_factory.mktemp("i") / "images"))
+    damaged = folder / data.draw(st.sampled_from(["cam1", "cam2"])) / f"000{data.draw(st.integers(0, 2))}.png"
+    damaged.write_bytes(_damaged(data, (images / damaged.parent.name / damaged.name).read_bytes()))
+    _read_damaged(board, folder, damaged, "images", found)
+
+
+@RECORDING_FUZZ
+@given(data=st.data())
+def test_damaged_videos_are_skipped_or_refused(recordings, tmp_path_factory, data):
+    board, _, videos, found = recordings
+    folder = Path(shutil.copytree(videos, tmp_path_factory.mktemp("v") / "videos"))
+    damaged = folder / data.draw(st.sampled_from(["cam1.mkv", "cam2.mp4"]))
+    damaged.write_bytes(_damaged(data, (videos / damaged.name).read_bytes()))
+    _read_damaged(board, folder, damaged, "videos", found)

@@ -68,7 +68,7 @@ def _board(args: argparse.Namespace):
                 raise BoardError(f"{args.board}: this calibration holds no board (it was imported)")
         try:
             return BoardSpec.from_dict(doc)
-        except BoardError as exc:
+        except (BoardError, OverflowError) as exc:  # OverflowError: a count of squares like 1e400
             raise BoardError(f"{args.board}: {exc}") from None
     if args.squares is None or args.square_mm is None:
         raise BoardError("give the board: --board FILE.json, or --squares XxY and --square-mm")
@@ -84,31 +84,33 @@ def _board(args: argparse.Namespace):
 def _freedom(args: argparse.Namespace, names: list[str]) -> dict:
     from core.calibration.bundle import LensFreedom
 
-    def named(option):
+    def named(flag, option):
         if option is None:
             return set()
         unknown = sorted(set(option) - set(names))
         if unknown:
-            raise ValueError(f"no camera named {', '.join(unknown)}; the cameras are {', '.join(names)}")
+            raise ValueError(f"{flag}: no camera named {', '.join(unknown)}; the cameras are {', '.join(names)}")
         return set(option) if option else set(names)
 
-    pp, aspect, tangential = (named(args.fix_principal_point), named(args.fix_aspect_ratio),
-                              named(args.fix_tangential))
+    pp, aspect, tangential = (named("--fix-principal-point", args.fix_principal_point),
+                              named("--fix-aspect-ratio", args.fix_aspect_ratio),
+                              named("--fix-tangential", args.fix_tangential))
     return {n: LensFreedom(fix_principal_point=n in pp, fix_aspect_ratio=n in aspect, fix_tangential=n in tangential,
                            fix_k3=not args.free_k3) for n in names}
 
 
-def _floor_moment(arg: str | None, views) -> int | None:
+def _floor_moment(arg: str | None, labels: list[str]) -> int | None:
+    """The floor's moment among the recording's moments (their labels: file names or "frame N")."""
     if arg is None or arg == "none":
         return None
     if arg == "first":
         return 0
     if arg == "last":
-        return len(views) - 1
-    if arg in views.labels:
-        return views.labels.index(arg)
-    if arg.isdigit() and f"frame {int(arg)}" in views.labels:
-        return views.labels.index(f"frame {int(arg)}")
+        return len(labels) - 1
+    if arg in labels:
+        return labels.index(arg)
+    if arg.isdigit() and f"frame {int(arg)}" in labels:
+        return labels.index(f"frame {int(arg)}")
     raise ValueError(f"--floor {arg}: no such moment (an image's file name, a video frame number read with "
                      f"--step, 'first' or 'last')")
 
@@ -138,17 +140,25 @@ def run_calibrate(args: argparse.Namespace) -> int:
         return 2
     out = args.out if args.out is not None else args.folder / "calibration.json"
     toml = args.toml if args.toml is not None else args.folder / "calibration.toml"
+    for flag, path in (("--out", out), ("--toml", toml)):
+        if path.suffix.lower() not in (".json", ".toml"):  # said now, not after the whole calibration
+            print(f"calibrate: {flag} {path}: save a calibration as .json (FuseCap) or .toml (anipose / FreeMoCap)",
+                  file=sys.stderr)
+            return 2
     t0 = time.monotonic()
     try:
         rec = find_recording(args.folder, step=args.step)
+        # The options that name cameras and moments are checked before the board is looked for in every image.
+        floor = _floor_moment(args.floor, rec.moments)
+        freedom = _freedom(args, rec.names)
+        if args.reference is not None and args.reference not in rec.names:
+            raise ValueError(f"--reference {args.reference}: no such camera; the cameras are {', '.join(rec.names)}")
         print(f"{len(rec.names)} cameras ({', '.join(rec.names)}), {len(rec.moments)} moments of {rec.kind}; "
               f"board {board.squares_x}x{board.squares_y} squares of {board.square_mm:g} mm")
         with progress_bar("finding the board") as report:
             views = read_views(rec, board, report)
         for name in rec.unreadable:
             print(f"note: could not read {name}; skipped")
-        floor = _floor_moment(args.floor, views)
-        freedom = _freedom(args, list(views.names))
         counts = views.counts()
         print("board found in " + ", ".join(f"{n} {c}" for n, c in zip(views.names, counts))
               + f" views; {views.shared()} moments seen by two cameras or more")

@@ -11,14 +11,16 @@ FreeMoCap use, so a calibration recorded for them calibrates here too.
   minute of video at 30 frames/s has 1,800 frames; a board moved by hand
   needs far fewer).
 
-Cameras are in the order of their names. An image that cannot be read is
-reported and skipped (the others are kept); a camera whose images have
-different sizes, a video that cannot be opened, or a folder with neither
-images nor videos raises RecordingError naming the file.
+Cameras and image files are in the order of their names, numbers by their
+value (cam2 before cam10, 9.png before 10.png). An image that cannot be
+read is reported and skipped (the others are kept); a camera whose images
+have different sizes, a video that cannot be opened, or a folder with
+neither images nor videos raises RecordingError naming the file.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -58,14 +60,14 @@ def find_recording(folder: str | Path, step: int = 1) -> Recording:
         raise RecordingError(f"{folder}: no such folder")
     if step < 1:
         raise RecordingError(f"step must be at least 1, got {step}")
-    subdirs = sorted((p for p in folder.iterdir() if p.is_dir() and _images_in(p)), key=lambda p: p.name)
+    subdirs = sorted((p for p in folder.iterdir() if p.is_dir() and _images_in(p)), key=lambda p: _in_order(p.name))
     videos = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES),
-                    key=lambda p: p.name)
+                    key=lambda p: _in_order(p.name))
     if subdirs and videos:
         raise RecordingError(f"{folder}: holds both image folders ({', '.join(p.name for p in subdirs)}) and "
                              f"videos ({', '.join(p.name for p in videos)}); use one layout")
     if subdirs:
-        names = sorted({f.name for d in subdirs for f in _images_in(d)})
+        names = sorted({f.name for d in subdirs for f in _images_in(d)}, key=_in_order)
         return Recording(folder, "images", [d.name for d in subdirs], subdirs, names[::step], step)
     if videos:
         frames = [_frame_count(v) for v in videos]
@@ -74,6 +76,13 @@ def find_recording(folder: str | Path, step: int = 1) -> Recording:
     raise RecordingError(f"{folder}: no camera folders of images ({', '.join(IMAGE_SUFFIXES)}) and no videos "
                          f"({', '.join(VIDEO_SUFFIXES)}): put each camera's images in a folder named after it, "
                          "or one video per camera")
+
+
+def _in_order(name: str) -> tuple:
+    """A name's sort key with its numbers by value: frames written as 0.png ... 10.png (no leading zeros)
+    keep their order, so --floor last is the last one."""
+    parts = re.split(r"(\d+)", name)  # the numbers at the odd places
+    return tuple((0, int(part), part) if i % 2 else (1, 0, part) for i, part in enumerate(parts))
 
 
 def _images_in(d: Path) -> list[Path]:
