@@ -113,7 +113,7 @@ class BoardSpec:
             return cls(kind=str(d["kind"]), squares_x=int(d["squares_x"]), squares_y=int(d["squares_y"]),
                        square_mm=float(d["square_mm"]), marker_mm=float(d.get("marker_mm", 0.0)),
                        dictionary=str(d.get("dictionary", "DICT_5X5_100")), legacy=bool(d.get("legacy", False)))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, BoardError):
                 raise
             raise BoardError(f"malformed board definition: {exc}") from exc
