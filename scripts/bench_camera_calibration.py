@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peerlib  # noqa: E402
 from benchlib import machine_line  # noqa: E402
 
+from core.calibration.bundle import LensFreedom  # noqa: E402
 from core.calibration.extrinsics import calibrate_cameras  # noqa: E402
 from core.calibration.intrinsics import CalibrationError  # noqa: E402
 from core.calibration.recordings import find_recording, read_views  # noqa: E402
@@ -66,11 +67,11 @@ def errors(truth, rig) -> dict:
             "pp": e.principal_px}
 
 
-def fusecap(folder: Path, board) -> tuple[dict | None, str]:
+def fusecap(folder: Path, board, freedom: LensFreedom) -> tuple[dict | None, str]:
     t0 = time.perf_counter()
     try:
         views = read_views(find_recording(folder), board)
-        res = calibrate_cameras(views, board, floor_moment=0)
+        res = calibrate_cameras(views, board, floor_moment=0, freedom=freedom)
     except CalibrationError as exc:
         return None, str(exc)
     return {"rig": res.rig, "seconds": time.perf_counter() - t0, "views": views.counts()}, ""
@@ -82,6 +83,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--no-peer", action="store_true", help="FuseCap only")
+    ap.add_argument("--fix-principal-point", action="store_true",
+                    help="FuseCap keeps every principal point at the image centre (main.py calibrate's option)")
     ap.add_argument("--json", type=Path, default=None, help="also write every draw's numbers here")
     args = ap.parse_args()
     peer = not args.no_peer and peerlib.peer_available()
@@ -95,7 +98,7 @@ def main() -> int:
             work = Path(tempfile.mkdtemp(prefix="fusecap-calib-"))
             try:
                 folder = write_scene(scene, work / "views", rng)
-                out, why = fusecap(folder, scene.board)
+                out, why = fusecap(folder, scene.board, LensFreedom(fix_principal_point=args.fix_principal_point))
                 if out is None:
                     results[scenario]["failed"]["fusecap"] += 1
                     print(f"{scenario} draw {d}: FuseCap failed: {why}", file=sys.stderr)
