@@ -297,7 +297,7 @@ def test_a_folder_without_a_recording_is_refused(tmp_path, recorded):
     (b"\x89PNG\r\n\x1a\n\x00\x00", "board.json: cannot read the board definition"),
     (b'{"squares_x": 7}', "board.json: not a FuseCap board definition (missing format: fusecap-board)"),
     (b'{"format": "fusecap-board", "version": 1, "kind": "charuco", "squares_x": 1e400, "squares_y": 5, '
-     b'"square_mm": 80}', "board.json: cannot convert float infinity to integer"),
+     b'"square_mm": 80}', "board.json: malformed board definition: cannot convert float infinity to integer"),
     (json.dumps({**SCENE_BOARD.to_dict(), "kind": "chessboard"}).encode(), "several cameras need a ChArUco board"),
 ], ids=["no-board", "not-json", "not-a-board", "infinite-squares", "chessboard"])
 def test_a_missing_or_wrong_board_is_refused(tmp_path, recorded, content, message):
