@@ -108,6 +108,9 @@ def test_lens_options_hold_what_they_fix(scene_views):
     assert not np.allclose(res.rig[2].K[:2, 2], [(1280 - 1) / 2, (720 - 1) / 2], atol=0.5)
     with pytest.raises(CalibrationError, match="unknown camera"):
         calibrate_cameras(views, scene.board, freedom={"cam7": HOLD})
+    half = [c.scaled(0.5) for c in scene.rig]
+    with pytest.raises(CalibrationError, match="camera cam1: 1280x720 views, but its lens is for 640x360"):
+        calibrate_cameras(views, scene.board, lenses=half)
 
 
 def test_lens_start_is_simple_until_the_board_covered_the_image(scene_views):

@@ -133,6 +133,10 @@ def _as_views(views: BoardViews | Rows, names: Sequence[str], sizes: Sequence[tu
     if isinstance(views, BoardViews):
         if list(views.names) != list(names):
             raise CalibrationError(f"views of cameras {list(views.names)} for lenses of {list(names)}")
+        for name, seen, lens in zip(names, views.sizes, sizes):
+            if tuple(seen) != tuple(lens):
+                raise CalibrationError(f"camera {name}: {seen[0]}x{seen[1]} views, but its lens is for "
+                                       f"{lens[0]}x{lens[1]}")
         return views
     out = BoardViews(tuple(names), tuple(sizes))
     for m, row in enumerate(views):
