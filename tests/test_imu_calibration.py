@@ -178,6 +178,9 @@ def test_stillness_and_calibration_errors():
     hold = times < 2.5
     with pytest.raises(ImuCalibrationError, match="no movement after the pose"):
         calibrate(times[hold], imu[hold], joints[hold])
+    sparse = slice(None, None, int(round(1.1 * FPS)))  # a machine too loaded to solve 1 frame a second
+    with pytest.raises(ImuCalibrationError, match=r"frames came 1.1 s apart .* at least 2 a second"):
+        calibrate(times[sparse], imu[sparse], joints[sparse])
     gone = imu.copy()
     gone[:, sk.IMU_INDEX["Head"]] = np.nan
     with pytest.raises(ImuCalibrationError, match="Head sensor sent nothing"):
