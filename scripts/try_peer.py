@@ -42,6 +42,7 @@ from core.calibration.board import BoardSpec  # noqa: E402
 from core.camera.model import Camera  # noqa: E402
 from core.camera.rig import CameraRig  # noqa: E402
 from core.sim.board_view import board_corners_px, board_pose_facing, render_board_view  # noqa: E402
+from core.sim.calibration_scene import similarity  # noqa: E402
 
 
 def ring_rig(n: int = 4, radius_mm: float = 1500.0, height_mm: float = 1800.0, size=(1280, 720),
@@ -92,18 +93,6 @@ def render_views(rig: CameraRig, board: BoardSpec, moments: int, seed: int, out:
             cv2.imwrite(str(out / cam.name / f"{m:04d}.png"), img)
             counts[cam.name] += 1
     return counts
-
-
-def similarity(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """s, R, t minimising |s R src + t - dst|^2 (Umeyama's closed form); s = 1
-    without `with_scale`."""
-    ms, md = src.mean(0), dst.mean(0)
-    a, b = src - ms, dst - md
-    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    s = np.trace(np.diag(S) @ D) / (a**2).sum(1).mean() if with_scale else 1.0
-    return s, R, md - s * R @ ms
 
 
 def main() -> int:

@@ -197,20 +197,25 @@ class RigErrors:
     principal_px: np.ndarray
 
 
+def similarity(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """s, R, t minimising |s R src + t - dst|^2 over points (N, 3) (Umeyama's
+    closed form); s = 1 without `with_scale`."""
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
+    R = U @ D @ Vt
+    s = float(np.trace(np.diag(S) @ D) / (a**2).sum(1).mean()) if with_scale else 1.0
+    return s, R, md - s * R @ ms
+
+
 def rig_errors(truth: CameraRig, est: CameraRig) -> RigErrors:
     """Errors of `est` against `truth` (same cameras, same order, same sizes)."""
     from scipy.spatial.transform import Rotation
 
     a = np.stack([c.centre for c in est])
     b = np.stack([c.centre for c in truth])
-    # Umeyama: b ~ s R a + t.
-    ma, mb = a.mean(0), b.mean(0)
-    A, B = a - ma, b - mb
-    U, S, Vt = np.linalg.svd(B.T @ A / len(a))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    s = float(np.trace(np.diag(S) @ D) / (A**2).sum(1).mean())
-    t = mb - s * R @ ma
+    s, R, t = similarity(a, b)
     centre = np.linalg.norm((s * a @ R.T + t) - b, axis=1)
     # The estimated world turned by R: camera rotation world->camera becomes R_est @ R.T.
     rot = np.array([np.degrees(Rotation.from_matrix(ce.R @ R.T @ ct.R.T).magnitude()) for ce, ct in zip(est, truth)])
