@@ -390,10 +390,20 @@ def build_mesh_subject(seed: int) -> MeshSubject:
     """Make the performer of `seed` with Anny (slow: use :func:`load_mesh_subject`)."""
     from core.sim.mesh_body import add_clothing, draw_clothing
 
+    ph, target = draw_phenotype(seed)
+    body = build_body(ph, target, seed)
+    clothes = draw_clothing(seed)
+    return add_clothing(body, clothes, seed) if clothes else body
+
+
+def build_body(phenotype: dict[str, float], stature_mm: float, seed: int = 0) -> MeshSubject:
+    """Anny's body of `phenotype` (gender, age, muscle, weight, proportions:
+    Anny's 0-1 axes) at `stature_mm` (clamped to what the body reaches), in
+    FuseCap's T-pose, unclothed. Slow (Anny runs): see :func:`load_mesh_subject`."""
     model = _anny_model()
     BUILD_COUNT[0] += 1
-    ph, target = draw_phenotype(seed)
-    height, _ = _solve_height(model, ph, target)
+    ph = dict(phenotype)
+    height, _ = _solve_height(model, ph, stature_mm)
     ph["height"] = height
     V, H = _rest(model, ph, height)
     labels = list(model.bone_labels)
@@ -438,11 +448,9 @@ def build_mesh_subject(seed: int) -> MeshSubject:
     # A face's part: the joint most of its vertices follow.
     fw = W[faces].sum(1)
     part = fw.argmax(1).astype(np.int8)
-    clothes = draw_clothing(seed)
-    body = MeshSubject(subject, V_t.astype(np.float32), faces, W.astype(np.float32),
+    return MeshSubject(subject, V_t.astype(np.float32), faces, W.astype(np.float32),
                        np.zeros(len(faces), bool), part, len(faces),
                        {k: float(v) for k, v in ph.items()}, ())
-    return add_clothing(body, clothes, seed) if clothes else body
 
 
 # -- the cache ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core import skeleton as sk
+from core.character import vertex_normals
 from core.sim.anny_body import MeshSubject, skin
 
 J = sk.JOINT_INDEX
@@ -55,16 +56,6 @@ def draw_clothing(seed: int) -> tuple[str, ...]:
     if rng.uniform() < P_JACKET:
         out.append("jacket")
     return tuple(out)
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (V, 3) of a counter-clockwise wound mesh."""
-    v = vertices[faces]
-    n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    out = np.zeros_like(vertices, dtype=np.float64)
-    for i in range(3):
-        np.add.at(out, faces[:, i], n)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 def _offset_shell(V: np.ndarray, F: np.ndarray, W: np.ndarray, keep_v: np.ndarray, offset: np.ndarray):
