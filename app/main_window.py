@@ -435,6 +435,11 @@ class MainWindow(QMainWindow):
             return
         self.view.set_volume(None, None)
         self.view.set_skeleton(p.joints_mm[i])
+        b = p.body
+        if b is None:
+            self.view.set_body(None)
+        else:
+            self.view.set_body(b.offsets_mm, b.positions_mm[i], b.rotations[i])
         if p.imu_origins is not None:
             self.view.set_imu_bones(p.imu_origins[i], p.imu_dirs[i])
 
@@ -448,9 +453,11 @@ class MainWindow(QMainWindow):
         if solved is not None:  # the skeleton solve: what the animator receives
             joints = solved.positions_mm
             self.view.set_skeleton(joints, None if r.solve is None else r.solve.stage1_mm)
+            self.view.set_body(solved.offsets_mm, solved.positions_mm, solved.glob)
         elif r.solve is not None:
             joints = frame.filtered_mm if frame.filtered_mm is not None else r.solve.joints_mm
             self.view.set_skeleton(joints, r.solve.stage1_mm, r.solve.confidence)
+            self.view.set_body(None)
         else:
             return
         if r.bone_wxyz is not None:

@@ -1,5 +1,13 @@
-"""The live 3D view: floor, camera frusta, the fused hull, the skeleton and
-the IMU bone directions, drawn with vispy inside a Qt widget.
+"""The live 3D view: the performer as a shaded character, with the camera
+frusta, the fused hull, the skeleton and the IMU bone directions as
+overlays, over the floor, drawn with vispy inside a Qt widget.
+
+The character is the shipped body fitted to the solved skeleton and skinned
+by it (:mod:`core.character`), lit by a light over the viewer's shoulder
+that turns with the view. The skeleton is drawn over it (not hidden inside
+it). Which layers show is the user's choice (:data:`LAYERS`,
+:meth:`LiveView3D.set_layer_visible`); the data keep flowing into hidden
+layers, so showing one again draws the newest frame at once.
 
 Units and frames: the scene is drawn in world millimetres, right-handed, Z up,
 floor at z = 0 -- the same numbers core hands over, so nothing is rescaled on
@@ -25,6 +33,7 @@ from vispy import scene  # noqa: E402  (the backend must be chosen first)
 
 from core import skeleton as sk  # noqa: E402
 from core.camera.rig import CameraRig, CaptureArea  # noqa: E402
+from core.character import CharacterMesh, fit_character  # noqa: E402
 from core.view_geometry import FLOOR_COLOUR, floor_segments, frustum_segments, skeleton_geometry, volume_points  # noqa: E402
 from core.volume.grid import VoxelGrid  # noqa: E402
 
@@ -39,6 +48,11 @@ BACKGROUND = (0.10, 0.10, 0.12, 1.0)
 FRUSTUM_COLOUR = (0.95, 0.80, 0.30, 1.0)
 IMU_COLOUR = (1.00, 0.25, 0.95, 1.0)
 VOLUME_COLOUR = (0.30, 0.85, 0.80, 0.30)
+BODY_COLOUR = (0.62, 0.66, 0.72, 1.0)
+# The layers the user shows or hides; the floor and the world axes always show.
+LAYERS = ("body", "skeleton", "volume", "cameras")
+# The character is fitted again when a bone of the solved skeleton changed by more than this.
+REFIT_MM = 2.0
 
 
 class LiveView3D(QtWidgets.QWidget):
@@ -88,9 +102,25 @@ class LiveView3D(QtWidgets.QWidget):
         self._volume = scene.visuals.Markers(scaling="scene", antialias=0, parent=root)
         self._volume.set_gl_state("translucent", depth_test=True)
         self._volume.order = 10
+        self._body = scene.visuals.Mesh(vertices=np.zeros((3, 3), np.float32), faces=np.array([[0, 1, 2]]),
+                                        color=BODY_COLOUR, shading="smooth", parent=root)
+        self._body.set_gl_state("opaque", depth_test=True, cull_face=False)
+        sf = self._body.shading_filter
+        sf.ambient_light = (1, 1, 1, 0.30)
+        sf.diffuse_light = (1, 1, 1, 0.60)
+        sf.specular_light = (1, 1, 1, 0.06)
+        sf.shininess = 8
+        # The skeleton and the IMU bones are overlays: drawn after the body, through it.
+        for v in (self._bones, self._joints, self._imu_lines, self._imu_tips):
+            v.set_gl_state("translucent", depth_test=False)
+            v.order = 5
         for v in (self._frusta, self._labels, self._bones, self._joints,
-                  self._imu_lines, self._imu_tips, self._volume):
+                  self._imu_lines, self._imu_tips, self._volume, self._body):
             v.visible = False
+        self._shown = dict.fromkeys(LAYERS, True)
+        self._character: CharacterMesh | None = None
+        self._body_pose: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.body_vertices: np.ndarray | None = None  # the posed body last drawn, world mm
 
         # Newest data, applied on the next tick.
         self._area = CaptureArea()
@@ -139,6 +169,33 @@ class LiveView3D(QtWidgets.QWidget):
         self._stage2, self._stage1, self._confidence = copy(stage2_mm), copy(stage1_mm), copy(confidence)
         self._dirty.add("skeleton")
 
+    def set_body(self, offsets_mm: np.ndarray | None, positions_mm: np.ndarray | None = None,
+                 rotations: np.ndarray | None = None) -> None:
+        """The solved skeleton's pose: rest offsets (22, 3) mm, joint positions
+        (22, 3) world mm and global rotations (22, 3, 3) (bone frame to world,
+        identity in the T-pose); None hides the character."""
+        if offsets_mm is None or positions_mm is None or rotations is None:
+            self._body_pose = None
+        else:
+            self._body_pose = (np.array(offsets_mm, np.float64), np.array(positions_mm, np.float64),
+                               np.array(rotations, np.float64))
+        self._dirty.add("body")
+
+    def set_layer_visible(self, layer: str, visible: bool) -> None:
+        """Show or hide one of :data:`LAYERS`."""
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; the layers are {', '.join(LAYERS)}")
+        self._shown[layer] = bool(visible)
+        self._dirty |= {"body", "skeleton", "imu", "volume", "rig"}
+
+    def layer_visible(self, layer: str) -> bool:
+        return self._shown[layer]
+
+    @property
+    def character(self) -> CharacterMesh | None:
+        """The body as last fitted to the solved skeleton (None before a pose)."""
+        return self._character
+
     def set_stage(self, stage: int) -> None:
         """Show stage 1 (vision only) or stage 2 (fused with the IMUs)."""
         if stage not in (1, 2):
@@ -175,7 +232,8 @@ class LiveView3D(QtWidgets.QWidget):
         self._grid = self._volume_data = None
         self._stage2 = self._stage1 = self._confidence = None
         self._imu_origins = self._imu_dirs = None
-        self._dirty |= {"volume", "skeleton", "imu"}
+        self._body_pose = None
+        self._dirty |= {"volume", "skeleton", "imu", "body"}
 
     # -- view ----------------------------------------------------------------
     @property
@@ -218,6 +276,9 @@ class LiveView3D(QtWidgets.QWidget):
             self._update_skeleton()
         if "imu" in dirty:
             self._update_imu()
+        if "body" in dirty:
+            self._update_body()
+        self._aim_light()
         moving = self._follow and self._follow_step()
         if moving:
             self._dirty.add("follow")  # keep easing on the next ticks
@@ -233,7 +294,7 @@ class LiveView3D(QtWidgets.QWidget):
 
     def _update_rig(self) -> None:
         rig = self._rig
-        if rig is None:
+        if rig is None or not self._shown["cameras"]:
             self._frusta.visible = self._labels.visible = False
             return
         self._frusta.set_data(pos=np.concatenate([frustum_segments(c) for c in rig]))
@@ -252,7 +313,7 @@ class LiveView3D(QtWidgets.QWidget):
         self._view.camera.scale_factor = 1.6 * reach
 
     def _update_volume(self) -> None:
-        if self._grid is None or self._volume_data is None:
+        if self._grid is None or self._volume_data is None or not self._shown["volume"]:
             self._volume.visible = False
             self.volume_point_count = 0
             return
@@ -272,7 +333,7 @@ class LiveView3D(QtWidgets.QWidget):
 
     def _update_skeleton(self) -> None:
         joints = self._shown_joints()
-        if joints is None:
+        if joints is None or not self._shown["skeleton"]:
             self._joints.visible = self._bones.visible = False
             return
         conf = self._confidence if self._stage == 2 else None
@@ -285,7 +346,7 @@ class LiveView3D(QtWidgets.QWidget):
 
     def _update_imu(self) -> None:
         o, d = self._imu_origins, self._imu_dirs
-        if o is None:
+        if o is None or not self._shown["skeleton"]:
             self._imu_lines.visible = self._imu_tips.visible = False
             return
         n = np.linalg.norm(d, axis=1, keepdims=True)
@@ -299,6 +360,36 @@ class LiveView3D(QtWidgets.QWidget):
         self._imu_tips.set_data(tips.astype(np.float32), size=7, edge_width=0,
                                 face_color=IMU_COLOUR, symbol="triangle_up")
         self._imu_lines.visible = self._imu_tips.visible = True
+
+    def _update_body(self) -> None:
+        pose = self._body_pose
+        if pose is None or not self._shown["body"]:
+            self._body.visible = False
+            return
+        offsets, positions, rotations = pose
+        ok = np.isfinite(positions).all() and np.isfinite(rotations).all() and np.isfinite(offsets).all()
+        if not ok:
+            self._body.visible = False
+            return
+        c = self._character
+        if c is None or np.abs(c.offsets_mm[1:] - offsets[1:]).max() > REFIT_MM:
+            try:
+                c = self._character = fit_character(offsets)
+            except ValueError:  # a skeleton still forming (a bone of 0 mm): nothing to draw yet
+                self._body.visible = False
+                return
+        self.body_vertices = c.pose(positions, rotations)
+        self._body.set_data(vertices=self.body_vertices.astype(np.float32), faces=c.faces)
+        self._body.visible = True
+
+    def _aim_light(self) -> None:
+        """The light comes from over the viewer's shoulder, whichever way the view turns."""
+        if not self._body.visible:
+            return
+        d = self._view.camera.transform.map([0.4, 0.6, -1.0, 0.0])[:3]  # view space: right, up, behind
+        n = np.linalg.norm(d)
+        if n > 0:
+            self._body.shading_filter.light_dir = tuple(d / n)
 
     def _follow_step(self) -> bool:
         """Ease the orbit centre one tick toward the Hips; True while still moving."""

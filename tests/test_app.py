@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from core import skeleton as sk
 from core.take.take import Take
 
 pytestmark = pytest.mark.gui
@@ -55,6 +56,12 @@ def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
     h, wd = img.shape[:2]
     assert 0 <= px[0] < wd and 0 <= px[1] < h  # the performer is in view (follow mode)
     assert w.studio_panel.table.rowCount() == 8
+    # The character stands on the skeleton solve's pose.
+    live = w.bridge.newest
+    w.view.flush()
+    verts = w.view.body_vertices
+    assert w.view.layer_visible("body") and w.view._body.visible
+    assert np.linalg.norm(verts.mean(0) - live.solved.positions_mm[0]) < 400 and np.ptp(verts[:, 2]) > 1200
 
 
 def test_record_a_three_second_take_and_export_it(qtbot, window, tmp_path):
@@ -214,6 +221,18 @@ def test_take_playback_with_timeline(qtbot, window, tmp_path):
     finite = np.isfinite(take_joints[4]).all()
     if finite:
         np.testing.assert_allclose(shown(), take_joints[4])
+    # The character plays back on a skeleton posed from the take's joints.
+    w.view.flush()
+    body = w.player.body
+    assert body is not None and body.positions_mm.shape == (10, sk.NUM_JOINTS, 3)
+    seen = np.isfinite(take_joints[4]).all(1)
+    assert np.linalg.norm(body.positions_mm[4][seen] - take_joints[4][seen], axis=1).mean() < 40
+    verts = w.view.body_vertices
+    hips = body.positions_mm[4, sk.ROOT]
+    assert verts.shape == (1229, 3) and np.linalg.norm(verts.mean(0) - hips) < 250
+    print(f"played-back body: {np.ptp(verts[:, 2]):.0f} mm tall, its mean "
+          f"{np.linalg.norm(verts.mean(0) - hips):.0f} mm from the Hips")
+    assert np.ptp(verts[:, 2]) > 1200  # a standing body, not a heap
     # Space plays it at the take's rate to the end.
     w.play_action.trigger()
     assert w.player.playing
@@ -221,6 +240,8 @@ def test_take_playback_with_timeline(qtbot, window, tmp_path):
     assert w.player.index == 9 and panel.timeline.value() == 9
     panel.unload()
     assert w.player.take is None and not panel.timeline.isEnabled() and shown() is None
+    w.view.flush()
+    assert w.player.body is None and not w.view._body.visible
 
 
 def test_settings_are_remembered(qtbot, tmp_path):

@@ -284,3 +284,85 @@ def test_follow_eases_the_orbit_centre_onto_the_hips(view, qtbot, performer_mm, 
     view.set_skeleton(moved)
     qtbot.wait(150)
     assert np.linalg.norm(view.camera_centre_mm - hips) < 20
+
+
+@pytest.fixture(scope="module")
+def posed_performer():
+    """A simulated performer mid-motion: (offsets, joints (J, 3), global rotations (J, 3, 3))."""
+    from core.sim.motion import Performer, ProceduralMotion
+    from core.sim.subject import Subject
+
+    s = Subject.from_seed(7)
+    p = Performer(s, ProceduralMotion(7)).poses_at(np.array([4.0]))
+    return s.offsets_mm, p.positions_mm[0], p.rotations[0]
+
+
+def test_character_is_drawn_shaded_over_the_performer(view, posed_performer):
+    from core.character import vertex_normals
+
+    offsets, joints, rot = posed_performer
+    view.set_layer_visible("skeleton", False)
+    aim(view, joints[sk.ROOT], azimuth=20.0, scale_mm=2400.0)
+    empty = view.render()
+    view.set_body(offsets, joints, rot)
+    img = view.render()
+    body = view.body_vertices
+    assert body.shape == (1229, 3)
+    # The body covers the pixels of its own vertices and nothing far outside them.
+    diff = changed(empty, img)
+    px = pixels(view, body)
+    lo, hi = px.min(0) - 3, px.max(0) + 3
+    xy = rows_cols(diff)
+    assert ((xy >= lo) & (xy <= hi)).all()
+    inside = np.clip(np.round(px).astype(int), 0, [SIZE[0] - 1, SIZE[1] - 1])
+    near = diff.copy()  # vertices on the outline round either side of it: one pixel of slack
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        near |= np.roll(diff, (dy, dx), (0, 1))
+    covered = near[inside[:, 1], inside[:, 0]].mean()
+    print(f"body vertices on drawn pixels: {covered:.3f}")
+    assert covered > 0.97
+    # Skinned by the solved skeleton: every hand vertex lies near the hand it follows.
+    c = view.character
+    hand = c.weights.argmax(1) == sk.JOINT_INDEX["LeftHand"]
+    assert np.linalg.norm(body[hand] - joints[sk.JOINT_INDEX["LeftHand"]], axis=1).max() < 220
+    # Shaded: faces turned to the light are brighter than faces turned away.
+    grey = img[diff][:, :3].astype(float).mean(1)
+    assert grey.max() - grey.min() > 80
+    n = vertex_normals(body, c.faces)
+    assert n.shape == body.shape
+    # Hidden and shown again: the same picture.
+    view.set_layer_visible("body", False)
+    np.testing.assert_array_equal(view.render(), empty)
+    view.set_layer_visible("body", True)
+    np.testing.assert_array_equal(view.render(), img)
+    view.set_body(None)
+    np.testing.assert_array_equal(view.render(), empty)
+
+
+def test_overlays_toggle_one_by_one(view, posed_performer):
+    offsets, joints, rot = posed_performer
+    view.set_rig(standard_studio())
+    aim(view, joints[sk.ROOT], scale_mm=9000.0)
+    view.set_body(offsets, joints, rot)
+    view.set_skeleton(joints)
+    full = view.render()
+    for layer in ("cameras", "skeleton", "body"):
+        view.set_layer_visible(layer, False)
+        assert not view.layer_visible(layer)
+        less = view.render()
+        assert changed(full, less).sum() > 50, layer
+        view.set_layer_visible(layer, True)
+        np.testing.assert_array_equal(view.render(), full)
+    with pytest.raises(ValueError, match="layers are body, skeleton, volume, cameras"):
+        view.set_layer_visible("floor", False)
+    # A skeleton still forming (a bone of zero length) draws no body rather than failing.
+    bad = offsets.copy()
+    bad[sk.JOINT_INDEX["LeftLeg"]] = 0.0
+    view.set_skeleton(None)
+    view.set_layer_visible("cameras", False)
+    view.set_body(None)
+    bare = view.render()
+    view.set_body(bad, joints, rot)
+    np.testing.assert_array_equal(view.render(), bare)
+    view.set_body(offsets, joints, rot)
+    assert changed(view.render(), bare).sum() > 300

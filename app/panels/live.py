@@ -1,9 +1,19 @@
-"""Live panel: what the 3D view shows, the live filter and the VMC link."""
+"""Live panel: what the 3D view shows (the character and its overlays), the live filter and the VMC link."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 
 class LivePanel(QWidget):
@@ -25,7 +35,20 @@ class LivePanel(QWidget):
         self.follow.toggled.connect(view.set_follow)
         self.follow.toggled.connect(lambda on: settings.setValue("live/follow", "true" if on else "false"))
         view.set_follow(self.follow.isChecked())
+        # What the 3D view draws: the character and its overlays (remembered between runs).
+        self.layers: dict[str, QCheckBox] = {}
+        shown = QHBoxLayout()
+        for layer, label in (("body", "Character"), ("skeleton", "Skeleton"), ("volume", "Volume"),
+                             ("cameras", "Cameras")):
+            box = QCheckBox(label)
+            box.setChecked(settings.value(f"live/show_{layer}", "true") == "true")
+            box.toggled.connect(lambda on, lay=layer: view.set_layer_visible(lay, on))
+            box.toggled.connect(lambda on, lay=layer: settings.setValue(f"live/show_{lay}", "true" if on else "false"))
+            view.set_layer_visible(layer, box.isChecked())
+            self.layers[layer] = box
+            shown.addWidget(box)
         form = QFormLayout()
+        form.addRow("Show", shown)
         form.addRow("Skeleton", self.stage)
         form.addRow("Volume", self.channel)
         form.addRow(self.follow)
