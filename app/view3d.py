@@ -14,7 +14,7 @@ floor at z = 0 -- the same numbers core hands over, so nothing is rescaled on
 the way in. Inside ``app`` this is the only module that touches vispy.
 
 Threading: every ``set_*`` runs on the GUI thread and only stores the newest
-data and marks a layer dirty. A ~30 Hz QTimer owned by the widget rebuilds the
+data and marks a layer dirty. A 40 Hz QTimer owned by the widget rebuilds the
 dirty layers and asks the canvas to redraw, so a burst of results between two
 ticks costs one rebuild. Arrays handed in are kept by reference (the volume is
 megabytes) and must not be mutated afterwards, as everywhere in FuseCap.
@@ -37,7 +37,10 @@ from core.character import CharacterMesh, fit_character  # noqa: E402
 from core.view_geometry import FLOOR_COLOUR, floor_segments, frustum_segments, skeleton_geometry, volume_points  # noqa: E402
 from core.volume.grid import VoxelGrid  # noqa: E402
 
-TICK_MS = 33
+# The timer's period: 40 ticks a second, so that a view redrawn on every tick (the
+# camera following a moving performer, or a user turning it) keeps above 30
+# frames/s although a busy GUI thread serves some ticks late.
+TICK_MS = 25
 AXIS_MM = 500.0
 IMU_ARROW_MM = 250.0
 # Follow mode eases the orbit centre toward the Hips with this time constant:
@@ -120,6 +123,7 @@ class LiveView3D(QtWidgets.QWidget):
         self._shown = dict.fromkeys(LAYERS, True)
         self._character: CharacterMesh | None = None
         self._body_pose: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._body_faces: np.ndarray | None = None  # the faces the mesh visual holds (a refit keeps them)
         self.body_vertices: np.ndarray | None = None  # the posed body last drawn, world mm
 
         # Newest data, applied on the next tick.
@@ -379,8 +383,29 @@ class LiveView3D(QtWidgets.QWidget):
                 self._body.visible = False
                 return
         self.body_vertices = c.pose(positions, rotations)
-        self._body.set_data(vertices=self.body_vertices.astype(np.float32), faces=c.faces)
+        self._upload_body(c, self.body_vertices.astype(np.float32))
         self._body.visible = True
+
+    def _upload_body(self, character: CharacterMesh, vertices: np.ndarray) -> None:
+        """Hand the posed body to the GPU. vispy's Mesh.set_data rebuilds and
+        recompiles the mesh's shaders on every call (it assigns new shader
+        functions), which under a software GL cost more than the draw itself; so
+        the mesh is set once (a refitted character keeps the template's faces)
+        and afterwards only its vertex and normal buffers are refilled."""
+        body = self._body
+        md = body.mesh_data
+        buffer = getattr(body, "_vertices", None)  # vispy's vertex buffer (MeshVisual internals)
+        faces = self._body_faces
+        same = (buffer is not None and md is not None and md.n_vertices == len(vertices) and faces is not None
+                and (faces is character.faces or np.array_equal(faces, character.faces)))
+        if not same:
+            body.set_data(vertices=vertices, faces=character.faces)
+            self._body_faces = character.faces
+            return
+        md.set_vertices(vertices)  # also forgets the normals, recomputed from these
+        buffer.set_data(md.get_vertices(indexed="faces"), convert=True)
+        body.shading_filter.on_mesh_data_updated(None)  # the normals, from the new vertices
+        body.update()
 
     def _aim_light(self) -> None:
         """The light comes from over the viewer's shoulder, whichever way the view turns."""

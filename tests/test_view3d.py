@@ -339,6 +339,44 @@ def test_character_is_drawn_shaded_over_the_performer(view, posed_performer):
     np.testing.assert_array_equal(view.render(), empty)
 
 
+def test_a_moving_character_draws_as_a_fresh_view_draws_its_pose(view, qtbot, rng):
+    """Frame after frame only the body's vertex and normal buffers are
+    refilled (vispy's set_data recompiles the shaders): each pose must still
+    come out exactly as a view that never drew the earlier ones draws it,
+    also after a refit to another performer's skeleton."""
+    from app.view3d import LiveView3D
+    from core.sim.motion import Performer, ProceduralMotion
+    from core.sim.subject import Subject
+
+    seed = int(rng.integers(1000))
+    subjects = [Subject.from_seed(seed), Subject.from_seed(seed + 1)]
+    poses = [(s, Performer(s, ProceduralMotion(seed)).poses_at(np.array([t]))) for s, t in
+             ((subjects[0], 3.0), (subjects[0], 3.4), (subjects[1], 3.8))]
+    centre = poses[0][1].positions_mm[0, sk.ROOT]
+
+    def drawn(v, subject, p):
+        v.set_layer_visible("skeleton", False)
+        aim(v, centre, azimuth=35.0, scale_mm=3000.0)
+        v.set_body(subject.offsets_mm, p.positions_mm[0], p.rotations[0])
+        return v.render()
+
+    before = None
+    for subject, p in poses:
+        img = drawn(view, subject, p)
+        fresh = LiveView3D()
+        qtbot.addWidget(fresh)
+        fresh.resize(*SIZE)
+        fresh.show()
+        qtbot.waitExposed(fresh)
+        try:
+            np.testing.assert_array_equal(img, drawn(fresh, subject, p))
+        finally:
+            fresh.shutdown()
+        if before is not None:
+            assert changed(before, img).sum() > 200  # the body moved on screen
+        before = img
+
+
 def test_overlays_toggle_one_by_one(view, posed_performer):
     offsets, joints, rot = posed_performer
     view.set_rig(standard_studio())
