@@ -1,6 +1,8 @@
 """BVH and CSV exports: an independent BVH reader (bvhio) runs forward
-kinematics on the written file and must land on the joints CSV; names,
-frame count and frame time agree; bad input is refused before any write."""
+kinematics on the written file and must land on the joints CSV (the BVH's
+root on the midpoint of the hip joints); names, frame count and frame time
+agree; bad input is refused before any write. Per-target checks (names,
+true size, the Hips bone) are in test_export_targets.py."""
 
 import dataclasses
 import os
@@ -11,7 +13,15 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
-from core.export import UNITS, to_file_axes, write_bvh, write_joints_csv, write_raw_csv, write_rotations_csv
+from core.export import (
+    UNITS,
+    joint_names,
+    to_file_axes,
+    write_bvh,
+    write_joints_csv,
+    write_raw_csv,
+    write_rotations_csv,
+)
 from core.kinematics import forward_kinematics
 from core.posefit import PoseFit, fit_pose
 from core.rotations import angle_deg, to_wxyz
@@ -19,6 +29,14 @@ from core.sim.motion import Performer, ProceduralMotion
 from core.sim.subject import Subject
 
 FPS = 25.0
+LEGS = [sk.JOINT_INDEX["LeftUpLeg"], sk.JOINT_INDEX["RightUpLeg"]]
+
+
+def _as_bvh_skeleton(positions):
+    """(..., J, 3) joint positions with the Hips moved to the hip joints' midpoint, as the BVH has them."""
+    out = np.array(positions, float)
+    out[..., sk.ROOT, :] = out[..., LEGS, :].mean(axis=-2)
+    return out
 
 
 @pytest.fixture
@@ -63,13 +81,13 @@ def test_bvh_forward_kinematics_lands_on_the_joints_csv(tmp_path, take, units):
     assert container.FrameCount == len(times)
     assert container.FrameTime == pytest.approx(1.0 / FPS, abs=1e-8)
     names, world = _bvh_world_positions(bvh, len(times))
-    assert names == list(sk.JOINTS)
+    assert names == list(joint_names("blender"))
     assert header[:2] == ["time_s", "valid"]
-    assert header[2::3] == [f"{n}_x" for n in names]
+    assert header[2::3] == [f"{n}_x" for n in sk.JOINTS]     # the CSVs keep FuseCap's names
     np.testing.assert_allclose(table[:, 0], times, atol=1e-6)
     np.testing.assert_array_equal(table[:, 1], fit.valid.astype(float))
     csv_mm = table[:, 2:].reshape(len(times), sk.NUM_JOINTS, 3)
-    err = np.abs(world / UNITS[units] - csv_mm).max()
+    err = np.abs(world / UNITS[units] - _as_bvh_skeleton(csv_mm)).max()
     assert err < 1.0, f"{err:.3f} mm (performer seed {seed})"
     # The CSV is the fit in the export axes.
     np.testing.assert_allclose(csv_mm, to_file_axes(fit.positions_mm), atol=1e-3)
@@ -81,10 +99,13 @@ def test_file_axes_are_y_up_facing_plus_z(tmp_path, take):
     layout = bvhio.readAsBvh(str(tmp_path / "a.bvh")).Root.layout()
     joints = {j.Name: np.array(list(j.Offset)) for j, _, _ in layout}
     assert joints["Hips"].tolist() == [0.0, 0.0, 0.0]
-    assert joints["Chest"][1] > 10.0                         # up is +Y (cm)
-    assert joints["LeftForeArm"][0] > 10.0                   # the performer's left is +X
-    assert joints["LeftToeBase"][2] > 5.0                    # the toes point forward: faces +Z
-    assert joints["LeftLeg"][1] < -10.0
+    assert joints["Spine1"][1] > 0.1                         # up is +Y (metres)
+    assert joints["LeftForeArm"][0] > 0.1                    # the performer's left is +X
+    assert joints["LeftToeBase"][2] > 0.05                   # the toes point forward: faces +Z
+    assert joints["LeftLeg"][1] < -0.1
+    # The root between the hip joints: their offsets are opposite, mostly along the performer's left.
+    np.testing.assert_allclose(joints["LeftUpLeg"], -joints["RightUpLeg"], atol=2e-6)
+    assert joints["LeftUpLeg"][0] > 0.05 and np.abs(joints["LeftUpLeg"][1:]).max() < 0.01
 
 
 def test_rotations_csv_poses_the_same_skeleton(tmp_path, take):
@@ -99,12 +120,14 @@ def test_rotations_csv_poses_the_same_skeleton(tmp_path, take):
     q = rot[:, 5:].reshape(len(times), sk.NUM_JOINTS, 4)
     np.testing.assert_allclose(np.linalg.norm(q, axis=2), 1.0, atol=1e-6)
     assert (np.einsum("tjk,tjk->tj", q[1:], q[:-1]) >= 0).all()      # no sign flips frame to frame
-    # Forward kinematics in the file's axes with the BVH's offsets reproduces the joints CSV.
+    # Forward kinematics in the file's axes with the BVH's offsets reproduces the joints CSV
+    # (the root: the BVH's, between the hip joints).
     offsets = {j.Name: list(j.Offset) for j, _, _ in bvhio.readAsBvh(str(tmp_path / "a.bvh")).Root.layout()}
-    off_mm = np.array([offsets[n] for n in sk.JOINTS]) * 10.0
+    off_mm = np.array([offsets[n] for n in joint_names()]) * 1000.0
     local = Rotation.from_quat(q.reshape(-1, 4), scalar_first=True)
     fk = forward_kinematics(off_mm, rot[:, 2:5], local).positions_mm
-    np.testing.assert_allclose(fk.reshape(len(times), -1), pos[:, 2:], atol=0.01)
+    csv_mm = pos[:, 2:].reshape(len(times), sk.NUM_JOINTS, 3)
+    np.testing.assert_allclose(fk, _as_bvh_skeleton(csv_mm), atol=0.01)
     # And the BVH's Euler angles are the same rotations.
     with open(tmp_path / "a.bvh", encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -160,7 +183,7 @@ def test_euler_angles_stay_continuous_through_turns(tmp_path):
     assert step.max() < 90.0
     assert motion[-1, 5] == pytest.approx(720.0, abs=0.01)      # Hips Yrotation: yaw about the file's up
     _, world = _bvh_world_positions(path, n)
-    assert np.abs(world * 10.0 - to_file_axes(pos)).max() < 1.0
+    assert np.abs(world * 1000.0 - to_file_axes(_as_bvh_skeleton(pos))).max() < 1.0
 
 
 def test_bad_input_is_refused_and_nothing_is_written(tmp_path, take):
@@ -179,6 +202,8 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, take):
                 writer(target, bad)
     with pytest.raises(ValueError, match="units"):
         write_bvh(target, fit, FPS, units="inch")
+    with pytest.raises(ValueError, match="blender, maya, motionbuilder, unity, unreal"):
+        write_bvh(target, fit, FPS, target="houdini")
     for fps in (0.0, -30.0, float("nan")):
         with pytest.raises(ValueError, match="fps"):
             write_bvh(target, fit, fps)

@@ -25,7 +25,7 @@ from scipy.spatial.transform import Rotation
 
 from core import skeleton as sk
 from core.camera.rig import CameraRig, standard_studio
-from core.export import to_file_axes, write_bvh
+from core.export import joint_names, to_file_axes, write_bvh
 from core.imu.calibration import ImuCalibration
 from core.posefit import fit_pose
 from core.solve.bench import Recorded
@@ -89,7 +89,7 @@ def flips(path: Path, rec: Recorded) -> tuple[float, int, int]:
     """(the largest turn of the exported file's joints where the truth turns
     under 10 degrees, how many such turns exceed 30 degrees, the pairs judged)."""
     names, rot = bvh_global_rotations(path)
-    assert names == list(sk.JOINTS)
+    assert names == list(joint_names())
     est, truth = turns_deg(rot)[:, TURN_JOINTS], turns_deg(rec.true_rot)[:, TURN_JOINTS]
     still = truth < TRUTH_STILL_DEG
     return float(est[still].max()), int((est[still] > BIG_TURN_DEG).sum()), int(still.sum())

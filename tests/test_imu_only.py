@@ -191,8 +191,10 @@ def test_record_with_imus_alone_from_the_command_line(tmp_path):
     for f in range(frames):
         root.loadPose(f)
         heights.append(root.PositionWorld.y)
-    # The Hips stand about a leg above the floor (an 1800 mm template: 100 cm measured).
-    assert 90.0 < np.median(heights) < 110.0, np.median(heights)
+    # The BVH's root, the midpoint of the hip joints, stands about a leg above the floor, in metres
+    # (the default target, Blender; an 1800 mm template: 0.951 m measured).
+    assert 0.85 < np.median(heights) < 1.05, np.median(heights)
+    print(f"root height {np.median(heights):.3f} m")
     # What was exported against the truth, on the studio's clock (the hub played studio time 0 as the
     # test started it), relative to the Hips and turned to the performer's facing in the known pose.
     from core.solve.metrics import motion_quality

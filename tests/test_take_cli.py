@@ -86,6 +86,30 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
     assert file_digests(solved_take) == before
 
 
+def test_export_target_picks_names_and_units(solved_take, tmp_path):
+    """--target: the tool's joint names and unit, named in the last line; the default is Blender, in metres."""
+    import bvhio
+
+    from core.export.targets import joint_names
+
+    heights = {}
+    for target, extra, units in (("blender", (), "m"), ("unreal", ("--target", "unreal"), "cm"),
+                                 ("unreal", ("--target", "unreal", "--units", "m"), "m")):
+        path = tmp_path / f"{target}-{units}.bvh"
+        result = _main("export", solved_take, "--bvh", path, *extra)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == f"wrote {path} (BVH for {target} in {units}, 15 fps)"
+        root = bvhio.readAsHierarchy(str(path))
+        assert [j.Name for j, _, _ in root.layout()] == list(joint_names(target))
+        root.loadPose(0)
+        heights[(target, units)] = max(j.PositionWorld.y for j, _, _ in root.layout())
+    # The same head top in each file's unit.
+    assert heights[("unreal", "cm")] == pytest.approx(100.0 * heights[("blender", "m")], abs=1e-3)
+    assert heights[("unreal", "m")] == pytest.approx(heights[("blender", "m")], abs=1e-6)
+    result = _main("export", solved_take, "--bvh", tmp_path / "x.bvh", "--target", "houdini")
+    assert result.returncode == 2 and "invalid choice: 'houdini'" in result.stderr
+
+
 def test_export_with_smoothing_reports_distance_to_raw(solved_take, tmp_path):
     result = _main("export", solved_take, "--csv", tmp_path / "s.csv", "--filter", "zero-phase")
     assert result.returncode == 0, result.stderr

@@ -4,8 +4,9 @@ The joints (the newest offline solve, else the live solve) go through the
 whole-take skeleton solve (docs/SOLVE.md) and are written as BVH and CSV;
 an offline solve that `process` stored with its skeleton is written from
 that skeleton when the export's settings are the ones it was solved with
-(no smoothing, the feet planted or not, --no-imu). docs/EXPORT.md describes the files
-column by column."""
+(no smoothing, the feet planted or not, --no-imu). --target picks the tool
+the BVH is for (joint names and units; Blender by default). docs/EXPORT.md
+describes the files column by column."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bvh", type=Path, help="write a BVH file here")
     p.add_argument("--csv", type=Path, help="write the joints CSV here, with FILE_rotations.csv and "
                    "FILE_raw.csv beside it")
-    p.add_argument("--units", choices=("cm", "m", "mm"), default="cm", help="BVH units (default cm)")
+    from core.export.targets import DEFAULT_TARGET, TARGETS
+
+    p.add_argument("--target", choices=tuple(TARGETS), default=DEFAULT_TARGET,
+                   help="the tool the BVH is for: its joint names and units ("
+                   + "; ".join(f"{t.name}: {t.naming} names in {t.units}" for t in TARGETS.values())
+                   + f"; default {DEFAULT_TARGET})")
+    p.add_argument("--units", choices=("m", "cm", "mm"), default=None,
+                   help="BVH units instead of the target's")
     p.add_argument("--solve", default=None, metavar="N|live",
                    help="which joints: an offline solve version, or live (default: the newest offline "
                    "solve, else the live one)")
@@ -51,7 +59,8 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"exporting {take.root}")
         with progress_bar("solving the skeleton and writing") as report:
             rep = export_take(take, args.bvh, args.csv, args.units, args.solve, smoothing,
-                              use_imu=not args.no_imu, progress=report, plant_feet=args.plant_feet)
+                              use_imu=not args.no_imu, progress=report, plant_feet=args.plant_feet,
+                              target=args.target)
     except (TakeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -79,5 +88,5 @@ def run_export(args: argparse.Namespace) -> int:
         print("bone lengths (mm): " + ", ".join(
             f"{sk.JOINTS[sk.PARENTS[sk.JOINT_INDEX[n]]]}-{n} {lengths[sk.JOINT_INDEX[n]]:.0f}" for n in shown))
     print("wrote " + ", ".join(str(p) for p in rep.files)
-          + (f" (BVH in {args.units}, {take.fps:g} fps)" if args.bvh is not None else ""))
+          + (f" (BVH for {rep.target} in {rep.units}, {take.fps:g} fps)" if args.bvh is not None else ""))
     return 0

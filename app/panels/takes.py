@@ -269,7 +269,8 @@ class TakesPanel(QWidget):
             target = Path(target)
             self.export_selected(target.with_suffix(".bvh"), target.with_suffix(".csv"))
 
-    def export_selected(self, bvh: Path | None, csv: Path | None, units: str = "cm"):
+    def export_selected(self, bvh: Path | None, csv: Path | None, units: str | None = None,
+                        target: str = "blender"):
         path = self.selected()
         if path is None:
             return None
@@ -277,7 +278,7 @@ class TakesPanel(QWidget):
         def work(progress):
             from core.export.take_export import export_take
 
-            return export_take(Take(path), bvh, csv, units=units, progress=progress)
+            return export_take(Take(path), bvh, csv, units=units, progress=progress, target=target)
 
         def done(report, error):
             self._busy(None)

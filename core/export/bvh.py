@@ -1,5 +1,12 @@
 """BVH export of a fitted take, for Blender, Maya, MotionBuilder, Unity and Unreal.
 
+Targets. The file is written for one tool (:mod:`core.export.targets`):
+the target fixes the length unit, so that the tool imports the performer
+at true size (metres for Blender and Unity, centimetres for Maya,
+MotionBuilder and Unreal), and the joint names its humanoid mapping knows
+(Mixamo / HumanIK names, or the UE5 Mannequin's). The default target is
+Blender. An explicit unit overrides the target's.
+
 Axes. FuseCap's world is Z up with the T-pose facing -Y (left +X); a BVH is
 Y up with the character facing +Z. The file's axes are the Y-up axes of
 :mod:`core.axes`, the world's turned -90 degrees about X:
@@ -12,13 +19,22 @@ simulated studio the right way up. The CSV exports use the same axes
 (:mod:`core.export.csv`).
 
 Hierarchy. Every skeleton joint (:data:`core.skeleton.JOINTS`) is a named
-JOINT (the Hips the ROOT), end joints included, so the BVH's names are the
-CSV's names. OFFSETs are the fit's rest offsets (median bone lengths along
-T-pose directions); the root's OFFSET is zero and its position channels
-carry the Hips' position. Each end joint (HeadTop, LeftHand, RightHand,
-LeftToeBase, RightToeBase) closes with an End Site a quarter of its own
-bone's length further along that bone (:data:`END_SITE_FRACTION`), so tools
-that draw a bone per joint show a short stub there.
+JOINT (the Hips the ROOT), end joints included, in the target's names.
+OFFSETs are the fit's rest offsets (median bone lengths along T-pose
+directions), with one change at the root: the BVH's Hips sit at the
+midpoint of the two hip joints (LeftUpLeg, RightUpLeg), not at FuseCap's
+pelvis centre (:func:`skeleton_with_root_between_hips`). Importers that
+draw a bone per joint aim a joint with several children at the mean of
+their heads (Blender does); from the pelvis centre, above the hip joints,
+that mean lies a centimetre below and behind, and the Hips bone would be
+a stub pointing down and back. From the midpoint the legs sit at +-x and
+the mean lies straight up the spine: the Hips bone points up, a third of
+the way to the Spine joint. The root's OFFSET is zero and its position
+channels carry that midpoint; every other joint is where the fit puts it,
+and the rotations are the fit's. Each end joint (HeadTop, LeftHand,
+RightHand, LeftToeBase, RightToeBase) closes with an End Site a quarter of
+its own bone's length further along that bone (:data:`END_SITE_FRACTION`),
+so tools that draw a bone per joint show a short stub there.
 
 Channels. Root: Xposition Yposition Zposition Zrotation Xrotation
 Yrotation; every other joint: Zrotation Xrotation Yrotation. Angles in
@@ -40,8 +56,10 @@ from scipy.spatial.transform import Rotation
 
 from core import axes
 from core import skeleton as sk
+from core.export.targets import DEFAULT_TARGET, get_target
 from core.files import atomic_write_text
 from core.posefit import PoseFit
+from core.rotations import from_wxyz
 
 Progress = Callable[[int, int], None]
 
@@ -49,6 +67,7 @@ UNITS: dict[str, float] = {"mm": 1.0, "cm": 0.1, "m": 0.001}   # file units per 
 _DECIMALS = {"mm": 3, "cm": 4, "m": 6}                         # positions to the micrometre
 END_SITE_FRACTION = 0.25
 _ROWS_PER_CALL = 500
+_LEGS = [sk.JOINT_INDEX["LeftUpLeg"], sk.JOINT_INDEX["RightUpLeg"]]  # the hip joints
 
 
 def to_file_axes(vectors_mm: np.ndarray) -> np.ndarray:
@@ -96,13 +115,32 @@ def continuous_euler_zxy(rot: Rotation, frames: int) -> np.ndarray:
     return out
 
 
-def write_bvh(path: str | Path, fit: PoseFit, fps: float, units: str = "cm",
-              progress: Progress | None = None) -> None:
-    """Write the fit as a BVH file (see the module notes), atomically.
 
-    units: "cm" (Blender, Maya, MotionBuilder and most BVH readers expect
-    it), "m" or "mm". ValueError on an unknown unit, a bad fps or a fit whose
-    arrays disagree."""
+def skeleton_with_root_between_hips(fit: PoseFit) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets_mm (J, 3), root_mm (T, 3)): the fit's skeleton with its root
+    moved from FuseCap's Hips (the pelvis centre) to the midpoint of the two
+    hip joints, world axes, mm. The Spine's and the legs' offsets are taken
+    from the new root; the root's path follows the midpoint (the Hips' own
+    rotation carries it). With the fit's rotations, forward kinematics puts
+    every other joint exactly where the fit does."""
+    shift = np.asarray(fit.offsets_mm, np.float64)[_LEGS].mean(axis=0)   # Hips -> midpoint, rest frame
+    offsets = np.array(fit.offsets_mm, np.float64)
+    offsets[list(sk.children(sk.ROOT))] -= shift
+    offsets[sk.ROOT] = 0.0
+    root = np.asarray(fit.root_mm, np.float64) + from_wxyz(np.asarray(fit.local_wxyz)[:, sk.ROOT]).apply(shift)
+    return offsets, root.reshape(-1, 3)
+
+
+def write_bvh(path: str | Path, fit: PoseFit, fps: float, target: str = DEFAULT_TARGET,
+              units: str | None = None, progress: Progress | None = None) -> None:
+    """Write the fit as a BVH file for `target` (see the module notes), atomically.
+
+    target: "blender" (the default), "maya", "motionbuilder", "unity" or
+    "unreal" (:data:`core.export.targets.TARGETS`): joint names and units.
+    units: "m", "cm" or "mm" to override the target's. ValueError on an
+    unknown target or unit, a bad fps or a fit whose arrays disagree."""
+    spec = get_target(target)
+    units = spec.units if units is None else units
     if units not in UNITS:
         raise ValueError(f"unknown BVH units {units!r}; use one of {sorted(UNITS)}")
     fps = float(fps)
@@ -110,17 +148,18 @@ def write_bvh(path: str | Path, fit: PoseFit, fps: float, units: str = "cm",
         raise ValueError(f"fps must be a positive number, got {fps}")
     n = check_fit(fit)
     scale, dec = UNITS[units], _DECIMALS[units]
-    offsets = to_file_axes(fit.offsets_mm) * scale
+    offsets_mm, root_mm = skeleton_with_root_between_hips(fit)
+    offsets = to_file_axes(offsets_mm) * scale
 
     # Channel columns follow the hierarchy's depth-first order, which is JOINTS order.
     assert sk.topological_order() == tuple(range(sk.NUM_JOINTS))
     lines = ["HIERARCHY"]
-    _joint_lines(sk.ROOT, 0, offsets, dec, lines)
+    _joint_lines(sk.ROOT, 0, offsets, dec, spec.names, lines)
     lines += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / fps:.8f}"]
 
     local = rotations_to_file_axes(fit.local_rotations())
     euler = continuous_euler_zxy(local, n)                    # (n, J, 3) z, x, y
-    root = to_file_axes(fit.root_mm) * scale
+    root = to_file_axes(root_mm) * scale
     # Rounded first, then + 0.0, so the file never shows "-0.0000".
     table = np.concatenate([np.round(root, dec), np.round(euler.reshape(n, -1), 4)], axis=1) + 0.0
     row_fmt = " ".join([f"%.{dec}f"] * 3 + ["%.4f"] * (table.shape[1] - 3))
@@ -132,18 +171,19 @@ def write_bvh(path: str | Path, fit: PoseFit, fps: float, units: str = "cm",
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def _joint_lines(j: int, depth: int, offsets: np.ndarray, dec: int, lines: list[str]) -> None:
+def _joint_lines(j: int, depth: int, offsets: np.ndarray, dec: int, names: tuple[str, ...],
+                 lines: list[str]) -> None:
     """Append joint j's block (and its children's) to lines."""
     pad = "\t" * depth
     if j == sk.ROOT:
-        lines += [f"ROOT {sk.JOINTS[j]}", "{", f"\tOFFSET {_fmt(np.zeros(3), dec)}",
+        lines += [f"ROOT {names[j]}", "{", f"\tOFFSET {_fmt(np.zeros(3), dec)}",
                   "\tCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"]
     else:
-        lines += [f"{pad}JOINT {sk.JOINTS[j]}", f"{pad}{{", f"{pad}\tOFFSET {_fmt(offsets[j], dec)}",
+        lines += [f"{pad}JOINT {names[j]}", f"{pad}{{", f"{pad}\tOFFSET {_fmt(offsets[j], dec)}",
                   f"{pad}\tCHANNELS 3 Zrotation Xrotation Yrotation"]
     kids = sk.children(j)
     for c in kids:
-        _joint_lines(c, depth + 1, offsets, dec, lines)
+        _joint_lines(c, depth + 1, offsets, dec, names, lines)
     if not kids:
         lines += [f"{pad}\tEnd Site", f"{pad}\t{{",
                   f"{pad}\t\tOFFSET {_fmt(offsets[j] * END_SITE_FRACTION, dec)}", f"{pad}\t}}"]

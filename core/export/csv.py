@@ -2,16 +2,21 @@
 
 All three use the BVH export's axes, the Y-up axes of :mod:`core.axes`
 (file (x, y, z) = world (x, z, -y), the performer facing +Z), and
-millimetres, with the skeleton's joint names, so a column ``LeftHand_x`` is
-the BVH joint ``LeftHand``. One row a frame, comma-separated, a header row first, "." as
-the decimal mark. Column by column (docs/EXPORT.md has the full list):
+millimetres, with FuseCap's joint names (:data:`core.skeleton.JOINTS`),
+whatever the BVH's target: the BVH joint of a column is the target's name
+in the same place (:func:`core.export.targets.joint_names`). One row a
+frame, comma-separated, a header row first, "." as the decimal mark. Column
+by column (docs/EXPORT.md has the full list):
 
 - joints: ``time_s, valid``, then ``NAME_x, NAME_y, NAME_z`` per joint:
-  forward kinematics of the fit (what the BVH shows).
-- rotations: ``time_s, valid, root_x, root_y, root_z`` (the Hips'
-  position), then ``NAME_w, NAME_x, NAME_y, NAME_z`` per joint: the BVH's
-  local rotations as unit quaternions, scalar first, signs kept continuous
-  from frame to frame (the first frame has w >= 0).
+  forward kinematics of the fit (what the BVH shows). ``Hips`` is FuseCap's
+  Hips, the pelvis centre; the BVH's root sits at the midpoint of
+  ``LeftUpLeg`` and ``RightUpLeg`` (:mod:`core.export.bvh`).
+- rotations: ``time_s, valid, root_x, root_y, root_z`` (the BVH root's
+  position: the midpoint of the hip joints), then ``NAME_w, NAME_x, NAME_y,
+  NAME_z`` per joint: the BVH's local rotations as unit quaternions, scalar
+  first, signs kept continuous from frame to frame (the first frame has
+  w >= 0). With the BVH's offsets they pose the BVH's skeleton.
 - raw: ``time_s``, then ``NAME_x, NAME_y, NAME_z, NAME_confidence`` per
   joint; cells are empty where the network gave no value.
 
@@ -27,7 +32,7 @@ import numpy as np
 
 from core import axes
 from core import skeleton as sk
-from core.export.bvh import check_fit
+from core.export.bvh import check_fit, skeleton_with_root_between_hips
 from core.files import atomic_write_text
 from core.posefit import PoseFit
 from core.rotations import to_wxyz
@@ -58,13 +63,14 @@ def write_joints_csv(path: str | Path, fit: PoseFit, progress: Progress | None =
 
 
 def write_rotations_csv(path: str | Path, fit: PoseFit, progress: Progress | None = None) -> None:
-    """The Hips' position (mm) and every joint's local rotation (w, x, y, z), export axes."""
+    """The BVH root's position (the hip joints' midpoint, mm) and every
+    joint's local rotation (w, x, y, z), export axes."""
     n = check_fit(fit)
     q = to_wxyz(axes.world_to_y_up_rotation(fit.local_rotations())).reshape(n, sk.NUM_JOINTS, 4)
     if n > 1:  # one hemisphere along each joint's frames: no sign flips between neighbours
         flip = np.where(np.einsum("tjk,tjk->tj", q[1:], q[:-1]) < 0, -1.0, 1.0)
         q[1:] *= np.cumprod(flip, axis=0)[:, :, None]
-    root = axes.world_to_y_up(fit.root_mm)
+    root = axes.world_to_y_up(skeleton_with_root_between_hips(fit)[1])
     _write(path, rotations_header(), fit.times_s, fit.valid, [(root, 3), (q.reshape(n, -1), 7)], progress)
 
 

@@ -8,7 +8,9 @@ IMUs' swing and twist, joint limits, an acceleration prior, planted feet)
 makes the animation; a smoothing filter (docs/FILTERING.md) is applied to
 the joints before it only when one is asked for, since the solve's motion
 prior already smooths. Then BVH and the three CSVs (docs/EXPORT.md); the
-raw CSV keeps the network's own joints.
+raw CSV keeps the network's own joints. The BVH is written for a target
+tool (core.export.targets: Blender by default), which picks its joint names
+and units; `units` overrides the target's.
 
 An offline solve that `main.py process` stored with its skeleton
 (core.take.solved_skeleton) is exported from that skeleton when the export
@@ -30,8 +32,9 @@ from typing import Callable
 
 import numpy as np
 
-from core.export.bvh import write_bvh
+from core.export.bvh import UNITS, write_bvh
 from core.export.csv import write_joints_csv, write_raw_csv, write_rotations_csv
+from core.export.targets import DEFAULT_TARGET, get_target
 from core.filters import FilterConfig, apply_filter
 from core.posefit import FitReport
 from core.solve.take import solve_take
@@ -109,22 +112,30 @@ class ExportReport:
     bone_lengths_mm: np.ndarray | None = None  # (J,) the performer's skeleton the solve used
     planted_pct: float = 0.0  # share of frames with a foot held planted
     skeleton: str = "solved for this export"  # or "stored by process with offline solve NNN"
+    target: str = DEFAULT_TARGET  # the tool the BVH was written for (core.export.targets)
+    units: str = ""  # the BVH's length unit
 
 
 def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | None = None,
-                units: str = "cm", solve: str | int | None = None,
+                units: str | None = None, solve: str | int | None = None,
                 smoothing: FilterConfig | None = None, use_imu: bool = True,
-                progress: Progress | None = None, plant_feet: bool = True) -> ExportReport:
-    """Write the take's BVH and/or CSVs. Raises TakeError for a take it
-    cannot export (no solve, no performer), ValueError for bad settings,
-    OSError when a file cannot be written."""
+                progress: Progress | None = None, plant_feet: bool = True,
+                target: str = DEFAULT_TARGET) -> ExportReport:
+    """Write the take's BVH and/or CSVs. target: the tool the BVH is for
+    ("blender", "maya", "motionbuilder", "unity", "unreal"); units: "m",
+    "cm" or "mm" (default: the target's). Raises TakeError for a take it
+    cannot export (no solve, no performer), ValueError for bad settings
+    (before any work), OSError when a file cannot be written."""
     if bvh is None and csv is None:
         raise ValueError("nothing to write: give a BVH and/or a CSV file")
+    units = get_target(target).units if units is None else units
+    if units not in UNITS:
+        raise ValueError(f"unknown BVH units {units!r}; use one of {sorted(UNITS)}")
     for out in (bvh, csv):
         if out is not None and not Path(out).parent.is_dir():
             raise ValueError(f"the folder {Path(out).parent} does not exist")
     if take.imus_only:
-        return _export_imus_only(take, bvh, csv, units, solve, smoothing, use_imu, progress)
+        return _export_imus_only(take, bvh, csv, (target, units), solve, smoothing, use_imu, progress)
     joints, which, version = _pick(take, solve)
     notes = list(take.problems)
     if not np.isfinite(joints.joints_mm).any():
@@ -158,7 +169,7 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
                           bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if fit.contacts is not None
                           and len(fit.contacts) else 0.0, skeleton=source)
-    _write(take, fit, bvh, csv, units, report, part, joints)
+    _write(take, fit, bvh, csv, (target, units), report, part, joints)
     if progress is not None:
         progress(_STEPS, _STEPS)
     return report
@@ -177,10 +188,13 @@ def _parts(progress: Progress | None) -> Callable[[int, int], Progress | None]:
     return part
 
 
-def _write(take: Take, fit, bvh, csv, units: str, report: ExportReport, part, joints: Joints | None) -> None:
-    """The BVH and the CSVs of `fit`; the raw CSV of the network's `joints` (None: none)."""
+def _write(take: Take, fit, bvh, csv, target_units: tuple[str, str], report: ExportReport, part,
+           joints: Joints | None) -> None:
+    """The BVH (for (target, units)) and the CSVs of `fit`; the raw CSV of
+    the network's `joints` (None: none)."""
+    report.target, report.units = target_units
     if bvh is not None:
-        write_bvh(bvh, fit, take.fps, units=units, progress=part(80, 90))
+        write_bvh(bvh, fit, take.fps, target=report.target, units=report.units, progress=part(80, 90))
         report.files.append(Path(bvh))
     if csv is not None:
         paths = csv_paths(csv)
@@ -194,8 +208,8 @@ def _write(take: Take, fit, bvh, csv, units: str, report: ExportReport, part, jo
             report.notes.append(f"no {paths[2].name}: the take has no network joints (IMUs only)")
 
 
-def _export_imus_only(take: Take, bvh, csv, units: str, solve, smoothing: FilterConfig | None, use_imu: bool,
-                      progress: Progress | None) -> ExportReport:
+def _export_imus_only(take: Take, bvh, csv, target_units: tuple[str, str], solve, smoothing: FilterConfig | None,
+                      use_imu: bool, progress: Progress | None) -> ExportReport:
     """A take recorded with IMUs alone: the IMU-only solve (core.solve.take.fit_imus_only)
     on the take's frames, through the calibration it was recorded with."""
     from core.solve.take import fit_imus_only
@@ -220,7 +234,7 @@ def _export_imus_only(take: Take, bvh, csv, units: str, solve, smoothing: Filter
                           notes=notes, bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if len(fit.contacts) else 0.0,
                           skeleton=f"posed by the IMUs (template of {take.stature_mm:.0f} mm)")
-    _write(take, fit, bvh, csv, units, report, part, None)
+    _write(take, fit, bvh, csv, target_units, report, part, None)
     if progress is not None:
         progress(_STEPS, _STEPS)
     return report
