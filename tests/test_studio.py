@@ -117,3 +117,31 @@ def test_camera_off_and_partial_view():
     bundle = capture.next_bundle()
     assert bundle.silhouettes[3] is None and sum(m is not None for m in bundle.silhouettes) == 7
     capture.close()
+
+
+def test_the_real_time_imu_hub_forwards_packets_and_loses_no_sample():
+    """A real-time hub answers in packets of IMU_PACKET_S (a read sooner gets
+    nothing), and its packets together hold exactly the samples one read of
+    the whole span gets: batching moves no sample and drops none."""
+    from core.clock import SimulatedClock
+    from plugins.simulated.sources import IMU_PACKET_S, Epoch, SimulatedImuHub
+
+    studio = SimulatedStudio(StudioConfig(seed=3))
+    clocks = [SimulatedClock(100.0), SimulatedClock(100.0)]
+    packets, whole = (SimulatedImuHub(studio, Epoch(c), packet_s=p) for c, p in zip(clocks, (IMU_PACKET_S, 0.0)))
+    packets.open()
+    whole.open()
+    got, sizes = [], []
+    for _ in range(60):  # polled every 10 ms, as the IMU thread does, for 0.6 s
+        clocks[0].advance(0.01)
+        batch = packets.read(0.0)
+        sizes.append(len(batch))
+        got += batch
+    clocks[1].advance(0.6)
+    ref = whole.read(0.0)
+    assert 0 < len(ref) == len(got)
+    assert [(s.sensor_id, s.t_s) for s in got] == [(s.sensor_id, s.t_s) for s in ref]
+    np.testing.assert_array_equal(np.array([s.quat_wxyz for s in got]), np.array([s.quat_wxyz for s in ref]))
+    # Polled every 10 ms, a 25 ms packet comes every third read: at least two reads apart.
+    nonempty = [i for i, n in enumerate(sizes) if n]
+    assert np.diff(nonempty).min() >= 2 and len(nonempty) <= 0.6 / IMU_PACKET_S + 1

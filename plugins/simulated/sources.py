@@ -10,6 +10,10 @@ from core.clock import MonotonicClock, SimulatedClock
 from core.devices import IMAGE_SILHOUETTE, CameraFrame, DeviceError, ImuSample
 from core.sim.studio import SimulatedStudio
 
+# The real-time hub's packet period: 40 packets a second, each some 25 ms of samples
+# (well inside the consumer sensors' own 30 ms stamp latency, which the session measures).
+IMU_PACKET_S = 0.025
+
 
 class Epoch:
     """Device time of studio time 0, fixed when the first source opens, so the
@@ -87,13 +91,20 @@ class SimulatedCamera:
 
 class SimulatedImuHub:
     """All 13 simulated IMUs as one hub: `read` returns the samples taken since
-    the previous call, up to the clock's present."""
+    the previous call, up to the clock's present.
 
-    def __init__(self, studio: SimulatedStudio, epoch: Epoch) -> None:
+    packet_s: the hub forwards its samples in packets at most this often (a
+    call sooner after the previous packet returns nothing), as a wireless
+    receiver does. Each synthesis has a fixed cost (the performer's motion
+    is evaluated per call), so a real-time studio polled every 10 ms spent
+    most of a core on it; 0 synthesises at every call (lockstep)."""
+
+    def __init__(self, studio: SimulatedStudio, epoch: Epoch, packet_s: float = 0.0) -> None:
         self.studio = studio
         self.epoch = epoch
         self.clock = epoch.clock
         self.name = "sim:imu-hub"
+        self.packet_s = float(packet_s)
         self._t0 = 0.0
         self._last = 0.0
         self._open = False
@@ -111,7 +122,7 @@ class SimulatedImuHub:
         now = self.clock.now() - self._t0
         # Samples at exactly `now` are included: the sensors have taken them.
         end = math.nextafter(now, math.inf)
-        if end <= self._last:
+        if end <= self._last or end - self._last < self.packet_s:
             return []
         samples = self.studio.imu_samples(self._last, end).to_device_samples()
         self._last = end
@@ -128,7 +139,7 @@ class SimulatedDevices:
         self.epoch = Epoch(self.clock)
         self.rig = studio.rig
         self.cameras = [SimulatedCamera(studio, k, self.epoch) for k in range(len(studio.rig))]
-        self.imus = [SimulatedImuHub(studio, self.epoch)]
+        self.imus = [SimulatedImuHub(studio, self.epoch, packet_s=IMU_PACKET_S if realtime else 0.0)]
 
     @property
     def t0_s(self) -> float:
