@@ -27,9 +27,9 @@ plus it (core.frames.ImuBuffer.offset_s), offline readers do the same.
 
 Threads: `add_samples` may come from the IMU thread while `add_frame` runs
 on the solve worker; one lock guards the sample stores. The calibration
-solve (about a second) runs on the caller's thread of `add_frame`, or on a
-thread of its own with `background=True` (the live session's worker must
-not stall).
+solve (about a second) and each new estimate of the time offset run on the
+caller's thread of `add_frame`, or on a thread of their own with
+`background=True` (the live session's worker must not stall).
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ class ImuTracking:
         self._first_t: float | None = None
         self._solving = False
         self._last_offset_t = -np.inf
+        self._offset_thread: threading.Thread | None = None
         self._tracker: HeadingTracker | None = None
         self.calibration: ImuCalibration | None = None
         if calibration is not None:
@@ -166,7 +167,14 @@ class ImuTracking:
             self._tracker.add(float(t_s), imu_wxyz, joints_mm, confidence)
         if self.time_offset and t_s - self._last_offset_t >= self.offset_every_s:
             self._last_offset_t = float(t_s)
-            self._refresh_offset(float(t_s))
+            if not self.background:
+                self._refresh_offset(float(t_s))
+            elif self._offset_thread is None or not self._offset_thread.is_alive():
+                # Over a 20 s window this takes a few hundred ms: off the live worker, which
+                # would otherwise stall a frame every offset_every_s.
+                self._offset_thread = threading.Thread(target=self._refresh_offset, args=(float(t_s),),
+                                                       name="imu-time-offset", daemon=True)
+                self._offset_thread.start()
 
     @property
     def capture_started_s(self) -> float | None:
