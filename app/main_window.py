@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
         self.player = TakePlayer(self)
         self.player.frame_changed.connect(self._show_take_frame)
         self.player.unloaded.connect(self.view.clear)
-        self.takes_panel = TakesPanel(self.takes_folder, self.player)
+        self.takes_panel = TakesPanel(self.takes_folder, self.player, settings=self.settings)
         self.takes_panel.message.connect(self.show_message)
         self.cameras_panel = CamerasPanel(self.context)
         self.imus_panel = ImusPanel(self.context)

@@ -85,21 +85,65 @@ def test_record_a_three_second_take_and_export_it(qtbot, window, tmp_path):
     assert take.duration_s >= 2.5  # first to last frame: the recording itself ran 3 s or more
     assert 0.5 * 15 * take.duration_s <= len(take) <= 15 * take.duration_s + 1, (len(take), take.duration_s)
     assert len(take.live_joints()) >= 1  # the live solve's rate depends on the machine's load
-    # The Takes panel lists it; export BVH and CSV from there.
+    # The Takes panel lists it; export every format from its one dialog, as a user does.
     panel = w.takes_panel
     assert [panel.list.item(i).text() for i in range(panel.list.count())] == [name]
     panel.select(name)
-    task = panel.export_selected(tmp_path / "out.bvh", tmp_path / "out.csv")
+    from PySide6.QtCore import QTimer
+
+    from app.panels.export_dialog import ExportDialog
+
+    seen = {}
+
+    def fill():
+        d = QApplication.activeModalWidget()
+        if not isinstance(d, ExportDialog):
+            QTimer.singleShot(50, fill)
+            return
+        ok = d.buttons.button(d.buttons.StandardButton.Ok)
+        for b in d.formats.values():
+            b.setChecked(False)
+        seen["none"] = (d.problem(), ok.isEnabled())
+        for b in d.formats.values():
+            b.setChecked(True)
+        d.folder.setText(str(tmp_path / "missing"))
+        seen["folder"] = d.problem()
+        d.folder.setText(str(tmp_path))
+        d.name.setText("sub/out")
+        seen["name"] = d.problem()
+        d.name.setText("out")
+        d.target.setCurrentIndex(d.target.findData("unreal"))
+        seen["ok"] = ok.isEnabled()
+        ok.click()
+
+    QTimer.singleShot(50, fill)
+    panel.buttons["export"].click()  # the dialog runs until fill() presses OK
+    assert seen == {"none": ("tick at least one kind of file", False),
+                    "folder": f"the folder {tmp_path / 'missing'} does not exist",
+                    "name": "the file name must be a plain name, without a folder", "ok": True}
+    task = panel.task
     qtbot.waitUntil(lambda: not task.running and panel.task is None, timeout=120_000)
     assert task.error is None, task.error
     import bvhio
 
+    from core.export.targets import joint_names
+
     bvh = bvhio.readAsBvh(str(tmp_path / "out.bvh"))
-    assert bvh.FrameCount == len(take)
+    assert bvh.FrameCount == len(take) and bvh.Root.Name == "pelvis"  # for Unreal: the Mannequin's names
     rows = (tmp_path / "out.csv").read_text().strip().splitlines()
     assert len(rows) == len(take) + 1 and rows[0].startswith("time_s,valid,Hips_x")
     assert (tmp_path / "out_rotations.csv").is_file() and (tmp_path / "out_raw.csv").is_file()
-    assert w.messages[-1][0] == "info" and "exported" in w.messages[-1][1]
+    from tests.gltf_reader import Glb
+
+    glb = Glb(tmp_path / "out.glb")
+    assert [n.name for n in glb.model.nodes[1:23]] == list(joint_names("unreal"))
+    assert len(glb.accessor(glb.model.animations[0].samplers[0].input)) == len(take)
+    assert w.messages[-1][0] == "info" and "exported" in w.messages[-1][1] and "out.glb" in w.messages[-1][1]
+    # The dialog remembers the choices.
+    again = panel.export_dialog()
+    assert again.folder.text() == str(tmp_path) and again.target.currentData() == "unreal"
+    assert all(b.isChecked() for b in again.formats.values())
+    again.deleteLater()
 
 
 def test_progress_dialog_cancel_stops_the_work(qtbot, window):

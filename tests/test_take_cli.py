@@ -16,6 +16,7 @@ from scipy.spatial.transform import Rotation
 from core import skeleton as sk
 from core.deepfuse.engine import InferenceEngine
 from core.export import to_file_axes
+from core.export.targets import joint_names
 from core.kinematics import forward_kinematics
 from core.session.session import LIVE_SOLVE
 from core.stream import vmc
@@ -48,10 +49,10 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     return rows[0], data
 
 
-def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
+def test_export_writes_bvh_glb_and_three_csvs(solved_take, tmp_path):
     before = file_digests(solved_take)
     result = _main("export", solved_take, "--bvh", tmp_path / "t.bvh", "--csv", tmp_path / "t.csv",
-                   "--units", "mm", "--filter", "off")
+                   "--glb", tmp_path / "t.glb", "--units", "mm", "--filter", "off")
     assert result.returncode == 0, result.stderr
     assert "offline solve 001" in result.stdout
     take = Take(solved_take)
@@ -83,6 +84,16 @@ def test_export_writes_bvh_and_three_csvs(solved_take, tmp_path):
 
     bvh = bvhio.readAsBvh(str(tmp_path / "t.bvh"))
     assert bvh.FrameCount == 30 and abs(bvh.FrameTime - 1 / 15) < 1e-6
+    # The glTF: the same joints as the joints CSV (metres there, mm here), a key a frame at 15 fps.
+    from tests.gltf_reader import Glb
+
+    g = Glb(tmp_path / "t.glb")
+    ids = [g.node_index(n) for n in joint_names("blender")]
+    keys = g.accessor(g.model.animations[0].samplers[0].input)
+    assert len(keys) == 30 and keys[-1] == pytest.approx(29 / 15, abs=1e-5)
+    for f in (0, 14, 29):
+        np.testing.assert_allclose(1000.0 * g.world_matrices(f)[ids, :3, 3], fitted[f], atol=1.0)
+    assert f"{tmp_path / 't.glb'}" in result.stdout.splitlines()[-1]
     assert file_digests(solved_take) == before
 
 

@@ -1,11 +1,12 @@
-"""`main.py export TAKE --bvh FILE --csv FILE`: a take to animation tools.
+"""`main.py export TAKE --bvh FILE --glb FILE --csv FILE`: a take to animation tools.
 
 The joints (the newest offline solve, else the live solve) go through the
-whole-take skeleton solve (docs/SOLVE.md) and are written as BVH and CSV;
+whole-take skeleton solve (docs/SOLVE.md) and are written as BVH, glTF (the
+character skinned to the skeleton) and CSV;
 an offline solve that `process` stored with its skeleton is written from
 that skeleton when the export's settings are the ones it was solved with
 (no smoothing, the feet planted or not, --no-imu). --target picks the tool
-the BVH is for (joint names and units; Blender by default). docs/EXPORT.md
+the files are for (joint names, and the BVH's units; Blender by default). docs/EXPORT.md
 describes the files column by column."""
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from pathlib import Path
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("take", type=Path, help="the take folder")
     p.add_argument("--bvh", type=Path, help="write a BVH file here")
+    p.add_argument("--glb", type=Path, help="write a glTF 2.0 binary here: the character skinned to the skeleton "
+                   "and its animation (metres, Y up)")
     p.add_argument("--csv", type=Path, help="write the joints CSV here, with FILE_rotations.csv and "
                    "FILE_raw.csv beside it")
     from core.export.targets import DEFAULT_TARGET, TARGETS
 
     p.add_argument("--target", choices=tuple(TARGETS), default=DEFAULT_TARGET,
-                   help="the tool the BVH is for: its joint names and units ("
+                   help="the tool the files are for: joint names and the BVH's units ("
                    + "; ".join(f"{t.name}: {t.naming} names in {t.units}" for t in TARGETS.values())
                    + f"; default {DEFAULT_TARGET})")
     p.add_argument("--units", choices=("m", "cm", "mm"), default=None,
@@ -49,8 +52,8 @@ def run_export(args: argparse.Namespace) -> int:
     from core.take.layout import TakeError
     from core.take.take import Take
 
-    if args.bvh is None and args.csv is None:
-        print("nothing to write: give --bvh FILE and/or --csv FILE", file=sys.stderr)
+    if args.bvh is None and args.csv is None and args.glb is None:
+        print("nothing to write: give --bvh FILE, --glb FILE and/or --csv FILE", file=sys.stderr)
         return 2
     smoothing = FilterConfig(kind="off") if args.filter == "off" else FilterConfig(kind="zero-phase",
                                                                                    cutoff_hz=args.cutoff)
@@ -60,7 +63,7 @@ def run_export(args: argparse.Namespace) -> int:
         with progress_bar("solving the skeleton and writing") as report:
             rep = export_take(take, args.bvh, args.csv, args.units, args.solve, smoothing,
                               use_imu=not args.no_imu, progress=report, plant_feet=args.plant_feet,
-                              target=args.target)
+                              target=args.target, glb=args.glb)
     except (TakeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -10,9 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -38,9 +37,11 @@ def list_takes(folder: Path) -> list[Path]:
 class TakesPanel(QWidget):
     message = Signal(str, str)  # (level, text): "info" or "error"
 
-    def __init__(self, folder: Path, player=None, parent=None) -> None:
+    def __init__(self, folder: Path, player=None, parent=None, settings=None) -> None:
         super().__init__(parent)
         self.folder = Path(folder)
+        # Where the export dialog remembers its choices (None: the app's own settings).
+        self.settings = settings if settings is not None else QSettings("FuseCap", "FuseCap")
         self.player = player  # app.playback.TakePlayer, or None for no playback
         self.folder_label = QLabel()
         self.list = QListWidget()
@@ -260,17 +261,23 @@ class TakesPanel(QWidget):
         return task
 
     def _ask_export(self) -> None:
+        """The export dialog (every format, one dialog); exports what it chose."""
+        dialog = self.export_dialog()
+        if dialog is not None and dialog.exec():
+            c = dialog.choice()
+            self.export_selected(c.bvh, c.csv, target=c.target, glb=c.glb)
+
+    def export_dialog(self):
+        """The export dialog for the selected take (None: nothing selected)."""
         path = self.selected()
         if path is None:
-            return
-        target, _ = QFileDialog.getSaveFileName(self, "Export take", str(path.parent / f"{path.name}.bvh"),
-                                                "BVH (*.bvh)")
-        if target:
-            target = Path(target)
-            self.export_selected(target.with_suffix(".bvh"), target.with_suffix(".csv"))
+            return None
+        from app.panels.export_dialog import ExportDialog
+
+        return ExportDialog(path, self.settings, self)
 
     def export_selected(self, bvh: Path | None, csv: Path | None, units: str | None = None,
-                        target: str = "blender"):
+                        target: str = "blender", glb: Path | None = None):
         path = self.selected()
         if path is None:
             return None
@@ -278,7 +285,7 @@ class TakesPanel(QWidget):
         def work(progress):
             from core.export.take_export import export_take
 
-            return export_take(Take(path), bvh, csv, units=units, progress=progress, target=target)
+            return export_take(Take(path), bvh, csv, units=units, progress=progress, target=target, glb=glb)
 
         def done(report, error):
             self._busy(None)

@@ -7,10 +7,11 @@ whole-take skeleton solve (core.solve.take: bone lengths, the calibrated
 IMUs' swing and twist, joint limits, an acceleration prior, planted feet)
 makes the animation; a smoothing filter (docs/FILTERING.md) is applied to
 the joints before it only when one is asked for, since the solve's motion
-prior already smooths. Then BVH and the three CSVs (docs/EXPORT.md); the
-raw CSV keeps the network's own joints. The BVH is written for a target
-tool (core.export.targets: Blender by default), which picks its joint names
-and units; `units` overrides the target's.
+prior already smooths. Then BVH, glTF (the skinned character) and the
+three CSVs (docs/EXPORT.md); the raw CSV keeps the network's own joints.
+The files are written for a target tool (core.export.targets: Blender by
+default), which picks the joint names and the BVH's units; `units`
+overrides the target's.
 
 An offline solve that `main.py process` stored with its skeleton
 (core.take.solved_skeleton) is exported from that skeleton when the export
@@ -34,6 +35,7 @@ import numpy as np
 
 from core.export.bvh import UNITS, write_bvh
 from core.export.csv import write_joints_csv, write_raw_csv, write_rotations_csv
+from core.export.gltf import write_glb
 from core.export.targets import DEFAULT_TARGET, get_target
 from core.filters import FilterConfig, apply_filter
 from core.posefit import FitReport
@@ -120,22 +122,24 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
                 units: str | None = None, solve: str | int | None = None,
                 smoothing: FilterConfig | None = None, use_imu: bool = True,
                 progress: Progress | None = None, plant_feet: bool = True,
-                target: str = DEFAULT_TARGET) -> ExportReport:
-    """Write the take's BVH and/or CSVs. target: the tool the BVH is for
-    ("blender", "maya", "motionbuilder", "unity", "unreal"); units: "m",
-    "cm" or "mm" (default: the target's). Raises TakeError for a take it
-    cannot export (no solve, no performer), ValueError for bad settings
-    (before any work), OSError when a file cannot be written."""
-    if bvh is None and csv is None:
-        raise ValueError("nothing to write: give a BVH and/or a CSV file")
+                target: str = DEFAULT_TARGET, glb: str | Path | None = None) -> ExportReport:
+    """Write the take's BVH, glTF (.glb, the skinned character and its
+    animation, core.export.gltf) and/or CSVs. target: the tool the files are
+    for ("blender", "maya", "motionbuilder", "unity", "unreal": the BVH's
+    units and both files' joint names); units: "m", "cm" or "mm" (the BVH's;
+    default: the target's; glTF is always metres). Raises TakeError for a
+    take it cannot export (no solve, no performer), ValueError for bad
+    settings (before any work), OSError when a file cannot be written."""
+    if bvh is None and csv is None and glb is None:
+        raise ValueError("nothing to write: give a BVH, a glTF and/or a CSV file")
     units = get_target(target).units if units is None else units
     if units not in UNITS:
         raise ValueError(f"unknown BVH units {units!r}; use one of {sorted(UNITS)}")
-    for out in (bvh, csv):
+    for out in (bvh, csv, glb):
         if out is not None and not Path(out).parent.is_dir():
             raise ValueError(f"the folder {Path(out).parent} does not exist")
     if take.imus_only:
-        return _export_imus_only(take, bvh, csv, (target, units), solve, smoothing, use_imu, progress)
+        return _export_imus_only(take, bvh, csv, (target, units), solve, smoothing, use_imu, progress, glb)
     joints, which, version = _pick(take, solve)
     notes = list(take.problems)
     if not np.isfinite(joints.joints_mm).any():
@@ -169,7 +173,7 @@ def export_take(take: Take, bvh: str | Path | None = None, csv: str | Path | Non
                           bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if fit.contacts is not None
                           and len(fit.contacts) else 0.0, skeleton=source)
-    _write(take, fit, bvh, csv, (target, units), report, part, joints)
+    _write(take, fit, bvh, csv, (target, units), report, part, joints, glb)
     if progress is not None:
         progress(_STEPS, _STEPS)
     return report
@@ -189,13 +193,16 @@ def _parts(progress: Progress | None) -> Callable[[int, int], Progress | None]:
 
 
 def _write(take: Take, fit, bvh, csv, target_units: tuple[str, str], report: ExportReport, part,
-           joints: Joints | None) -> None:
-    """The BVH (for (target, units)) and the CSVs of `fit`; the raw CSV of
-    the network's `joints` (None: none)."""
+           joints: Joints | None, glb=None) -> None:
+    """The BVH (for (target, units)), the glTF and the CSVs of `fit`; the raw
+    CSV of the network's `joints` (None: none)."""
     report.target, report.units = target_units
     if bvh is not None:
-        write_bvh(bvh, fit, take.fps, target=report.target, units=report.units, progress=part(80, 90))
+        write_bvh(bvh, fit, take.fps, target=report.target, units=report.units, progress=part(80, 85))
         report.files.append(Path(bvh))
+    if glb is not None:
+        write_glb(glb, fit, take.fps, target=report.target, progress=part(85, 90))
+        report.files.append(Path(glb))
     if csv is not None:
         paths = csv_paths(csv)
         write_joints_csv(paths[0], fit, progress=part(90, 94))
@@ -209,7 +216,7 @@ def _write(take: Take, fit, bvh, csv, target_units: tuple[str, str], report: Exp
 
 
 def _export_imus_only(take: Take, bvh, csv, target_units: tuple[str, str], solve, smoothing: FilterConfig | None,
-                      use_imu: bool, progress: Progress | None) -> ExportReport:
+                      use_imu: bool, progress: Progress | None, glb=None) -> ExportReport:
     """A take recorded with IMUs alone: the IMU-only solve (core.solve.take.fit_imus_only)
     on the take's frames, through the calibration it was recorded with."""
     from core.solve.take import fit_imus_only
@@ -234,7 +241,7 @@ def _export_imus_only(take: Take, bvh, csv, target_units: tuple[str, str], solve
                           notes=notes, bone_lengths_mm=fit.bone_lengths_mm,
                           planted_pct=100.0 * float(fit.contacts.any(axis=1).mean()) if len(fit.contacts) else 0.0,
                           skeleton=f"posed by the IMUs (template of {take.stature_mm:.0f} mm)")
-    _write(take, fit, bvh, csv, target_units, report, part, None)
+    _write(take, fit, bvh, csv, target_units, report, part, None, glb)
     if progress is not None:
         progress(_STEPS, _STEPS)
     return report
