@@ -123,6 +123,7 @@ class LiveView3D(QtWidgets.QWidget):
         self._shown = dict.fromkeys(LAYERS, True)
         self._character: CharacterMesh | None = None
         self._body_pose: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._light_dir: np.ndarray | None = None  # the body's light as last set (unit, world)
         self._body_faces: np.ndarray | None = None  # the faces the mesh visual holds (a refit keeps them)
         self.body_vertices: np.ndarray | None = None  # the posed body last drawn, world mm
 
@@ -413,8 +414,11 @@ class LiveView3D(QtWidgets.QWidget):
             return
         d = self._view.camera.transform.map([0.4, 0.6, -1.0, 0.0])[:3]  # view space: right, up, behind
         n = np.linalg.norm(d)
-        if n > 0:
-            self._body.shading_filter.light_dir = tuple(d / n)
+        if n > 0 and (self._light_dir is None or not np.allclose(d / n, self._light_dir, atol=1e-6)):
+            # Set only when the view turned (following the performer moves it, not turns it):
+            # each setting re-sends every lighting uniform of the shading filter.
+            self._light_dir = d / n
+            self._body.shading_filter.light_dir = tuple(self._light_dir)
 
     def _follow_step(self) -> bool:
         """Ease the orbit centre one tick toward the Hips; True while still moving."""
