@@ -430,6 +430,7 @@ class CaptureSession:
         now = time.monotonic()
         status = self.capture.group.status()
         rec = self._recorder
+        lengths = self.solver.lengths.lengths()  # a median over the frames so far: once
         return SessionStats(
             capture_fps=float(np.mean([s.fps for s in status])) if status else 0.0,
             solve_fps=self._solve_times.rate_hz(now),
@@ -440,6 +441,6 @@ class CaptureSession:
             recording=rec is not None and rec.error is None,
             recording_error=None if rec is None else rec.error,
             camera_states=[s.state for s in status],
-            bone_lengths_mm=None if self.solver.lengths.lengths() is None else self.solver.lengths.lengths(),
+            bone_lengths_mm=lengths,
             skeleton_frozen=self.solver.lengths.frozen,
         )
