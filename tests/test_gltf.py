@@ -3,6 +3,11 @@ not the pygltflib that writes it), its animation sampled and its node tree
 walked by the glTF rules (node matrix = T R S, parent times child), and the
 joints must land on the joints CSV; the skinned body must follow them."""
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -18,6 +23,7 @@ from core.sim.subject import Subject
 from tests.gltf_reader import Glb
 
 FPS = 25.0
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -129,3 +135,21 @@ def test_size_and_progress(take):
     # 1229 vertices (positions, normals, joints, weights), 2454 triangles, 40 frames of 18 rotations.
     assert 90_000 < len(data) < 120_000
     assert set(TARGETS) >= {"blender", "unreal"}
+
+
+@pytest.mark.slow  # starts Blender
+@pytest.mark.skipif(shutil.which("blender") is None, reason="needs a blender executable")
+def test_blender_imports_the_glb_onto_the_joints_csv(tmp_path, take):
+    """Blender's own glTF importer, default settings: every joint's posed
+    bone head lands on the joints CSV; the skinned body stands up."""
+    fit, _ = take
+    write_glb(tmp_path / "take.glb", fit, FPS)
+    write_joints_csv(tmp_path / "take.csv", fit)
+    out = subprocess.run(["blender", "-b", "--factory-startup", "--python", str(ROOT / "scripts" /
+                          "check_blender_gltf.py"), "--", str(tmp_path / "take.glb"), str(tmp_path / "take.csv")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))
+    assert report["bones"] == sk.NUM_JOINTS and report["root"] == "Hips" and report["take_frames"] == 40
+    assert report["worst_joint_mm"] < 0.1
+    assert 1.4 < report["body_height_first_frame"] < 2.2
