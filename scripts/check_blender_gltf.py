@@ -85,7 +85,11 @@ def main(argv: list[str]) -> int:
 def _let_the_importer_use_numpy() -> None:
     """Blender 3.4's glTF importer (Debian's) names ``np.bool``, which NumPy
     1.24 removed; it was only ever the builtin bool."""
-    import numpy
+    try:
+        import numpy
+    except ImportError:
+        raise SystemExit("Blender's glTF importer needs NumPy in Blender's Python "
+                         "(Debian: apt-get install python3-numpy)") from None
 
     if not hasattr(numpy, "bool"):
         numpy.bool = bool
