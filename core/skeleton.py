@@ -1,8 +1,9 @@
 """The one skeleton definition every part of FuseCap reads.
 
-Joint names are the ones animation tools expect (Mixamo/HumanIK style), so a
-BVH written from this skeleton opens in Blender, Maya, MotionBuilder, Unity
-and Unreal without renaming.
+Joint names are Mixamo/HumanIK style (FuseCap's own names, the CSV
+columns). Exported files name the joints as the tool they are for expects
+(core.export.targets: Mixamo names with the Chest as Spine1 and the head's
+end as HeadTop_End, or the UE5 Mannequin's for Unreal).
 
 Rest pose (T-pose) in the world frame: right-handed, Z up, millimetres. The
 performer faces -Y; their left is +X. Every joint's rest rotation is the
