@@ -9,8 +9,17 @@ window, waits until the live solve has delivered a few frames, and exits 0
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+# The live network's OpenMP threads share the cores with the capture threads,
+# the 3D view and the GL rasteriser. OpenMP's default has a thread that reaches
+# a barrier spin for its partners; when a partner is descheduled by those other
+# threads the spinning burns the very core it waits for (the lite network took
+# 20x as long with two threads on a busy 2-core machine). Passive threads sleep
+# instead. Read once, when torch loads its OpenMP runtime, so set before that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _application():
