@@ -3,7 +3,7 @@
 `SessionBridge` owns a core.session.CaptureSession. Its preparation (per-rig
 tables, the network's optimised forward) runs on a thread. It subscribes to
 the session's events and carries them onto the GUI thread as Qt signals
-(queued): live results arrive on the worker thread, where only the newest
+(queued): live results arrive on the session's poser thread, where only the newest
 one is kept (the 3D view draws that, never a queue of old ones); camera
 changes on the capture threads; a recording that stopped on whichever
 thread stopped it. `stop` unsubscribes.
@@ -35,7 +35,7 @@ class SessionBridge(QObject):
         self.newest_solved: LiveFrame | None = None  # the newest frame with joints
         self.frames_received = 0
         self._prep: threading.Thread | None = None
-        self._from_worker.connect(self._deliver)  # queued: emitted on the worker thread
+        self._from_worker.connect(self._deliver)  # queued: emitted on the session's poser thread
         self.state_changed.connect(self._on_state)  # queued from the preparing thread
         # The session's events, each carried over by a queued signal (kept to disconnect them).
         self._subscriptions = ((session.events.frame, self._from_worker.emit),

@@ -18,6 +18,10 @@ from core.session.session import CaptureSession
 from core.session.studios import DeviceSetup, DeviceStudio, SimulatedStudioSource, camera_sources
 from core.silhouette.live import SILHOUETTE_WIDTH_PX, SegmentedCamera
 
+# The live network's torch threads: the 2-core CPU the live target is set for (one
+# thread measured slower in the running app: scripts/bench_live.py --torch-threads 1).
+LIVE_THREADS = 2
+
 
 def load_live_engine(spec: str, rig: CameraRig):
     """(engine, label) for the live solve with model `spec` ("lite", "full",
@@ -36,8 +40,7 @@ def load_live_engine(spec: str, rig: CameraRig):
         if spec in SHIPPED:
             return None, f"no shipped {spec} weights ({exc})"
         raise ValueError(str(exc)) from exc
-    # Two threads: the 2-core CPU the live target is set for; the capture threads are light.
-    return InferenceEngine(model, rig, threads=2), spec
+    return InferenceEngine(model, rig, threads=LIVE_THREADS), spec
 
 
 def model_info(spec: str) -> dict:

@@ -5,15 +5,18 @@
 one for the simulated studio or for real devices.
 
 - a capture thread per camera and one for the IMUs (core.capture.live);
-- the live solve on its own worker, always on the newest frame; with a VMC
-  sender set, the pose after the live filter and the one-frame pose fit;
+- the live solve on its own worker, always on the newest frame, and the
+  rest of each frame (IMU tracking, the live filter, the skeleton solve,
+  the recorder's joints, the live link) on a second thread, the poser, while
+  the worker runs the network on the next; with a VMC sender set, the pose
+  after the live filter and the one-frame pose fit;
 - a recorder that can start and stop while the session runs; it reads each
   camera's ring losslessly from the moment it starts.
 
 What happens is published on `events` (core.events.Event; each callback
 runs on the thread named):
 
-- `frame(LiveFrame)`: every live result, with or without a solve (worker);
+- `frame(LiveFrame)`: every live result, with or without a solve (poser);
 - `imu_samples(list[ImuSample])`: samples renumbered to IMU bones by the
   pairing, as the solve and the recorder see them (IMU thread);
 - `imu_raw(source name, list[ImuSample])`: each source's samples as they
@@ -24,7 +27,7 @@ runs on the thread named):
   stopped or because writing failed, and why (the caller's thread, or a
   short-lived thread after a failure);
 - `imu_calibrated(ImuCalibration)`: the IMUs were calibrated from the
-  routine the performer did at the session's start (worker).
+  routine the performer did at the session's start (poser).
 
 The IMUs are kept calibrated by `imu_tracking` (core.imu.tracking): the
 wear offsets and headings (given, or captured from the routine at start),
@@ -35,7 +38,7 @@ Changes go through methods (`set_pairing`, `set_imu_calibration`,
 `set_vmc`, `start_recording`, `capture_background`, ...); what the studio
 can do beyond capturing is asked of `studio` (core.session.studios).
 
-Shutdown order: worker, capture, recorder, live link.
+Shutdown order: worker, poser, capture, recorder, live link.
 
 Without a rig (real cameras not calibrated yet) the session only captures:
 every frame is published with an empty result (no performer), so the
@@ -51,6 +54,7 @@ holds the IMU samples, the calibration and the stature (no camera streams).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -185,7 +189,14 @@ class CaptureSession:
         self.events.imu_samples.connect(self._track_samples)
         for thread in self.capture.group.threads:
             thread.on_state = self.events.camera.emit
+        # Two stages on two threads: the worker builds the volume and runs the
+        # network (which leaves the GIL to others), the poser runs the rest of a
+        # frame (IMU tracking, the live filter, the skeleton solve, publishing)
+        # while the worker goes on with the next frame. One frame at most waits
+        # between them, so the network is never more than a frame ahead.
         self.worker = LiveWorker(self.capture, self._handle)
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._poser: threading.Thread | None = None
         self._recorder: Recorder | None = None
         self.vmc = None  # a core.stream.vmc.VmcSender, or None
         self._lock = threading.Lock()
@@ -296,6 +307,8 @@ class CaptureSession:
 
     def start(self) -> None:
         self.capture.start()
+        self._poser = threading.Thread(target=self._pose_loop, name="live-pose", daemon=True)
+        self._poser.start()
         self.worker.start()
         self.started = True
         if self.calibrate_imus_at_start and self.imu_tracking is not None and self.imu_tracking.calibration is None:
@@ -304,6 +317,7 @@ class CaptureSession:
     def stop(self) -> RecordingStats | None:
         """Stop everything in order; the recording's stats if one was running."""
         self.worker.stop()
+        self._stop_poser()
         if self.started:
             self.capture.stop()
         self.started = False
@@ -392,8 +406,9 @@ class CaptureSession:
         if old is not None and old is not sender:
             old.close()
 
-    # -- the worker ----------------------------------------------------------------------
+    # -- the worker and the poser ---------------------------------------------------------
     def _handle(self, bundle: FrameBundle) -> None:
+        """The worker's stage (its thread): the volume and the network."""
         if self.imus_only:
             result = FrameResult(bundle.index, bundle.t_s, None, None, None,
                                  bone_wxyz=self._bone_orientations(bundle))
@@ -401,6 +416,34 @@ class CaptureSession:
             result = FrameResult(bundle.index, bundle.t_s, None, None, None)
         else:
             result = self.pipeline.process(bundle)
+        poser = self._poser
+        if poser is None or not poser.is_alive():
+            self._finish(bundle, result)  # no poser (a session driven without start): finish here
+            return
+        self._handoff.put((bundle, result))
+
+    def _pose_loop(self) -> None:
+        """The poser's thread: finish the frames the worker hands over, in order, until None."""
+        while True:
+            item = self._handoff.get()
+            if item is None:
+                return
+            try:
+                self._finish(*item)
+            except Exception as exc:  # noqa: BLE001 - as the worker: a defect must not take the recording down
+                log.exception("live frame failed")
+                if self.worker.error is None:
+                    self.worker.error = f"{type(exc).__name__}: {exc}"
+
+    def _stop_poser(self) -> None:
+        poser, self._poser = self._poser, None
+        if poser is not None and poser.is_alive():
+            self._handoff.put(None)  # after the frame it may still hold: the worker has stopped
+            poser.join(10.0)
+
+    def _finish(self, bundle: FrameBundle, result: FrameResult) -> None:
+        """The rest of a frame: IMU tracking, the live filter, the skeleton
+        solve, the recorder's joints, the live link; then publish it."""
         self._track_frame(bundle, result)
         filtered = None
         solved = None
