@@ -65,6 +65,12 @@ def thread_cpu_s() -> dict[int, tuple[str, float]]:
     return out
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (all cores, all processes)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
+
+
 def thread_group(tid: int, os_name: str, py_names: dict[int, str]) -> str:
     """A readable group for a thread: the Python thread's name with numbers
     and camera names folded (capture sim:cam3 -> capture), else the OS name."""
@@ -130,6 +136,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="the simulated performer's seed")
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="the live network's torch threads (default: the app's own choice)")
+    ap.add_argument("--switch-interval-ms", type=float, default=None,
+                    help="Python's GIL switch interval (default: the app's own, 5 ms in Python's default)")
     args = ap.parse_args()
 
     import vispy
@@ -145,9 +153,11 @@ def main() -> int:
     from core.session.opening import open_simulated_session
     from core.sim.studio import StudioConfig
 
-    if args.torch_threads is not None:
-        import core.session.opening as opening
+    if args.switch_interval_ms is not None:
+        sys.setswitchinterval(args.switch_interval_ms / 1000.0)
+    import core.session.opening as opening
 
+    if args.torch_threads is not None:
         opening.LIVE_THREADS = args.torch_threads
     tmp = tempfile.TemporaryDirectory()
     settings = QSettings(f"{tmp.name}/settings.ini", QSettings.IniFormat)
@@ -222,12 +232,14 @@ def main() -> int:
         skipped0, dropped0 = session.capture.skipped, session.stats().dropped
         draws0 = w.view.frame_count
         cpu0 = thread_cpu_s()
+        busy0 = machine_busy_s()
         t0 = time.monotonic()
         recording["on"] = True
         wait(args.seconds)
         recording["on"] = False
         elapsed = time.monotonic() - t0
         cpu1 = thread_cpu_s()
+        busy = (machine_busy_s() - busy0) / elapsed
         draws = w.view.frame_count - draws0
         orbit.stop()
         for t in (on_frame, flush, solver_update, render):
@@ -248,12 +260,16 @@ def main() -> int:
             dropped=stats.dropped - dropped0, cams=float(np.mean(cams)) if cams else float("nan"),
             stage={k: med(v) for k, v in stage.items()}, skeleton=med(solver_update.ms),
             render=med(render.ms), gui_frame=med(on_frame.ms), gui_flush=med(flush.ms),
-            gui_flush_p95=p95(flush.ms), cpu=cpu_shares(cpu0, cpu1, elapsed)))
+            gui_flush_p95=p95(flush.ms), cpu=cpu_shares(cpu0, cpu1, elapsed), busy=busy))
 
     print(machine_line())
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (GUI thread's setting); "
+    engine = session.engine
+    print(f"torch {torch.__version__}, live network threads {getattr(engine, 'threads', None)}, "
+          f"{str(getattr(engine, 'dtype', '')).replace('torch.', '')}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}, "
+          f"GIL switch interval {sys.getswitchinterval() * 1e3:g} ms; "
           f"{args.cameras} simulated cameras at {args.fps:g} fps, model {args.model}, "
           f"{args.seconds:g} s a state after {args.warmup:g} s; view {w.view.width()}x{w.view.height()} px")
     print()
@@ -281,7 +297,8 @@ def main() -> int:
         for name, share, n in r["cpu"]:
             if share >= 0.005:
                 print(f"| {name} | {share:.2f} | {n} |")
-        print(f"| all | {sum(x[1] for x in r['cpu']):.2f} | |")
+        print(f"| all of this process | {sum(x[1] for x in r['cpu']):.2f} | |")
+        print(f"| the whole machine (this process, the X server, anything else) | {r['busy']:.2f} | |")
     w.close()
     app.processEvents()
     tmp.cleanup()
