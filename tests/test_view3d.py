@@ -298,7 +298,6 @@ def posed_performer():
 
 
 def test_character_is_drawn_shaded_over_the_performer(view, posed_performer):
-    from core.character import vertex_normals
 
     offsets, joints, rot = posed_performer
     view.set_layer_visible("skeleton", False)
@@ -328,8 +327,6 @@ def test_character_is_drawn_shaded_over_the_performer(view, posed_performer):
     # Shaded: faces turned to the light are brighter than faces turned away.
     grey = img[diff][:, :3].astype(float).mean(1)
     assert grey.max() - grey.min() > 80
-    n = vertex_normals(body, c.faces)
-    assert n.shape == body.shape
     # Hidden and shown again: the same picture.
     view.set_layer_visible("body", False)
     np.testing.assert_array_equal(view.render(), empty)
