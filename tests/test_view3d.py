@@ -298,7 +298,6 @@ def posed_performer():
 
 
 def test_character_is_drawn_shaded_over_the_performer(view, posed_performer):
-
     offsets, joints, rot = posed_performer
     view.set_layer_visible("skeleton", False)
     aim(view, joints[sk.ROOT], azimuth=20.0, scale_mm=2400.0)
