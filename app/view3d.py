@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 import vispy
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 vispy.use("pyside6")
 from vispy import scene  # noqa: E402  (the backend must be chosen first)
@@ -58,24 +58,78 @@ LAYERS = ("body", "skeleton", "volume", "cameras")
 REFIT_MM = 2.0
 
 
+class _Picture(QtWidgets.QWidget):
+    """The view as it appears in the window: a plain (raster) widget showing
+    the pictures the canvas draws off screen, passing the mouse on to it.
+
+    Why not the canvas's own widget in the window: a QOpenGLWidget makes Qt
+    compose the whole window with OpenGL on every repaint of any widget in
+    it; under a software GL (Mesa's llvmpipe, a machine without a GPU or a
+    virtual display) that costs about 8 ms of CPU a frame even for an empty
+    scene. Drawing into the canvas's framebuffer and reading the picture back
+    leaves the window raster-only (`scripts/bench_live.py`, docs/BENCHMARKS.md).
+    """
+
+    def __init__(self, canvas: scene.SceneCanvas, parent: QtWidgets.QWidget) -> None:
+        super().__init__(parent)
+        self._canvas = canvas
+        self._image: QtGui.QImage | None = None
+        self._stale = True
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+        self.setMinimumSize(64, 64)
+
+    def request(self) -> None:
+        """A new picture is wanted (vispy's canvas.update lands here)."""
+        self._stale = True
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        native = self._canvas.native
+        if self._stale or self._image is None:
+            self._stale = False
+            self._image = native.grabFramebuffer()  # draws the scene, then reads it back
+        painter = QtGui.QPainter(self)
+        painter.drawImage(0, 0, self._image)
+        painter.end()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        self._canvas.native.resize(event.size())
+        self._stale = True
+        super().resizeEvent(event)
+
+    def _forward(self, event) -> None:
+        # Same size and origin as the canvas's widget: positions carry over as they are.
+        QtWidgets.QApplication.sendEvent(self._canvas.native, event)
+
+    mousePressEvent = mouseReleaseEvent = mouseMoveEvent = mouseDoubleClickEvent = wheelEvent = _forward
+
+
 class LiveView3D(QtWidgets.QWidget):
     """Qt widget holding a vispy SceneCanvas (composition, not subclassing).
 
-    ``frame_count`` counts the canvas's on-screen draws. ``canvas`` is the
-    SceneCanvas; ``render()`` returns an RGBA image of the current view.
+    The canvas draws off screen (its widget is never part of the window);
+    a raster child, `_Picture`, shows what it draws and passes the mouse to it.
+    ``frame_count`` counts the canvas's draws that reach the screen. ``canvas``
+    is the SceneCanvas; ``render()`` returns an RGBA image of the current view.
     """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.frame_count = 0
         self._closed = False
-        # No swap of our own: a QOpenGLWidget's picture is put on screen by Qt after each
-        # paint, and vispy's extra swapBuffers call held the GIL while a software GL
-        # finished the frame (measured: less CPU a draw without it, same picture on screen).
-        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, show=False, parent=self, autoswap=False)
+        # No swap of our own: the picture is read from the canvas's framebuffer.
+        self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, show=False, autoswap=False)
+        native = self.canvas.native
+        # Shown (so that it gets its size, GL context and resize events) but never on screen.
+        native.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen)
+        native.show()
+        self._picture = _Picture(self.canvas, self)
+        # vispy asks its widget to repaint on every change; the picture repaints instead.
+        native._vispy_update = self._picture.request
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas.native)
+        layout.addWidget(self._picture)
         self.canvas.events.draw.connect(self._on_draw)
 
         self._view = self.canvas.central_widget.add_view()

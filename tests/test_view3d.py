@@ -400,3 +400,45 @@ def test_overlays_toggle_one_by_one(view, posed_performer):
     np.testing.assert_array_equal(view.render(), bare)
     view.set_body(offsets, joints, rot)
     assert changed(view.render(), bare).sum() > 300
+
+
+def test_the_window_shows_the_canvas_picture_and_passes_the_mouse_on(view, qtbot, posed_performer):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QImage, QWheelEvent
+    from PySide6.QtOpenGLWidgets import QOpenGLWidget
+
+    offsets, joints, rotations = posed_performer
+    aim(view, joints[sk.ROOT], azimuth=30.0)
+    view.set_body(offsets, joints, rotations)
+    view.set_skeleton(joints)
+    # The window holds no GL widget (Qt composes it raster-only); the canvas draws off screen.
+    assert not view.window().findChildren(QOpenGLWidget)
+    assert view.canvas.native.window() is view.canvas.native and not view._picture.isHidden()
+    drawn = view.frame_count
+    qtbot.waitUntil(lambda: view.frame_count > drawn, timeout=3000)
+    qtbot.wait(100)
+    shown = view._picture.grab().toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    assert (shown.width(), shown.height()) == SIZE
+    on_screen = np.frombuffer(shown.constBits(), np.uint8).reshape(SIZE[1], SIZE[0], 4)[..., :3]
+    rendered = view.render()[..., :3]
+    body = colour_mask(rendered, (0.62, 0.66, 0.72), tol=80) & ~colour_mask(rendered, (0.10, 0.10, 0.12), tol=8)
+    assert body.sum() > 3100, body.sum()  # measured 4107
+    print(f"body pixels {body.sum()}")
+    # The same picture as an off-screen render of the same view (within the display's colour depth).
+    differ = (np.abs(on_screen.astype(int) - rendered).max(-1) > 8).mean()
+    print(f"pixels that differ {differ:.4f}")
+    assert differ < 0.0045, differ  # measured 0.0034 (a 16-bit virtual display)
+
+    # A drag on the picture turns the view; the wheel zooms it.
+    azimuth, scale = view.camera.azimuth, view.camera.scale_factor
+    qtbot.mousePress(view._picture, Qt.MouseButton.LeftButton, pos=QPoint(200, 180))
+    for x in range(210, 300, 10):
+        qtbot.mouseMove(view._picture, QPoint(x, 180))
+    qtbot.mouseRelease(view._picture, Qt.MouseButton.LeftButton, pos=QPoint(300, 180))
+    # (vispy's turntable: 100 px of drag turns it 5 degrees)
+    assert 4.0 < abs(view.camera.azimuth - azimuth) < 6.5, (azimuth, view.camera.azimuth)
+    pos = QPointF(240, 180)
+    wheel = QWheelEvent(pos, view._picture.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    view._picture.wheelEvent(wheel)
+    assert view.camera.scale_factor == pytest.approx(scale / 1.1, rel=1e-3)  # one notch: 1.1x closer
