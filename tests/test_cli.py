@@ -54,8 +54,9 @@ def test_headless_demo_prints_a_line_per_frame_and_a_summary():
         assert "IMUs: the performer does the calibration routine for the first 15 s" in out.stdout
         m = re.search(r"joints \(DeepFuse lite, cameras alone, before the IMUs were calibrated\) in 10 frames: "
                       r"MPJPE median ([\d.]+) mm", out.stdout)
-        # Measured (lockstep, seed 3, a mesh body in the T-pose: fixed inputs): 27.4 mm on every run.
-        assert m and float(m.group(1)) < 35.5, out.stdout[-400:]
+        # Measured (lockstep, seed 3, a mesh body in the T-pose: fixed inputs): 23.9 mm on every run
+        # with the shipped weights (sha256 db1a5545...); 27.4 with the weights shipped before.
+        assert m and float(m.group(1)) < 31.0, out.stdout[-400:]
     else:
         assert "No joint solve: no shipped lite weights" in out.stdout
 

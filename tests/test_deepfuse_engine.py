@@ -135,8 +135,9 @@ def test_without_a_single_imu_bone_the_answer_is_the_vision_stage():
     blind = engine.solve(sil, None)
     np.testing.assert_array_equal(blind.joints_mm, blind.stage1_mm)
     print(f"no IMU (stage 1): {np.linalg.norm(blind.joints_mm - truth.joints_mm, axis=1).mean():.1f} mm")
-    # Measured 24.2 mm (stage 1) and 14.3 mm fused below, on every run (fixed inputs).
-    assert np.linalg.norm(blind.joints_mm - truth.joints_mm, axis=1).mean() < 31.5
+    # Measured 20.7 mm (stage 1) and 14.5 mm fused below, on every run (fixed inputs), with the
+    # shipped weights (sha256 db1a5545...); 24.2 and 14.3 mm with the weights shipped before.
+    assert np.linalg.norm(blind.joints_mm - truth.joints_mm, axis=1).mean() < 27.0
     nan_rows = engine.solve(sil, np.full((sk.NUM_IMUS, 4), np.nan))
     np.testing.assert_allclose(nan_rows.joints_mm, blind.joints_mm, atol=1e-6)
     fused = engine.solve(sil, truth.bone_wxyz)

@@ -39,8 +39,9 @@ def test_process_solves_every_frame_and_keeps_the_recording(recorded):
     assert found.all() and meta["frames_found"] == 18
     mpjpe = np.linalg.norm(joints.joints_mm - truth, axis=-1).mean()
     print(f"offline lite solve MPJPE {mpjpe:.1f} mm")
-    # Measured 24.2 mm on every run (seed 5, a mesh body: fixed inputs).
-    assert mpjpe < 31.5, f"offline lite solve MPJPE {mpjpe:.1f} mm"
+    # Measured 17.0 mm on every run (seed 5, a mesh body: fixed inputs) with the shipped weights
+    # (sha256 db1a5545...); 24.2 mm with the weights shipped before.
+    assert mpjpe < 22.0, f"offline lite solve MPJPE {mpjpe:.1f} mm"
     assert np.all((joints.confidence > 0) & (joints.confidence <= 1))
     # Stored beside the recording, which is byte for byte as it was.
     after = file_digests(root)
@@ -109,10 +110,12 @@ def test_offline_solving_finds_the_imu_time_offset_and_corrects_drift(tmp_path):
     """A take of consumer sensors (stamped 30 ms late, drifting): offline
     solving estimates the time offset from its own solved frames, as the
     live session does, and the solve's record says what it found. Measured
-    11.5 ms for the true 30 on this 9 s take (15.5 with the lite weights
-    shipped before: the lite network's joints at 10 frames/s are noisy
-    turn-rate probes; tests/test_imu_tracking.py finds 29 ms over a minute
-    with network-like noise). Bound: above 8.5 ms (1.3x below)."""
+    18.1 ms for the true 30 on this 9 s take, the same on every run (fixed
+    inputs), with the shipped lite weights (sha256 db1a5545...); 11.5 and
+    15.5 with the two weights shipped before: the lite network's joints at
+    10 frames/s are noisy turn-rate probes; tests/test_imu_tracking.py finds
+    29 ms over a minute with network-like noise. Bound: above 14 ms (1.3x
+    below)."""
     root = tmp_path / "take"
     record_lockstep(root, seconds=9.0, fps=10.0, seed=6)
     take = Take(root)
@@ -122,7 +125,7 @@ def test_offline_solving_finds_the_imu_time_offset_and_corrects_drift(tmp_path):
     _, joints, meta = process_take(take, engine, info, batch_size=8)
     print(f"time offset {meta['imu_time_offset_s'] * 1e3:.1f} ms, heading corrections "
           f"{np.round(meta['heading_corrections_deg'], 1)} deg")
-    assert 0.0085 < meta["imu_time_offset_s"] < 0.049
+    assert 0.014 < meta["imu_time_offset_s"] < 0.049
     assert len(meta["heading_corrections_deg"]) == 13
     assert np.abs(meta["heading_corrections_deg"]).max() > 0.0
     assert Take(root).solve_info(1)["imu_time_offset_s"] == meta["imu_time_offset_s"]
