@@ -411,7 +411,8 @@ def test_the_window_shows_the_canvas_picture_and_passes_the_mouse_on(view, qtbot
     aim(view, joints[sk.ROOT], azimuth=30.0)
     view.set_body(offsets, joints, rotations)
     view.set_skeleton(joints)
-    # The window holds no GL widget (Qt composes it raster-only); the canvas draws off screen.
+    # No GL widget is part of the view's window (Qt composes it raster-only): the canvas's is a
+    # window of its own, never on screen.
     assert not view.window().findChildren(QOpenGLWidget)
     assert view.canvas.native.window() is view.canvas.native and not view._picture.isHidden()
     drawn = view.frame_count
