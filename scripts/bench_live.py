@@ -18,6 +18,10 @@ What it prints, over `--seconds` after a warm-up:
   times a second, as mouse moves would): the view redraws as fast as the
   GUI thread can. The figure asked of the view is its draw rate while it
   solves; both states are measured while solving.
+- where the latency goes (medians): capture to the solve's start (the
+  simulated cameras' rendering, the bundle, the wait for a busy worker),
+  the solve, the skeleton solve with its hand-overs, the queued signal to
+  the GUI thread;
 - per-stage times of the solved frames (medians: centre, volume, network,
   skeleton solve; the simulated cameras' rendering);
 - CPU time per thread (share of one core, by thread name), read from
@@ -192,6 +196,18 @@ def main() -> int:
 
     # The simulated cameras: all K views rendered together by the first camera thread that asks.
     render = sim_studio.render_body_silhouettes = Timed(sim_studio.render_body_silhouettes)
+    # When the worker began and ended each frame (monotonic s, by bundle index): the latency's parts.
+    worked: dict[int, tuple[float, float]] = {}
+    process = session.pipeline.process
+
+    def timed_process(bundle):
+        began = time.monotonic()
+        try:
+            return process(bundle)
+        finally:
+            worked[bundle.index] = (began, time.monotonic())
+
+    session.pipeline.process = timed_process
 
     arrivals: list[tuple[float, float, bool, object]] = []  # (t arrived, latency s, solved, frame)
     recording = {"on": False}
@@ -252,6 +268,11 @@ def main() -> int:
             for k, v in a[3].result.timings_ms.items():
                 stage[k].append(v)
         cams = [sum(m is not None for m in a[3].bundle.silhouettes) for a in solved]
+        parts = []  # (capture to the worker, the worker, skeleton solve and hand-over, to the GUI thread) ms
+        for arrived, _, _, f in solved:
+            began, ended = worked.get(f.bundle.index, (np.nan, np.nan))
+            parts.append(np.array([began - f.bundle.t_s, ended - began, f.t_ready_s - ended,
+                                   arrived - f.t_ready_s]) * 1e3)
         results.append(dict(
             state=state, elapsed=elapsed, solve_hz=len(solved) / elapsed,
             posed_hz=sum(a[3].solved is not None for a in arrivals) / elapsed,
@@ -260,7 +281,8 @@ def main() -> int:
             dropped=stats.dropped - dropped0, cams=float(np.mean(cams)) if cams else float("nan"),
             stage={k: med(v) for k, v in stage.items()}, skeleton=med(solver_update.ms),
             render=med(render.ms), gui_frame=med(on_frame.ms), gui_flush=med(flush.ms),
-            gui_flush_p95=p95(flush.ms), cpu=cpu_shares(cpu0, cpu1, elapsed), busy=busy))
+            gui_flush_p95=p95(flush.ms), cpu=cpu_shares(cpu0, cpu1, elapsed), busy=busy,
+            parts=np.nanmedian(parts, axis=0) if parts else np.full(4, np.nan)))
 
     print(machine_line())
     import torch
@@ -289,6 +311,14 @@ def main() -> int:
               f"{s.get('volume', float('nan')):.1f} | {s.get('network', float('nan')):.1f} | "
               f"{r['skeleton']:.1f} | {r['gui_frame']:.2f} | {r['gui_flush']:.1f}, {r['gui_flush_p95']:.1f} |")
     print("(medians, ms; sim render: the simulated studio drawing all K silhouettes of one instant)")
+    print()
+    print("| state | latency: capture to the solve's start | the solve (centre, volume, network) | "
+          "skeleton solve, hand-overs | to the GUI thread |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['state']} | " + " | ".join(f"{v:.0f}" for v in r["parts"]) + " |")
+    print("(medians, ms, of the solved frames; capture to the solve's start: the simulated cameras' "
+          "rendering, the bundle, and the wait for the worker)")
     for r in results:
         print()
         print(f"CPU per thread group, state {r['state']} (1.00 = one core busy):")

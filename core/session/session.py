@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.camera.rig import CameraRig
 from core.capture.live import LiveCapture, LiveWorker
@@ -306,6 +307,10 @@ class CaptureSession:
             self.pipeline.prepare(progress)
 
     def start(self) -> None:
+        # numpy's and SciPy's BLAS on one thread from here on, process-wide: the live path's
+        # matrices are small (a skeleton, a camera), and OpenBLAS's workers spin between calls,
+        # which took 0.7 of a core of the two the app shares (scripts/bench_live.py).
+        threadpool_limits(limits=1, user_api="blas")
         self.capture.start()
         self._poser = threading.Thread(target=self._pose_loop, name="live-pose", daemon=True)
         self._poser.start()
