@@ -15,8 +15,9 @@ the way in. Inside ``app`` this is the only module that touches vispy.
 
 Threading: every ``set_*`` runs on the GUI thread and only stores the newest
 data and marks a layer dirty. A 40 Hz QTimer owned by the widget rebuilds the
-dirty layers and asks the canvas to redraw, so a burst of results between two
-ticks costs one rebuild. Arrays handed in are kept by reference (the volume is
+dirty layers and draws the picture when anything changed (new data, the
+camera turned by the mouse), so a burst of results or mouse moves between two
+ticks costs one rebuild and one draw. Arrays handed in are kept by reference (the volume is
 megabytes) and must not be mutated afterwards, as everywhere in FuseCap.
 """
 
@@ -81,9 +82,14 @@ class _Picture(QtWidgets.QWidget):
         self.setMinimumSize(64, 64)
 
     def request(self) -> None:
-        """A new picture is wanted (vispy's canvas.update lands here)."""
+        """A new picture is wanted (vispy's canvas.update lands here): drawn on
+        the view's next tick (`show_if_stale`), so a user turning the view with
+        the mouse draws at the tick rate, not at every mouse move."""
         self._stale = True
-        self.update()
+
+    def show_if_stale(self) -> None:
+        if self._stale:
+            self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
         native = self._canvas.native
@@ -355,6 +361,7 @@ class LiveView3D(QtWidgets.QWidget):
     def _on_tick(self) -> None:
         if self._dirty:
             self.flush()
+        self._picture.show_if_stale()
 
     def _on_draw(self, event) -> None:
         self.frame_count += 1

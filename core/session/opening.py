@@ -18,9 +18,12 @@ from core.session.session import CaptureSession
 from core.session.studios import DeviceSetup, DeviceStudio, SimulatedStudioSource, camera_sources
 from core.silhouette.live import SILHOUETTE_WIDTH_PX, SegmentedCamera
 
-# The live network's torch threads: the 2-core CPU the live target is set for (one
-# thread measured slower in the running app: scripts/bench_live.py --torch-threads 1).
-LIVE_THREADS = 2
+# The live network's torch threads. One: in the running app the network shares the two
+# cores with the capture, the poser and the 3D view, and a second OpenMP thread waits on
+# them at every barrier (scripts/bench_live.py, docs/BENCHMARKS.md: network 51-53 against
+# 59-73 ms a frame in the app, 12.9-13.3 against 10.0-11.8 solved frames/s). Alone on an
+# idle machine two threads are faster (scripts/bench_deepfuse.py), which batch work uses.
+LIVE_THREADS = 1
 
 
 def load_live_engine(spec: str, rig: CameraRig):
