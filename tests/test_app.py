@@ -39,12 +39,13 @@ def test_simulated_studio_goes_live_and_joints_arrive(qtbot, window):
     errors = [np.linalg.norm(f.result.solve.joints_mm
                              - studio.simulation.truth(f.bundle.t_s - studio.t0_s).joints_mm, axis=1).mean()
               for f in whole]
-    # Measured median 28.2 mm on two runs, single frames 28.2-35.5 mm (the performer holds the
-    # T-pose of the IMU routine, or has begun its bow when the machine is slower to deliver
+    # Measured with the shipped weights over 11 runs on a loaded machine: medians 26.2-39.8 mm,
+    # single frames 19.4-47.0 mm; 27.0 and 33.0 mm on an idle one (the performer holds the T-pose
+    # of the IMU routine, or has begun its bow or squat when the machine is slower to deliver
     # whole frames; the IMUs are not calibrated yet, so the network sees with the cameras
-    # alone). The bound is 1.3x the worst frame seen. The weights shipped before: 53.8-74.1 mm.
+    # alone). The bound is 1.3x the worst median seen. The weights shipped before: 53.8-74.1 mm.
     print(f"live MPJPE {np.round(errors, 1)} mm, median {np.median(errors):.1f}")
-    assert np.median(errors) < 1.3 * 35.5, f"live MPJPE {np.round(errors)} mm"
+    assert np.median(errors) < 1.3 * 39.8, f"live MPJPE {np.round(errors)} mm"
     frame = b.newest_solved
     # The view holds them, and the status bar reports the live rates.
     w.update_status()
