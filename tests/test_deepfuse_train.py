@@ -54,6 +54,9 @@ def test_a_run_refuses_another_configuration(tmp_path):
 
     with pytest.raises(ValueError, match="different configuration"):
         train(tmp_path, replace(CFG, lr=0.5), steps=1, device="cpu")
+    # The same configuration given again resumes (it holds tuples, which the file holds as
+    # lists): what a second rank under torchrun does when rank 0 has just written the file.
+    assert train(tmp_path, CFG, steps=1, device="cpu")["step"] == 2
     with pytest.raises(ValueError, match="no run"):
         train(tmp_path / "empty", None)
 

@@ -160,7 +160,9 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None, steps: int | None
         torch.cuda.set_device(dev)
     if cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
-        if cfg is not None and cfg.to_dict() != saved:
+        # Compared as JSON holds it (tuples come back as lists): under torchrun another rank
+        # may find the file rank 0 has just written for this very configuration.
+        if cfg is not None and json.loads(json.dumps(cfg.to_dict())) != saved:
             raise ValueError(f"{run} holds a run with a different configuration; use a new folder")
         cfg = config_from_dict(saved)
     elif cfg is None:
