@@ -135,6 +135,7 @@ class LiveView3D(QtWidgets.QWidget):
         # could be deleted on whichever thread the collector runs, which Qt aborts on.
         native.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen)
         native.show()
+        self.destroyed.connect(native.deleteLater)  # a view deleted without shutdown(): Qt's event loop deletes it
         self._picture = _Picture(self.canvas, self)
         # vispy asks its widget to repaint on every change; the picture repaints instead.
         native._vispy_update = self._picture.request

@@ -443,3 +443,16 @@ def test_the_window_shows_the_canvas_picture_and_passes_the_mouse_on(view, qtbot
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     view._picture.wheelEvent(wheel)
     assert view.camera.scale_factor == pytest.approx(scale / 1.1, rel=1e-3)  # one notch: 1.1x closer
+
+
+def test_a_view_deleted_without_shutdown_takes_its_canvas_widget_along(qtbot):
+    import shiboken6
+
+    from app.view3d import LiveView3D
+
+    v = LiveView3D()
+    v.show()
+    qtbot.waitExposed(v)
+    native = v.canvas.native
+    v.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(native), timeout=3000)
