@@ -149,6 +149,26 @@ def test_one_volume_stage_and_one_set_of_bone_orientations_per_frame():
     np.testing.assert_allclose(result.solve.joints_mm, direct.joints_mm, atol=1e-6)
 
 
+def test_blas_runs_on_one_thread_while_live_and_gets_its_threads_back_at_stop():
+    """OpenBLAS's idle workers spin: while live, numpy's and SciPy's BLAS keep to one thread."""
+    from threadpoolctl import threadpool_info
+
+    from core.session.opening import open_simulated_session
+    from core.sim.studio import StudioConfig
+
+    def blas_threads():
+        return sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+
+    before = blas_threads()
+    session = open_simulated_session(StudioConfig(seed=4, camera_fps=5), "none")
+    session.start()
+    try:
+        assert blas_threads() == [1]
+    finally:
+        session.stop()
+    assert blas_threads() == before
+
+
 def test_the_live_path_sleeps_until_a_frame_arrives_instead_of_polling():
     """With no frames coming, waiting 0.4 s for a bundle looks at the cameras
     a handful of times (when a frame could have arrived or a deadline

@@ -198,6 +198,7 @@ class CaptureSession:
         self.worker = LiveWorker(self.capture, self._handle)
         self._handoff: queue.Queue = queue.Queue(maxsize=1)
         self._poser: threading.Thread | None = None
+        self._blas_limits = None  # threadpoolctl's limits while live (start, stop)
         self._recorder: Recorder | None = None
         self.vmc = None  # a core.stream.vmc.VmcSender, or None
         self._lock = threading.Lock()
@@ -307,10 +308,12 @@ class CaptureSession:
             self.pipeline.prepare(progress)
 
     def start(self) -> None:
-        # numpy's and SciPy's BLAS on one thread from here on, process-wide: the live path's
-        # matrices are small (a skeleton, a camera), and OpenBLAS's workers spin between calls,
-        # which took 0.7 of a core of the two the app shares (scripts/bench_live.py).
-        threadpool_limits(limits=1, user_api="blas")
+        # numpy's and SciPy's BLAS on one thread while live (process-wide; stop() gives the
+        # threads back): the live path's matrices are small (a skeleton, a camera), and
+        # OpenBLAS's workers spin between calls, which took 0.7 of a core of the two the app
+        # shares (scripts/bench_live.py).
+        if self._blas_limits is None:
+            self._blas_limits = threadpool_limits(limits=1, user_api="blas")
         self.capture.start()
         self._poser = threading.Thread(target=self._pose_loop, name="live-pose", daemon=True)
         self._poser.start()
@@ -326,6 +329,9 @@ class CaptureSession:
         if self.started:
             self.capture.stop()
         self.started = False
+        if self._blas_limits is not None:
+            self._blas_limits.restore_original_limits()
+            self._blas_limits = None
         stats = self.stop_recording()
         if self.vmc is not None:
             self.vmc.close()
