@@ -366,9 +366,11 @@ def test_wear_offsets_captured_live_on_the_simulated_performer(qtbot, window):
     # The sensors taken as the bones without the offsets, for scale.
     raw = np.degrees((from_wxyz(truth.bone_wxyz).inv() * from_wxyz(frame.bundle.imu_wxyz)).magnitude())
     print("live wear-offset capture, bone errors (deg):", err.round(1), "uncalibrated:", raw.round(0))
-    # Measured: a median of 3.1 degrees on a quiet machine, 11 under a full test run's load
-    # (fewer live solves during the capture); the sensors alone are tens of degrees off.
-    assert ok.sum() == 13 and np.median(err) < 20.0 and np.median(err) < 0.5 * np.median(raw), err.round(1)
+    # Measured with the shipped weights (sha256 db1a5545...): medians of 1.8 and 3.4 degrees on a
+    # quiet machine, 2.1-3.9 beside two busy processes (3 runs) and 3.3 and 4.4 beside four (fewer
+    # live solves during the capture); 3.1 quiet and 11 under a full test run's load with earlier
+    # weights. The sensors alone are tens of degrees off.
+    assert ok.sum() == 13 and np.median(err) < 5.5 and np.median(err) < 0.5 * np.median(raw), err.round(1)
 
 
 def test_the_status_bar_says_how_far_the_skeleton_is_measured():

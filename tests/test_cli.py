@@ -157,7 +157,9 @@ def test_demo_reads_the_imus_through_a_serial_port():
 @pytest.mark.slow  # 31 s on 2 cores (the IMU calibration routine is solved first)
 def test_evaluate_solve_prints_the_solve_against_the_raw_joints(tmp_path):
     """`evaluate --solve`: one short sequence at 15 frames/s; the table has a row per estimate,
-    and the solves beat the raw joints on jitter (measured: raw 24.9 m/s^2, live 10.4, take 1.8)."""
+    and the solves beat the raw joints on jitter (measured with the shipped weights, sha256
+    db1a5545..., the same on every run: raw 23.3 m/s^2, live 10.4 (0.45x), take 1.76 (0.075x);
+    raw 24.9, live 10.4, take 1.8 with the weights shipped before)."""
     out = _run("evaluate", "--solve", "--seconds", "1", "--sequences", "1", "--standard-only",
                "--out", str(tmp_path / "res"), "--device", "cpu")
     assert out.returncode == 0, out.stderr
@@ -165,5 +167,5 @@ def test_evaluate_solve_prints_the_solve_against_the_raw_joints(tmp_path):
             for r in out.stdout.splitlines() if r.startswith("| procedural, lite |")}
     assert set(rows) == {"raw network", "live solve", "take solve", "take, feet planted", "IMUs only"}
     jitter = {k: float(v[2]) for k, v in rows.items()}
-    assert jitter["live solve"] < 0.5 * jitter["raw network"] and jitter["take solve"] < 0.5 * jitter["raw network"]
+    assert jitter["live solve"] < 0.5 * jitter["raw network"] and jitter["take solve"] < 0.1 * jitter["raw network"]
     assert (tmp_path / "res" / "solve.md").read_text().startswith("| benchmark | estimate |")

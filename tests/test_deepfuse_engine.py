@@ -108,10 +108,11 @@ def test_the_shipped_lite_model_tracks_a_held_out_performer():
     assert s["missed"] == 0 and s["frames"] == 6
     g = s["groups"]["standard/all"]
     print(f"held-out performer, 6 full frames: MPJPE {g['mpjpe2']:.1f} mm, PA-MPJPE {g['pa2']:.1f} mm")
-    # Measured 27.2 mm (PA-MPJPE 19.8) on every run: the inputs are fixed (a mesh body, the IMUs
-    # calibrated from the routine). docs/RESULTS.md prints 35.2 mm for the full frames of the
-    # whole benchmark's standard studio.
-    assert g["mpjpe2"] < 35.5
+    # Measured 19.5 mm (PA-MPJPE 14.1) on every run (two runs): the inputs are fixed (a mesh body,
+    # the IMUs calibrated from the routine), with the shipped weights (sha256 db1a5545...); 27.2 mm
+    # (PA-MPJPE 19.8) with the weights shipped before. docs/RESULTS.md prints 24.8 mm for the full
+    # frames of the whole benchmark's standard studio.
+    assert g["mpjpe2"] < 25.0
     assert g["pa2"] < g["mpjpe2"]
 
 

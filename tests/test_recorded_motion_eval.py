@@ -99,18 +99,21 @@ def test_evaluate_on_a_folder_of_clips_prints_a_row_per_clip(tmp_path):
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| lite \| (still|walk|\*\*mean of 2\*\*) \|.*$",
                                                           out.stdout, re.M)}
     assert set(rows) == {"still", "walk", "**mean of 2**"}, out.stdout
+    # Measured with the shipped weights (sha256 db1a5545...), the same on every run (fixed inputs):
+    # stage 1 35.6, 43.2 and 39.4 mm (still, walk, mean), stage 2 26.0, 22.1 and 24.0 mm; the
+    # routine's calibration 1.5 degrees off on average (worst bone 4.4).
     for name, row in rows.items():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert int(cells[2]) in (5, 6, 10, 11, 12), row  # 1 s at 5 frames/s per clip
         stage1, stage2 = float(cells[3]), float(cells[4])
-        assert 0 < stage2 < 150 and 0 < stage1 < 200, row
+        assert 0 < stage2 < 33.5 and 0 < stage1 < 56.0, row
     assert "| Pelvis |" in out.stdout and "IMU time offset" in out.stdout
     import json
 
     res = json.loads((tmp_path / "res" / "results.json").read_text())
     cal = res["models"]["lite"]["calibration"]
     assert cal["sequences"] == 2 and not cal["failed"]
-    assert len(cal["bone_deg"]) == 13 and cal["mean_deg"] < 40.0
+    assert len(cal["bone_deg"]) == 13 and cal["mean_deg"] < 2.0
     bad = subprocess.run([sys.executable, "main.py", "evaluate", "--motion", str(tmp_path / "nothing")],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "BVH clip not found" in bad.stderr
