@@ -18,6 +18,13 @@ from PySide6.QtCore import QObject, Signal
 from core.devices import DeviceError
 from core.session import CaptureSession, LiveFrame
 
+# The live network's torch threads in the desktop app: one. The network shares the two cores
+# with the capture, the poser and the 3D view, and a second OpenMP thread waits on them at every
+# barrier (scripts/bench_live.py, docs/BENCHMARKS.md: network 49-51 against 59-63 ms a frame,
+# 12.9-13.5 against 11.2-11.8 solved frames/s). Without a window two do better
+# (core.session.opening.LIVE_THREADS).
+APP_NETWORK_THREADS = 1
+
 
 class SessionBridge(QObject):
     frame = Signal(object)  # LiveFrame, on the GUI thread
@@ -59,6 +66,9 @@ class SessionBridge(QObject):
         self._prep.start()
 
     def _prepare(self) -> None:
+        engine = self.session.engine
+        if engine is not None and engine.device.type == "cpu":
+            engine.threads = APP_NETWORK_THREADS  # set by prepare(), below
         try:
             self.session.prepare()
         except Exception as exc:  # noqa: BLE001  (shown in the window)
@@ -69,7 +79,8 @@ class SessionBridge(QObject):
     def _on_state(self, state: str) -> None:
         if state == "prepared" and self.state == "preparing":
             try:
-                self.session.start()  # opens the IMU ports: a busy or missing one fails here
+                # One BLAS thread while live: the window's 3D view shares the cores (CaptureSession.start).
+                self.session.start(blas_threads=1)  # opens the IMU ports: a busy or missing one fails here
             except (DeviceError, OSError) as exc:
                 self.session.stop()
                 self._set_state(f"failed: {exc}")

@@ -159,10 +159,10 @@ def main() -> int:
 
     if args.switch_interval_ms is not None:
         sys.setswitchinterval(args.switch_interval_ms / 1000.0)
-    import core.session.opening as opening
+    import app.bridge as bridge
 
     if args.torch_threads is not None:
-        opening.LIVE_THREADS = args.torch_threads
+        bridge.APP_NETWORK_THREADS = args.torch_threads
     tmp = tempfile.TemporaryDirectory()
     settings = QSettings(f"{tmp.name}/settings.ini", QSettings.IniFormat)
     settings.setValue("takes/folder", f"{tmp.name}/takes")

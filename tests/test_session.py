@@ -149,8 +149,8 @@ def test_one_volume_stage_and_one_set_of_bone_orientations_per_frame():
     np.testing.assert_allclose(result.solve.joints_mm, direct.joints_mm, atol=1e-6)
 
 
-def test_blas_runs_on_one_thread_while_live_and_gets_its_threads_back_at_stop():
-    """OpenBLAS's idle workers spin: while live, numpy's and SciPy's BLAS keep to one thread."""
+def test_blas_runs_on_one_thread_while_the_app_is_live_and_gets_its_threads_back_at_stop():
+    """OpenBLAS's idle workers spin: while the desktop app is live, numpy's and SciPy's BLAS keep to one thread."""
     from threadpoolctl import threadpool_info
 
     from core.session.opening import open_simulated_session
@@ -161,12 +161,18 @@ def test_blas_runs_on_one_thread_while_live_and_gets_its_threads_back_at_stop():
 
     before = blas_threads()
     session = open_simulated_session(StudioConfig(seed=4, camera_fps=5), "none")
-    session.start()
+    session.start(blas_threads=1)  # as the desktop app starts it
     try:
         assert blas_threads() == [1]
     finally:
         session.stop()
     assert blas_threads() == before
+    session = open_simulated_session(StudioConfig(seed=4, camera_fps=5), "none")
+    session.start()  # without a window: left as they are
+    try:
+        assert blas_threads() == before
+    finally:
+        session.stop()
 
 
 def test_the_live_path_sleeps_until_a_frame_arrives_instead_of_polling():

@@ -18,12 +18,11 @@ from core.session.session import CaptureSession
 from core.session.studios import DeviceSetup, DeviceStudio, SimulatedStudioSource, camera_sources
 from core.silhouette.live import SILHOUETTE_WIDTH_PX, SegmentedCamera
 
-# The live network's torch threads. One: in the running app the network shares the two
-# cores with the capture, the poser and the 3D view, and a second OpenMP thread waits on
-# them at every barrier (scripts/bench_live.py, docs/BENCHMARKS.md: network 51-53 against
-# 59-73 ms a frame in the app, 12.9-13.3 against 10.0-11.8 solved frames/s). Alone on an
-# idle machine two threads are faster (scripts/bench_deepfuse.py), which batch work uses.
-LIVE_THREADS = 1
+# The live network's torch threads without a window (the headless demo, `record`): two.
+# The desktop app runs it on one (app/bridge.py: APP_NETWORK_THREADS), where the 3D view
+# shares the cores. Headless at 10 frames/s one thread left the simulated cameras late: 3-13
+# of 46 bundles lacked cameras, against 0-1 with two.
+LIVE_THREADS = 2
 
 
 def load_live_engine(spec: str, rig: CameraRig):

@@ -307,13 +307,16 @@ class CaptureSession:
         if self.pipeline is not None:
             self.pipeline.prepare(progress)
 
-    def start(self) -> None:
-        # numpy's and SciPy's BLAS on one thread while live (process-wide; stop() gives the
-        # threads back): the live path's matrices are small (a skeleton, a camera), and
-        # OpenBLAS's workers spin between calls, which took 0.7 of a core of the two the app
-        # shares (scripts/bench_live.py).
-        if self._blas_limits is None:
-            self._blas_limits = threadpool_limits(limits=1, user_api="blas")
+    def start(self, blas_threads: int | None = None) -> None:
+        """Start capturing and solving. blas_threads: numpy's and SciPy's BLAS
+        threads while live (process-wide; stop() gives them back), None to leave
+        them. The desktop app asks for one: its matrices are small, the cores are
+        shared with the 3D view, and OpenBLAS's idle workers spun 0.7 of a core
+        of the two (scripts/bench_live.py). Without a window the simulated
+        cameras' rendering gains from two (at 10 frames/s, 10 of 46 bundles
+        lacked cameras that rendered late with one, 1 of 46 with two)."""
+        if blas_threads is not None and self._blas_limits is None:
+            self._blas_limits = threadpool_limits(limits=blas_threads, user_api="blas")
         self.capture.start()
         self._poser = threading.Thread(target=self._pose_loop, name="live-pose", daemon=True)
         self._poser.start()
