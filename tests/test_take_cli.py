@@ -216,5 +216,6 @@ def test_record_streams_the_live_pose_over_vmc(tmp_path):
         mean_to_raw.append(np.linalg.norm(got - joints, axis=-1).mean())
     assert worst < 1.0, f"the received pose is {worst:.2f} mm from the solved one"
     print(f"VMC skeleton to the raw network joints: mean {np.mean(mean_to_raw):.1f} mm over {len(frames)} frames")
-    # Measured 13.4 mm on 2 cores (real time: the frames solved vary; 17.4 with the weights shipped before).
-    assert np.mean(mean_to_raw) < 17.5
+    # Measured 11.8-12.8 mm over three runs on 2 cores with the shipped weights (sha256 db1a5545...;
+    # real time: the frames solved vary; 17.4 with the weights shipped before).
+    assert np.mean(mean_to_raw) < 16.5
