@@ -20,8 +20,8 @@ from core.silhouette.live import SILHOUETTE_WIDTH_PX, SegmentedCamera
 
 # The live network's torch threads without a window (the headless demo, `record`): two.
 # The desktop app runs it on one (app/bridge.py: APP_NETWORK_THREADS), where the 3D view
-# shares the cores. Headless at 10 frames/s one thread left the simulated cameras late: 3-13
-# of 46 bundles lacked cameras, against 0-1 with two.
+# shares the cores. Headless at 10 frames/s one thread left the simulated cameras late: 2-13
+# of 46 bundles lacked cameras (5 runs of 4.5 s), against 0-1 with two (3 runs).
 LIVE_THREADS = 2
 
 
