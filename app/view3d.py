@@ -32,6 +32,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 vispy.use("pyside6")
 from vispy import scene  # noqa: E402  (the backend must be chosen first)
+from vispy.gloo import gl  # noqa: E402
 
 from core import skeleton as sk  # noqa: E402
 from core.camera.rig import CameraRig, CaptureArea  # noqa: E402
@@ -58,6 +59,32 @@ BODY_COLOUR = (0.62, 0.66, 0.72, 1.0)
 LAYERS = ("body", "skeleton", "volume", "cameras")
 # The character is fitted again when a bone of the solved skeleton changed by more than this.
 REFIT_MM = 2.0
+
+
+def _draw_and_read(native: QtWidgets.QWidget) -> QtGui.QImage:
+    """Draw the scene into the canvas widget's framebuffer and read the
+    picture back: what QOpenGLWidget.grabFramebuffer does, with the read-back
+    outside Python's global lock. The read-back waits for the GL to finish
+    the picture (under a software GL, its rasteriser threads); PySide6's
+    grabFramebuffer holds the lock all that time, and vispy's ctypes
+    bindings let it go, so the live path's threads run meanwhile (py-spy
+    --gil on scripts/bench_live.py: the paint event held the lock in 29 % of
+    the samples in which anything held it). The first draw, before the
+    widget has its framebuffer, goes through grabFramebuffer."""
+    if not native.isValid() or native.defaultFramebufferObject() == 0:
+        return native.grabFramebuffer()
+    ratio = native.devicePixelRatioF()
+    w, h = max(1, round(native.width() * ratio)), max(1, round(native.height() * ratio))
+    native.makeCurrent()  # the widget's context, with its framebuffer bound
+    try:
+        native.paintGL()  # vispy draws the scene
+        pixels = gl.glReadPixels(0, 0, w, h, gl.GL_RGBA, gl.GL_UNSIGNED_BYTE)
+    finally:
+        native.doneCurrent()
+    # GL's rows run bottom-up; mirrored() copies, so `pixels` may go.
+    image = QtGui.QImage(pixels, w, h, 4 * w, QtGui.QImage.Format.Format_RGBX8888).mirrored(False, True)
+    image.setDevicePixelRatio(ratio)
+    return image
 
 
 class _Picture(QtWidgets.QWidget):
@@ -92,10 +119,9 @@ class _Picture(QtWidgets.QWidget):
             self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        native = self._canvas.native
         if self._stale or self._image is None:
             self._stale = False
-            self._image = native.grabFramebuffer()  # draws the scene, then reads it back
+            self._image = _draw_and_read(self._canvas.native)
         painter = QtGui.QPainter(self)
         painter.drawImage(0, 0, self._image)
         painter.end()

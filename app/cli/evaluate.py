@@ -39,6 +39,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for results.json, table.md and plots")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="the network's precision on the CPU (default auto: bf16 where the CPU computes it in "
+                   "hardware, as the live solve runs it; else fp32)")
     p.add_argument("--theta", type=float, action="append", default=None, metavar="THETA",
                    help="also score each soft-argmax model with this θ at inference (repeatable): "
                    "the θ sweep without retraining")
@@ -125,6 +128,9 @@ def table_markdown(summaries: dict[str, dict]) -> str:
             rows.append(f"| {label} | {kind} | {a['frames']} | {a['mpjpe1']:.1f} | {a['mpjpe2']:.1f} | "
                         f"{a['pa2']:.1f} | {full:.1f} | {part:.1f} |")
     notes = ["", "Errors in mm; full / partial: stage 2 MPJPE on full and partial frames."]
+    precisions = sorted({s["precision"] for s in summaries.values() if s.get("precision")})
+    if precisions:
+        notes.append(f"The network ran in {' and '.join(precisions)}.")
     for label, s in summaries.items():
         if s["missed"]:
             groups = ", ".join(f"{n} {g}" for g, n in s["missed_by_group"].items())
@@ -205,7 +211,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for label, model, _ in models:
         with progress_bar(f"evaluating {label}") as report:
             try:
-                errs = evaluate_model(model, bench, device=args.device, threads=args.threads, progress=report)
+                errs = evaluate_model(model, bench, device=args.device, threads=args.threads, progress=report,
+                                      cpu_precision=args.precision)
             except ValueError as exc:  # e.g. a BVH clip that does not retarget
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

@@ -287,6 +287,7 @@ class FrameErrors:
     missed: int = 0
     missed_groups: list[str] = field(default_factory=list)  # "rig kind/full|partial" of each
     calibration: list[CalibrationReport] = field(default_factory=list)  # one per sequence
+    precision: str = ""  # the network's ("fp32", "bf16", "fp16")
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: np.array(getattr(self, k)) for k in ("sequence", "rig_kind", "partial", "t_s",
@@ -294,7 +295,11 @@ class FrameErrors:
 
 
 def evaluate_model(model: DeepFuseNet, bench: Benchmark = Benchmark(), device: str | None = None,
-                   threads: int | None = None, batch_size: int = 8, progress: Progress | None = None) -> FrameErrors:
+                   threads: int | None = None, batch_size: int = 8, progress: Progress | None = None,
+                   cpu_precision: str = "auto") -> FrameErrors:
+    """The benchmark's frames through the live path (see the module notes);
+    cpu_precision as core.deepfuse.engine.InferenceEngine's (`errors.precision`
+    says which ran)."""
     seqs = bench.sequences()
     total = len(seqs)
     errs = FrameErrors()
@@ -304,7 +309,9 @@ def evaluate_model(model: DeepFuseNet, bench: Benchmark = Benchmark(), device: s
         key = rig_key(rig)
         if key not in engines:
             engines.clear()  # one rig's tables at a time
-            engines[key] = InferenceEngine(model, rig, device=device, threads=threads, optimise=False)
+            engines[key] = InferenceEngine(model, rig, device=device, threads=threads, optimise=False,
+                                           cpu_precision=cpu_precision)
+            errs.precision = engines[key].precision_name
         return engines[key]
 
     for done, seq in enumerate(seqs, 1):
@@ -333,7 +340,7 @@ def evaluate_model(model: DeepFuseNet, bench: Benchmark = Benchmark(), device: s
 def summarise(errs: FrameErrors) -> dict:
     """Mean errors (mm) by rig kind x frame kind x stage, and per joint."""
     a = errs.arrays()
-    out: dict = {"frames": int(len(a["e2"])), "missed": errs.missed,
+    out: dict = {"frames": int(len(a["e2"])), "missed": errs.missed, "precision": errs.precision,
                  "missed_by_group": dict(sorted(Counter(errs.missed_groups).items())), "groups": {}}
     if not len(a["e2"]):
         return out
