@@ -148,20 +148,36 @@ def _best_rotation(rest: np.ndarray, target: np.ndarray, weights: np.ndarray) ->
     return u @ vt
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, 3) cross products of (n, 3) rows (np.cross costs more on a few rows)."""
+    out = np.empty(a.shape)
+    out[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    out[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    out[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return out
+
+
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, 3, 3) smallest rotations turning directions a (n, 3) onto b (n, 3)."""
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    axis = np.cross(a, b)
-    s = np.linalg.norm(axis, axis=1)
-    c = np.einsum("ni,ni->n", a, b)
-    flip = (s < 1e-9) & (c < 0)
-    if flip.any():  # opposite directions: any axis across a does
+    a = a / np.sqrt(np.einsum("ni,ni->n", a, a))[:, None]
+    b = b / np.sqrt(np.einsum("ni,ni->n", b, b))[:, None]
+    axis = _cross(a, b)
+    sin = np.sqrt(np.einsum("ni,ni->n", axis, axis))
+    cos = np.einsum("ni,ni->n", a, b)
+    length = sin.copy()
+    flip = (sin < 1e-9) & (cos < 0)
+    if flip.any():  # opposite directions: half a turn about any axis across a
         other = np.where(np.abs(a[flip, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
         axis[flip] = np.cross(a[flip], other)
-        s[flip] = np.linalg.norm(axis[flip], axis=1)
-    unit = axis / np.maximum(s, 1e-12)[:, None]
-    return Rotation.from_rotvec(unit * np.arctan2(s, c)[:, None]).as_matrix()
+        length[flip] = np.linalg.norm(axis[flip], axis=1)
+        sin[flip], cos[flip] = 0.0, -1.0
+    unit = axis / np.maximum(length, 1e-12)[:, None]
+    # Rodrigues: R = I + sin K + (1 - cos) K^2, K = [unit]x (plain arrays: SciPy's Rotation
+    # objects cost more than the arithmetic at the live solve's few rows a call).
+    k = np.zeros(unit.shape[:1] + (3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -unit[:, 2], unit[:, 1], -unit[:, 0]
+    k[:, 1, 0], k[:, 2, 0], k[:, 2, 1] = unit[:, 2], -unit[:, 1], unit[:, 0]
+    return np.eye(3) + sin[:, None, None] * k + (1.0 - cos)[:, None, None] * (k @ k)
 
 
 def _aim(ref: np.ndarray, rest: np.ndarray, aim: np.ndarray) -> np.ndarray:
@@ -169,7 +185,7 @@ def _aim(ref: np.ndarray, rest: np.ndarray, aim: np.ndarray) -> np.ndarray:
     rest ((3,) or (n, 3)) onto aim (n, 3); unchanged where aim is NaN or zero."""
     cur = np.einsum("nij,nj->ni", ref, np.broadcast_to(rest, (ref.shape[0], 3)))
     aim = np.where(np.isfinite(aim).all(axis=1, keepdims=True), aim, 0.0)
-    short = np.linalg.norm(aim, axis=1) < 1e-6
+    short = np.einsum("ni,ni->n", aim, aim) < 1e-12
     aim = np.where(short[:, None], cur, aim)
     return _swing(cur, aim) @ ref
 

@@ -123,6 +123,30 @@ def med(values) -> float:
     return float(np.median(values)) if len(values) else float("nan")
 
 
+def reference_ms(model: str, calls: int = 30) -> float:
+    """The machine's speed now: the live network's optimised forward alone on
+    one thread, the median of `calls` calls on the standard studio (ms). This
+    machine's speed drifts over the day; runs are compared by it."""
+    import torch
+
+    from core.deepfuse.engine import InferenceEngine
+    from core.sim.studio import SimulatedStudio, StudioConfig
+
+    before = torch.get_num_threads()
+    studio = SimulatedStudio(StudioConfig(seed=0))
+    engine = InferenceEngine.shipped(model, studio.rig, threads=1)
+    engine.prepare()
+    masks, bones = studio.silhouettes(1.0), studio.truth(1.0).bone_wxyz
+    times = []
+    for i in range(calls + 3):
+        t0 = time.perf_counter()
+        engine.solve(masks, bones)
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    torch.set_num_threads(before)
+    return float(np.median(times)) * 1e3
+
+
 def p95(values) -> float:
     return float(np.percentile(values, 95)) if len(values) else float("nan")
 
@@ -144,6 +168,7 @@ def main() -> int:
                     help="Python's GIL switch interval (default: the app's own, 5 ms in Python's default)")
     args = ap.parse_args()
 
+    ref_before = reference_ms(args.model)
     import vispy
 
     vispy.use("pyside6")
@@ -284,16 +309,21 @@ def main() -> int:
             gui_flush_p95=p95(flush.ms), cpu=cpu_shares(cpu0, cpu1, elapsed), busy=busy,
             parts=np.nanmedian(parts, axis=0) if parts else np.full(4, np.nan)))
 
+    view_px = f"{w.view.width()}x{w.view.height()}"
+    w.close()
+    app.processEvents()
+    tmp.cleanup()
+    ref_after = reference_ms(args.model)
     print(machine_line())
     import torch
 
     engine = session.engine
     print(f"torch {torch.__version__}, live network threads {getattr(engine, 'threads', None)}, "
-          f"{str(getattr(engine, 'dtype', '')).replace('torch.', '')}, "
+          f"{getattr(engine, 'precision_name', '')}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}, "
           f"GIL switch interval {sys.getswitchinterval() * 1e3:g} ms; "
           f"{args.cameras} simulated cameras at {args.fps:g} fps, model {args.model}, "
-          f"{args.seconds:g} s a state after {args.warmup:g} s; view {w.view.width()}x{w.view.height()} px")
+          f"{args.seconds:g} s a state after {args.warmup:g} s; view {view_px} px")
     print()
     print("| state | solve Hz | poses Hz | latency ms (median, p95) | status-bar latency ms | draw fps | "
           "cameras a bundle | camera frames skipped | dropped |")
@@ -329,9 +359,9 @@ def main() -> int:
                 print(f"| {name} | {share:.2f} | {n} |")
         print(f"| all of this process | {sum(x[1] for x in r['cpu']):.2f} | |")
         print(f"| the whole machine (this process, the X server, anything else) | {r['busy']:.2f} | |")
-    w.close()
-    app.processEvents()
-    tmp.cleanup()
+    print()
+    print(f"reference (the machine's speed): the live network alone, one thread, {ref_before:.1f} ms a frame "
+          f"before the window opened, {ref_after:.1f} ms after it closed")
     return 0
 
 

@@ -231,3 +231,21 @@ def test_fit_is_a_frozen_record(take):
     with pytest.raises(dataclasses.FrozenInstanceError):
         fit.valid = None
     assert fit.num_frames == 30 and fit.local_wxyz.shape == (30, sk.NUM_JOINTS, 4)
+
+
+def test_swing_is_the_smallest_turn_also_for_opposite_directions():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(400, 3)), rng.normal(size=(400, 3))
+    b[:4] = -3.0 * a[:4]   # opposite: half a turn
+    b[4:8] = 2.0 * a[4:8]  # the same direction: no turn
+    rot = pf._swing(a, b)
+    unit = b / np.linalg.norm(b, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", rot, a / np.linalg.norm(a, axis=1, keepdims=True)), unit,
+                               atol=1e-12)
+    np.testing.assert_allclose(rot @ np.swapaxes(rot, 1, 2), np.broadcast_to(np.eye(3), rot.shape), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-12)
+    turn = np.degrees(Rotation.from_matrix(rot).magnitude())
+    cos = np.einsum("ni,ni->n", a, b) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    np.testing.assert_allclose(turn, np.degrees(np.arccos(np.clip(cos, -1, 1))), atol=1e-5)
+    np.testing.assert_allclose(turn[:4], 180.0, atol=1e-9)
+    np.testing.assert_allclose(turn[4:8], 0.0, atol=1e-5)
