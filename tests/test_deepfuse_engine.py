@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from core import skeleton as sk
-from core.deepfuse.engine import InferenceEngine, bone_inputs, confidence_from_spread, cpu_has_native_bf16
-from core.deepfuse.network import DeepFuseNet, NetConfig
+from core.deepfuse.engine import InferenceEngine, bone_inputs, confidence_from_spread
+from core.deepfuse.network import DeepFuseNet, NetConfig, native_bf16
 from core.deepfuse.weights import SHIPPED, shipped_model_path
 from core.sim.studio import SimulatedStudio, StudioConfig
 
@@ -91,7 +91,7 @@ def test_bf16_on_the_cpu_stays_close_to_fp32_and_auto_follows_the_cpu(studio):
     mpjpe = [float(np.linalg.norm(x - gt, axis=-1).mean()) for x in (a, b)]
     assert abs(mpjpe[1] - mpjpe[0]) < 1.0, mpjpe
     auto = InferenceEngine(bf16.model, studio.rig, device="cpu", optimise=False)
-    assert auto.precision_name == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert auto.precision_name == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
     with pytest.raises(ValueError, match="cpu_precision"):
         InferenceEngine(bf16.model, studio.rig, device="cpu", cpu_precision="int8")
 

@@ -47,7 +47,7 @@ import torch
 from core import skeleton as sk
 from core.camera.rig import CameraRig
 from core.deepfuse.imu_bone import bone_directions
-from core.deepfuse.network import DeepFuseNet
+from core.deepfuse.network import DeepFuseNet, native_bf16
 from core.deepfuse.weights import load_weights, shipped_model_path
 from core.rotations import from_wxyz
 from core.volume.grid import VoxelGrid
@@ -71,20 +71,6 @@ class Solve:
     centre_mm: np.ndarray
     grid: VoxelGrid
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX
-    tiles), as torch's CPU capability checks report it; False where torch
-    cannot tell."""
-    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        fn = getattr(torch.cpu, check, None)
-        try:
-            if fn is not None and fn():
-                return True
-        except (RuntimeError, AttributeError):
-            continue
-    return False
 
 
 def confidence_from_spread(spread_mm: np.ndarray) -> np.ndarray:
@@ -148,7 +134,7 @@ class InferenceEngine:
             self.model.to(self.device, self.dtype)
             self.net = self.model
         else:
-            bf16 = cpu_precision == "bf16" or (cpu_precision == "auto" and cpu_has_native_bf16())
+            bf16 = cpu_precision == "bf16" or (cpu_precision == "auto" and native_bf16(self.device))
             self.dtype = torch.bfloat16 if bf16 else torch.float32
             # The module that runs: the model itself, or a bf16 channels-last copy (the model is
             # left as it is: evaluation and training share it).

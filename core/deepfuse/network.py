@@ -172,6 +172,18 @@ class DeepFuseNet(nn.Module):
                          s1.float() * vmm, s2.float() * vmm, h1, h2, c1, c2)
 
 
+def native_bf16(dev: torch.device) -> bool:
+    """Whether bf16 autocast runs on the device's own bf16 units: a CUDA GPU
+    that has them, or a CPU with AVX-512 BF16 or AMX. Elsewhere bf16 is
+    emulated and slower, so training stays fp32."""
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if dev.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(torch.cpu, c)()) for c in checks if hasattr(torch.cpu, c))
+    return False
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -35,7 +35,7 @@ from core.deepfuse.batch import Batch
 from core.deepfuse.data import DataConfig, batches
 from core.deepfuse.distributed import any_rank, join, leave, mean_over_ranks, weights_digest
 from core.deepfuse.layers import gaussian_heatmaps
-from core.deepfuse.network import DeepFuseNet, NetConfig, NetOutput
+from core.deepfuse.network import DeepFuseNet, NetConfig, NetOutput, native_bf16
 from core.deepfuse.weights import save_weights
 from core.files import atomic_write_text
 
@@ -72,18 +72,6 @@ class TrainConfig:
 def paper_schedule(cfg: TrainConfig) -> TrainConfig:
     """The paper's optimiser: RMSProp, lr 1e-5, x0.2 every 5 epochs."""
     return replace(cfg, optimizer="rmsprop", lr=1e-5)
-
-
-def native_bf16(dev: torch.device) -> bool:
-    """Whether bf16 autocast runs on the device's own bf16 units: a CUDA GPU
-    that has them, or a CPU with AVX-512 BF16 or AMX. Elsewhere bf16 is
-    emulated and slower, so training stays fp32."""
-    if dev.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if dev.type == "cpu":
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(bool(getattr(torch.cpu, c)()) for c in checks if hasattr(torch.cpu, c))
-    return False
 
 
 def _optimiser(model: torch.nn.Module, cfg: TrainConfig):
