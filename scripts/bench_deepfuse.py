@@ -73,7 +73,7 @@ def bench_model(spec, frames, rig, dev, args, sync):
     header = (f"model {spec}: width {cfg.width}, depth {cfg.depth}, grid {cfg.grid_size}^3; "
               f"{count_parameters(model) / 1e6:.2f} M parameters, {2 * conv_macs(cfg) / 1e9:.1f} conv GFLOP/frame; "
               f"weights {source}")
-    engine = InferenceEngine(model, rig, device=dev, precision=args.precision,
+    engine = InferenceEngine(model, rig, device=dev, precision=args.precision, cpu_precision=args.cpu_precision,
                              threads=args.threads if dev.type == "cpu" else None, optimise=True)
     engine.prepare()  # per-rig tables + trace/freeze or graph capture, not timed
     header += f"; {str(engine.dtype).replace('torch.', '')}"
@@ -131,7 +131,9 @@ def main() -> None:
     ap.add_argument("--model", action="append", help="lite, full or a weights file; repeatable "
                     "(default: lite on the CPU, lite and full on CUDA)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16", help="on CUDA (CPU: fp32)")
+    ap.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16", help="on CUDA (CPU: --cpu-precision)")
+    ap.add_argument("--cpu-precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="on the CPU: auto (bf16 where the CPU computes it in hardware, as the app runs it), fp32 or bf16")
     ap.add_argument("--frames", type=int, default=100, help="timed frames per stage")
     ap.add_argument("--warmup", type=int, default=10, help="untimed calls before each stage")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")

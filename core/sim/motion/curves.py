@@ -7,6 +7,7 @@ unless a name says otherwise.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
@@ -60,14 +61,24 @@ class Keys:
         self.names = tuple(channels)
         y = np.stack([np.broadcast_to(np.asarray(channels[n], np.float64), t.shape)
                       for n in self.names], axis=1)
-        slopes = PchipInterpolator(t, y, axis=0).derivative()(t)
-        slopes[0] = slopes[-1] = 0.0
-        self._spline = CubicHermiteSpline(t, y, slopes, axis=0)
+        self._spline = _spline(t.tobytes(), np.ascontiguousarray(y).tobytes(), y.shape[1])
         self._t0, self._t1 = t[0], t[-1]
 
     def __call__(self, t: np.ndarray) -> dict[str, np.ndarray]:
         y = self._spline(np.clip(t, self._t0, self._t1))
         return {n: y[:, i] for i, n in enumerate(self.names)}
+
+
+@lru_cache(maxsize=256)
+def _spline(t_bytes: bytes, y_bytes: bytes, channels: int) -> CubicHermiteSpline:
+    """The curve through these keys, built once: an action draws the same
+    keys at every call (the simulated studio asks for each camera frame and
+    each IMU packet), and building the pieces cost more than evaluating them."""
+    t = np.frombuffer(t_bytes, np.float64)
+    y = np.frombuffer(y_bytes, np.float64).reshape(t.size, channels)
+    slopes = PchipInterpolator(t, y, axis=0).derivative()(t)
+    slopes[0] = slopes[-1] = 0.0
+    return CubicHermiteSpline(t, y, slopes, axis=0)
 
 
 def repeat(t: np.ndarray, period: float, reps: int) -> tuple[np.ndarray, np.ndarray]:
