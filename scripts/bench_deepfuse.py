@@ -95,7 +95,7 @@ def bench_model(spec, frames, rig, dev, args, sync):
 
     def eager(inputs):
         with torch.inference_mode():
-            return engine.model(*inputs)
+            return engine.net(*inputs)
 
     def fast(inputs):
         with torch.inference_mode():
