@@ -172,7 +172,7 @@ def main() -> int:
     import vispy
 
     vispy.use("pyside6")
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from app.gui import _application
 
@@ -245,10 +245,10 @@ def main() -> int:
     w.bridge.frame.connect(got)
 
     def wait(seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.002)
+        # Qt's own event loop, as the app runs it (it sleeps until an event comes).
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
 
     t_start = time.monotonic()
     while w.bridge.state != "live":
