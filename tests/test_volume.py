@@ -333,6 +333,31 @@ def test_centre_of_a_cylinder_with_missing_and_noisy_cameras(rig_name):
         assert np.linalg.norm(finder.find(noisy) - truth) < 40
 
 
+@pytest.mark.parametrize("max_misses", [0, 1, 2])
+def test_hull_score_is_the_lowest_coverage_once_the_misses_are_dropped(max_misses):
+    """The score, voxel by voxel as the rule reads: the cameras that see the
+    voxel, their coverages sorted, the lowest after dropping up to
+    max_misses of them where at least two stay (shared lowest values
+    included); 0 where fewer than two cameras see it."""
+    rig = standard_studio((480, 270))
+    finder = CentreFinder(rig, max_misses=max_misses)
+    rng = np.random.default_rng(9)
+    masks, _ = _cylinder_scene(rig, rng)
+    masks[1] = cv2.circle(np.zeros((270, 480), np.uint8), (200, 120), 90, 255, -1)  # a camera that disagrees
+    for drop in ([], [3], [0, 4, 6], list(range(6)), list(range(7)), list(range(8))):
+        views = [None if k in drop else m for k, m in enumerate(masks)]
+        score, n_seen = finder.scores(views)
+        cov = np.array([finder._coverage(k, m) for k, m in enumerate(views) if m is not None]).reshape(-1, score.size)
+        seen = np.array([finder._seen[k] for k, m in enumerate(views) if m is not None]).reshape(-1, score.size)
+        expected = np.zeros(score.size, np.uint8)
+        for v in range(score.size):
+            c = np.sort(cov[seen[:, v] > 0, v])
+            if c.size >= 2:
+                expected[v] = c[min(max_misses, c.size - 2)]
+        np.testing.assert_array_equal(n_seen.reshape(-1), seen.sum(axis=0))
+        np.testing.assert_array_equal(score.reshape(-1), expected)
+
+
 def test_no_performer_means_none():
     rig = standard_studio((480, 270))
     empty = [np.zeros((270, 480), np.uint8) for _ in rig]
