@@ -103,6 +103,7 @@ class _Picture(QtWidgets.QWidget):
         super().__init__(parent)
         self._canvas = canvas
         self._image: QtGui.QImage | None = None
+        self._move: QtGui.QMouseEvent | None = None  # the newest mouse move not handed on yet
         self._stale = True
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
@@ -133,9 +134,30 @@ class _Picture(QtWidgets.QWidget):
 
     def _forward(self, event) -> None:
         # Same size and origin as the canvas's widget: positions carry over as they are.
+        self.forward_move()  # a move still held goes first, in order
         QtWidgets.QApplication.sendEvent(self._canvas.native, event)
 
-    mousePressEvent = mouseReleaseEvent = mouseMoveEvent = mouseDoubleClickEvent = wheelEvent = _forward
+    mousePressEvent = mouseReleaseEvent = mouseDoubleClickEvent = wheelEvent = _forward
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Held until the view's next tick (`forward_move`): a mouse reports
+        moves faster than the view draws (60-125 a second against 40 ticks),
+        and vispy turns the camera at each one it gets, which the picture only
+        shows once a tick. A drag turns the view by where the pointer is
+        against where the button went down, so the newest move is enough."""
+        self._move = event.clone()
+
+    def forward_move(self) -> None:
+        """Hand the newest held mouse move to the canvas."""
+        move, self._move = self._move, None
+        if move is not None:
+            native = self._canvas.native
+            # vispy's backend drops a move that comes within 10 ms of the last one it took
+            # (`_last_time`); moves come from here at most once a tick, and dropping this one
+            # would leave the view short of the pointer.
+            if hasattr(native, "_last_time"):
+                native._last_time = 0.0
+            QtWidgets.QApplication.sendEvent(native, move)
 
 
 class LiveView3D(QtWidgets.QWidget):
@@ -386,6 +408,7 @@ class LiveView3D(QtWidgets.QWidget):
             self.canvas.update()
 
     def _on_tick(self) -> None:
+        self._picture.forward_move()  # turns the camera: marks the picture stale
         if self._dirty:
             self.flush()
         self._picture.show_if_stale()

@@ -131,9 +131,11 @@ def main() -> None:
     ap.add_argument("--model", action="append", help="lite, full or a weights file; repeatable "
                     "(default: lite on the CPU, lite and full on CUDA)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16", help="on CUDA (CPU: --cpu-precision)")
+    ap.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16",
+                    help="on CUDA (CPU: --cpu-precision)")
     ap.add_argument("--cpu-precision", choices=("auto", "fp32", "bf16"), default="auto",
-                    help="on the CPU: auto (bf16 where the CPU computes it in hardware, as the app runs it), fp32 or bf16")
+                    help="on the CPU: auto (bf16 where the CPU computes it in hardware, as the app runs it), "
+                    "fp32 or bf16")
     ap.add_argument("--frames", type=int, default=100, help="timed frames per stage")
     ap.add_argument("--warmup", type=int, default=10, help="untimed calls before each stage")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
