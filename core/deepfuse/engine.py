@@ -14,10 +14,10 @@ Devices:
   Precision (`cpu_precision`): on a CPU that computes bfloat16 in hardware
   (AVX-512 BF16 or AMX) the network runs in bf16 with channels-last
   weights by default ("auto"): on a 2-core AMD EPYC with AVX-512 BF16 the
-  batch-1 forward took 27 ms against 45 ms in fp32, one thread, and the
-  fused joints moved 1.7 mm on average (scripts/bench_deepfuse.py,
-  docs/BENCHMARKS.md; accuracy in docs/RESULTS.md). Elsewhere bf16 is
-  emulated and slower, so "auto" keeps fp32 there.
+  live app's network took 47 ms a frame against 57 in fp32, and the eager
+  (batched) network a fifth of fp32's time (docs/BENCHMARKS.md); the
+  held-out benchmarks moved by at most 0.2 mm (docs/RESULTS.md). Elsewhere
+  bf16 is emulated and slower, so "auto" keeps fp32 there.
 - CUDA: the volume is built on the GPU from a per-rig table; the network
   runs in fp16 (or bf16), and the batch-1 forward is captured in a CUDA
   graph and replayed per frame.
