@@ -19,7 +19,7 @@ import numpy as np
 from core.camera.rig import CameraRig
 from core.frames import FrameBundle
 from core.volume.grid import VoxelGrid
-from core.volume.stage import VolumeStage
+from core.volume.stage import FrameVolume, VolumeStage
 
 if TYPE_CHECKING:  # torch is imported only when an engine is used
     from core.deepfuse.engine import InferenceEngine, Solve
@@ -43,6 +43,17 @@ class FrameResult:
     bone_wxyz: np.ndarray | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class StagedFrame:
+    """A frame between the pipeline's two parts (`Pipeline.stage`,
+    `Pipeline.solve`): the bundle, its bone orientations and its volume
+    (None: no performer found)."""
+
+    bundle: FrameBundle
+    bone_wxyz: np.ndarray | None
+    volume: FrameVolume | None
+
+
 class Pipeline:
     def __init__(self, rig: CameraRig, engine: InferenceEngine | None = None,
                  bones: Callable[[FrameBundle], np.ndarray | None] | None = None) -> None:
@@ -61,8 +72,18 @@ class Pipeline:
             self.engine.prepare()
 
     def process(self, bundle: FrameBundle) -> FrameResult:
+        return self.solve(self.stage(bundle))
+
+    def stage(self, bundle: FrameBundle) -> StagedFrame:
+        """The frame's first part: its bone orientations, the performer centre
+        and the volume (what holds Python's lock most; the live session runs it
+        on one thread and `solve` on another)."""
         bones = self.bones(bundle) if self.bones is not None else None
-        got = self.volumes.build(bundle.silhouettes)
+        return StagedFrame(bundle, bones, self.volumes.build(bundle.silhouettes))
+
+    def solve(self, staged: StagedFrame) -> FrameResult:
+        """The frame's second part: the network on the staged volume."""
+        bundle, bones, got = staged.bundle, staged.bone_wxyz, staged.volume
         if got is None:
             return FrameResult(bundle.index, bundle.t_s, None, None, None, {}, None, bones)
         timings = dict(got.timings_ms)

@@ -20,8 +20,9 @@ What it prints, over `--seconds` after a warm-up:
   solves; both states are measured while solving.
 - where the latency goes (medians): capture to the solve's start (the
   simulated cameras' rendering, the bundle, the wait for a busy worker),
-  the solve, the skeleton solve with its hand-overs, the queued signal to
-  the GUI thread;
+  the solve (the volume on the worker, then the network on its own thread,
+  with the wait between them), the skeleton solve with its hand-overs, the
+  queued signal to the GUI thread;
 - per-stage times of the solved frames (medians: centre, volume, network,
   skeleton solve; the simulated cameras' rendering);
 - CPU time per thread (share of one core, by thread name), read from
@@ -222,18 +223,24 @@ def main() -> int:
 
     # The simulated cameras: all K views rendered together by the first camera thread that asks.
     render = sim_studio.render_body_silhouettes = Timed(sim_studio.render_body_silhouettes)
-    # When the worker began and ended each frame (monotonic s, by bundle index): the latency's parts.
+    # When the worker began each frame and the network ended it (monotonic s, by bundle index): the
+    # latency's parts.
+    began_at: dict[int, float] = {}
     worked: dict[int, tuple[float, float]] = {}
-    process = session.pipeline.process
+    stage_fn, solve_fn = session.pipeline.stage, session.pipeline.solve
 
-    def timed_process(bundle):
-        began = time.monotonic()
+    def timed_stage(bundle):
+        began_at[bundle.index] = time.monotonic()
+        return stage_fn(bundle)
+
+    def timed_solve(staged):
         try:
-            return process(bundle)
+            return solve_fn(staged)
         finally:
-            worked[bundle.index] = (began, time.monotonic())
+            index = staged.bundle.index
+            worked[index] = (began_at.pop(index, np.nan), time.monotonic())
 
-    session.pipeline.process = timed_process
+    session.pipeline.stage, session.pipeline.solve = timed_stage, timed_solve
 
     arrivals: list[tuple[float, float, bool, object]] = []  # (t arrived, latency s, solved, frame)
     recording = {"on": False}

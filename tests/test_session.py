@@ -259,3 +259,52 @@ def test_the_simulated_session_calibrates_its_imus_from_the_routine(tmp_path):
     meta = json.loads((tmp_path / "take" / "take.json").read_text())
     assert meta["imu_calibration"]["format"] == "fusecap-imu-calibration"
     assert "imu_time_offset_s" in meta
+
+
+class _StaggeredCamera:
+    """A camera of a synchronised rig whose frame of each instant (every 1/15 s
+    from `t0`) arrives `delay_s` after the instant: cameras on one USB hub
+    deliver one after another."""
+
+    def __init__(self, k: int, t0: float, delay_s: float) -> None:
+        self.name, self.k, self.t0, self.delay_s, self.n = f"cam{k}", k, t0, delay_s, 0
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def read(self, timeout_s: float = 1.0):
+        from core.devices import IMAGE_SILHOUETTE, CameraFrame
+
+        t = self.t0 + self.n / 15.0
+        wait = t + self.delay_s - time.monotonic()
+        if wait > timeout_s:
+            time.sleep(timeout_s)
+            return None
+        time.sleep(max(0.0, wait))
+        self.n += 1
+        return CameraFrame(self.k, t, np.zeros((4, 4), np.uint8), IMAGE_SILHOUETTE)
+
+
+def test_a_free_worker_waits_for_every_camera_of_an_instant_that_comes_within_half_a_period():
+    """The cameras of one instant come 4 ms apart (28 ms for all eight, under
+    half the 15 fps period): a worker that asked well before the instant
+    gets all eight, not the first few as though they were late. How long an
+    instant has waited counts from its first frame, not from the call."""
+    from core.capture.live import LiveCapture
+
+    t0 = time.monotonic() + 0.3
+    cams = [_StaggeredCamera(k, t0, 0.004 * k) for k in range(8)]
+    capture = LiveCapture(cams, [], 15.0)
+    capture.start()
+    try:
+        counts = []
+        for _ in range(4):
+            bundle = capture.latest_bundle(timeout_s=1.0)  # asked ~0.3 s ahead, then each instant
+            counts.append(sum(m is not None for m in bundle.silhouettes))
+            time.sleep(0.01)
+    finally:
+        capture.stop()
+    assert counts == [8, 8, 8, 8], counts

@@ -112,6 +112,7 @@ class LiveCapture:
         self.buffer = imu_buffer or ImuBuffer()
         self.imu = ImuThread(imus, self.buffer, self._lock)
         self.skipped = 0  # camera frames the live path passed over
+        self._first_seen: dict[float, float] = {}  # frame time -> when its first frame was read (monotonic s)
         self._index = 0
         self._last_t = -np.inf
 
@@ -151,28 +152,36 @@ class LiveCapture:
         waited = 0.0
         while True:
             pushed = self._pushed()
+            now = time.monotonic()
             for k, reader in enumerate(self._latest):
                 got = reader.read(0.0)
                 if got is not None:
                     self._newest[k] = got.item
                     self.skipped += got.skipped
+                    self._first_seen.setdefault(got.item.t_s, now)
             times = sorted({f.t_s for f in self._newest if f is not None and f.t_s > self._last_t}, reverse=True)
+            due = timeout_s
             if times:
                 live = max(1, sum(1 for t in self.group.threads if t.state == "running"))
                 counts = [sum(1 for f in self._newest if f is not None and abs(f.t_s - c) < half) for c in times]
                 best = int(np.argmax(counts))  # the first (newest) of the best-seen instants
                 chosen = times[best]
-                if counts[best] >= live or (waited >= half and counts[best] * 2 >= live) or waited >= 4 * half:
+                # How long this instant has waited for the other cameras: since its first frame
+                # came, not since the call (a worker that was free early must not take the first
+                # few cameras of the next instant as late ones).
+                first = min((self._first_seen.get(f.t_s, now) for f in self._newest
+                             if f is not None and abs(f.t_s - chosen) < half), default=now)
+                age = now - first
+                if counts[best] >= live or (age >= half and counts[best] * 2 >= live) or age >= 4 * half:
                     break
+                # The next moment the choice above could change with no new frame.
+                due = min([waited + d - age for d in (half, 4 * half) if d > age] + [timeout_s])
             if waited >= timeout_s:
                 return None
-            # Sleep until a camera pushes a frame, or until the next moment the
-            # choice above could change with no new frame (half a period, four
-            # half periods, the timeout).
-            next_due = min(d for d in (half, 4 * half, timeout_s) if d > waited) if waited < timeout_s else timeout_s
+            # Sleep until a camera pushes a frame, or until that moment (or the timeout).
             with self._arrived:
                 if self._pushed() == pushed:
-                    self._arrived.wait(max(0.0, next_due - waited))
+                    self._arrived.wait(max(0.0, due - waited))
             waited = time.monotonic() - start
         picked = [f if f is not None and abs(f.t_s - chosen) < half else None for f in self._newest]
         # A camera still handing on images (no background yet) has no silhouette.
@@ -181,6 +190,7 @@ class LiveCapture:
         with self._lock:
             quats, ages = self.buffer.at(t)
         self._last_t = max(f.t_s for f in picked if f is not None)
+        self._first_seen = {k: v for k, v in self._first_seen.items() if k > self._last_t}
         bundle = FrameBundle(self._index, t, masks, quats, ages)
         self._index += 1
         return bundle

@@ -5,11 +5,14 @@
 one for the simulated studio or for real devices.
 
 - a capture thread per camera and one for the IMUs (core.capture.live);
-- the live solve on its own worker, always on the newest frame, and the
-  rest of each frame (IMU tracking, the live filter, the skeleton solve,
-  the recorder's joints, the live link) on a second thread, the poser, while
-  the worker runs the network on the next; with a VMC sender set, the pose
-  after the live filter and the one-frame pose fit;
+- the live solve in three stages on three threads, so that each frame's
+  parts overlap the next one's: the worker takes the newest frame and
+  builds its volume (the performer centre, the volume, the bone
+  orientations: most of what holds Python's lock), the network thread runs
+  the network on it, and the poser does the rest of the frame (IMU
+  tracking, the live filter, the skeleton solve, the recorder's joints, the
+  live link; with a VMC sender set, the pose after the live filter and the
+  one-frame pose fit). One frame at most waits between two stages;
 - a recorder that can start and stop while the session runs; it reads each
   camera's ring losslessly from the moment it starts.
 
@@ -38,7 +41,7 @@ Changes go through methods (`set_pairing`, `set_imu_calibration`,
 `set_vmc`, `start_recording`, `capture_background`, ...); what the studio
 can do beyond capturing is asked of `studio` (core.session.studios).
 
-Shutdown order: worker, poser, capture, recorder, live link.
+Shutdown order: worker, network, poser, capture, recorder, live link.
 
 Without a rig (real cameras not calibrated yet) the session only captures:
 every frame is published with an empty result (no performer), so the
@@ -190,12 +193,18 @@ class CaptureSession:
         self.events.imu_samples.connect(self._track_samples)
         for thread in self.capture.group.threads:
             thread.on_state = self.events.camera.emit
-        # Two stages on two threads: the worker builds the volume and runs the
-        # network (which leaves the GIL to others), the poser runs the rest of a
-        # frame (IMU tracking, the live filter, the skeleton solve, publishing)
-        # while the worker goes on with the next frame. One frame at most waits
-        # between them, so the network is never more than a frame ahead.
+        # Three stages on three threads: the worker builds the volume (Python's lock
+        # changes hands at every step of it), the network thread runs the network (which
+        # leaves the lock to others), the poser runs the rest of a frame (IMU tracking,
+        # the live filter, the skeleton solve, publishing). Each goes on with the next
+        # frame while the one after it works; one frame at most waits between two, so
+        # no stage is more than a frame ahead. With the volume off the network's thread
+        # the network is free again sooner than a camera frame comes, and a new frame
+        # seldom waits for it (scripts/bench_live.py, docs/BENCHMARKS.md).
         self.worker = LiveWorker(self.capture, self._handle)
+        self._to_network: queue.Queue = queue.Queue(maxsize=1)
+        self._network: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._handoff: queue.Queue = queue.Queue(maxsize=1)
         self._poser: threading.Thread | None = None
         self._blas_limits = None  # threadpoolctl's limits while live (start, stop)
@@ -319,8 +328,11 @@ class CaptureSession:
         if blas_threads is not None and self._blas_limits is None:
             self._blas_limits = threadpool_limits(limits=blas_threads, user_api="blas")
         self.capture.start()
+        self._stopping.clear()
         self._poser = threading.Thread(target=self._pose_loop, name="live-pose", daemon=True)
         self._poser.start()
+        self._network = threading.Thread(target=self._network_loop, name="live-network", daemon=True)
+        self._network.start()
         self.worker.start()
         self.started = True
         if self.calibrate_imus_at_start and self.imu_tracking is not None and self.imu_tracking.calibration is None:
@@ -328,7 +340,9 @@ class CaptureSession:
 
     def stop(self) -> RecordingStats | None:
         """Stop everything in order; the recording's stats if one was running."""
+        self._stopping.set()
         self.worker.stop()
+        self._stop_network()
         self._stop_poser()
         if self.started:
             self.capture.stop()
@@ -423,14 +437,49 @@ class CaptureSession:
 
     # -- the worker and the poser ---------------------------------------------------------
     def _handle(self, bundle: FrameBundle) -> None:
-        """The worker's stage (its thread): the volume and the network."""
+        """The worker's stage (its thread): the bone orientations and the
+        volume, handed to the network thread (waiting while it is busy)."""
         if self.imus_only:
-            result = FrameResult(bundle.index, bundle.t_s, None, None, None,
-                                 bone_wxyz=self._bone_orientations(bundle))
-        elif self.pipeline is None:
-            result = FrameResult(bundle.index, bundle.t_s, None, None, None)
-        else:
-            result = self.pipeline.process(bundle)
+            self._to_poser(bundle, FrameResult(bundle.index, bundle.t_s, None, None, None,
+                                               bone_wxyz=self._bone_orientations(bundle)))
+            return
+        if self.pipeline is None:
+            self._to_poser(bundle, FrameResult(bundle.index, bundle.t_s, None, None, None))
+            return
+        staged = self.pipeline.stage(bundle)
+        network = self._network
+        if network is None or not network.is_alive():
+            self._to_poser(bundle, self.pipeline.solve(staged))  # no network thread (a session driven without start)
+            return
+        while not self._stopping.is_set():
+            try:
+                self._to_network.put(staged, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _network_loop(self) -> None:
+        """The network thread: solve the staged frames the worker hands over, in order, until None."""
+        while True:
+            staged = self._to_network.get()
+            if staged is None:
+                return
+            try:
+                result = self.pipeline.solve(staged)
+            except Exception as exc:  # noqa: BLE001 - as the worker: a defect must not take the recording down
+                log.exception("live solve failed")
+                if self.worker.error is None:
+                    self.worker.error = f"{type(exc).__name__}: {exc}"
+                continue
+            self._to_poser(staged.bundle, result)
+
+    def _stop_network(self) -> None:
+        network, self._network = self._network, None
+        if network is not None and network.is_alive():
+            self._to_network.put(None)  # after the frame it may still hold: the worker has stopped
+            network.join(10.0)
+
+    def _to_poser(self, bundle: FrameBundle, result: FrameResult) -> None:
         poser = self._poser
         if poser is None or not poser.is_alive():
             self._finish(bundle, result)  # no poser (a session driven without start): finish here
