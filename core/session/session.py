@@ -459,25 +459,13 @@ class CaptureSession:
                 continue
 
     def _network_loop(self) -> None:
-        """The network thread: solve the staged frames the worker hands over, in order, until None."""
-        while True:
-            staged = self._to_network.get()
-            if staged is None:
-                return
-            try:
-                result = self.pipeline.solve(staged)
-            except Exception as exc:  # noqa: BLE001 - as the worker: a defect must not take the recording down
-                log.exception("live solve failed")
-                if self.worker.error is None:
-                    self.worker.error = f"{type(exc).__name__}: {exc}"
-                continue
-            self._to_poser(staged.bundle, result)
+        """The network thread: solve the staged frames the worker hands over."""
+        self._stage_loop(self._to_network, lambda staged: self._to_poser(staged.bundle, self.pipeline.solve(staged)),
+                         "live solve failed")
 
     def _stop_network(self) -> None:
         network, self._network = self._network, None
-        if network is not None and network.is_alive():
-            self._to_network.put(None)  # after the frame it may still hold: the worker has stopped
-            network.join(10.0)
+        self._stop_stage(network, self._to_network)
 
     def _to_poser(self, bundle: FrameBundle, result: FrameResult) -> None:
         poser = self._poser
@@ -487,23 +475,34 @@ class CaptureSession:
         self._handoff.put((bundle, result))
 
     def _pose_loop(self) -> None:
-        """The poser's thread: finish the frames the worker hands over, in order, until None."""
-        while True:
-            item = self._handoff.get()
-            if item is None:
-                return
-            try:
-                self._finish(*item)
-            except Exception as exc:  # noqa: BLE001 - as the worker: a defect must not take the recording down
-                log.exception("live frame failed")
-                if self.worker.error is None:
-                    self.worker.error = f"{type(exc).__name__}: {exc}"
+        """The poser's thread: finish the frames the network hands over."""
+        self._stage_loop(self._handoff, lambda item: self._finish(*item), "live frame failed")
 
     def _stop_poser(self) -> None:
         poser, self._poser = self._poser, None
-        if poser is not None and poser.is_alive():
-            self._handoff.put(None)  # after the frame it may still hold: the worker has stopped
-            poser.join(10.0)
+        self._stop_stage(poser, self._handoff)
+
+    def _stage_loop(self, inbox: queue.Queue, work, failed: str) -> None:
+        """A stage's thread: do `work` on what is handed over, in order, until
+        None. A frame that fails is logged and kept as the worker's error, and
+        the stage goes on: a defect must not take the recording down."""
+        while True:
+            item = inbox.get()
+            if item is None:
+                return
+            try:
+                work(item)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.exception(failed)
+                if self.worker.error is None:
+                    self.worker.error = f"{type(exc).__name__}: {exc}"
+
+    @staticmethod
+    def _stop_stage(thread: threading.Thread | None, inbox: queue.Queue) -> None:
+        """End a stage's thread after the frame it may still hold (the stages before it have stopped)."""
+        if thread is not None and thread.is_alive():
+            inbox.put(None)
+            thread.join(10.0)
 
     def _finish(self, bundle: FrameBundle, result: FrameResult) -> None:
         """The rest of a frame: IMU tracking, the live filter, the skeleton
