@@ -308,3 +308,33 @@ def test_a_free_worker_waits_for_every_camera_of_an_instant_that_comes_within_ha
     finally:
         capture.stop()
     assert counts == [8, 8, 8, 8], counts
+
+
+def test_the_live_path_runs_its_three_stages_on_three_threads_in_order():
+    """Volume on the worker, network on its own thread, the rest on the
+    poser: every frame passes the three in order, and stop ends all three."""
+    from core.session.opening import open_simulated_session
+    from core.sim.studio import StudioConfig
+
+    session = open_simulated_session(StudioConfig(seed=3, camera_fps=10), "none")
+    seen: list[tuple[int, str]] = []
+    session.events.frame.connect(lambda f: seen.append((f.bundle.index, threading.current_thread().name)))
+    staged_on, solved_on = set(), set()
+    stage, solve = session.pipeline.stage, session.pipeline.solve
+    session.pipeline.stage = lambda b: (staged_on.add(threading.current_thread().name), stage(b))[1]
+    session.pipeline.solve = lambda s: (solved_on.add(threading.current_thread().name), solve(s))[1]
+    session.start()
+    try:
+        time.sleep(1.5)
+        names = {t.name for t in threading.enumerate()}
+        assert {"live-solve", "live-network", "live-pose"} <= names
+    finally:
+        t0 = time.monotonic()
+        session.stop()
+        stopped_s = time.monotonic() - t0
+    assert stopped_s < 2.0, stopped_s
+    assert not {"live-solve", "live-network", "live-pose"} & {t.name for t in threading.enumerate()}
+    assert staged_on == {"live-solve"} and solved_on == {"live-network"}
+    indices = [i for i, _ in seen]
+    assert len(indices) >= 8 and indices == sorted(indices) and len(set(indices)) == len(indices), indices
+    assert {name for _, name in seen} == {"live-pose"}
