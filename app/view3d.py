@@ -81,8 +81,9 @@ def _draw_and_read(native: QtWidgets.QWidget) -> QtGui.QImage:
         pixels = gl.glReadPixels(0, 0, w, h, gl.GL_RGBA, gl.GL_UNSIGNED_BYTE)
     finally:
         native.doneCurrent()
-    # GL's rows run bottom-up; mirrored() copies, so `pixels` may go.
-    image = QtGui.QImage(pixels, w, h, 4 * w, QtGui.QImage.Format.Format_RGBX8888).mirrored(False, True)
+    # GL's rows run bottom-up; flipped() copies, so `pixels` may go.
+    image = QtGui.QImage(pixels, w, h, 4 * w, QtGui.QImage.Format.Format_RGBX8888).flipped(
+        QtCore.Qt.Orientation.Vertical)
     image.setDevicePixelRatio(ratio)
     return image
 
