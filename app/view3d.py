@@ -141,8 +141,8 @@ class _Picture(QtWidgets.QWidget):
     mousePressEvent = mouseReleaseEvent = mouseDoubleClickEvent = wheelEvent = _forward
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        """Held until the view's next tick (`forward_move`): a mouse reports
-        moves faster than the view draws (60-125 a second against 40 ticks),
+        """Held until the view's next tick (`forward_move`): a mouse may report
+        moves faster than the view draws (its timer ticks 40 times a second),
         and vispy turns the camera at each one it gets, which the picture only
         shows once a tick. A drag turns the view by where the pointer is
         against where the button went down, so the newest move is enough."""

@@ -56,7 +56,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from core import skeleton as sk
 from core.kinematics import forward_kinematics
 from core.posefit_refine import RefineProblem
-from core.rotations import from_wxyz, to_wxyz
+from core.rotations import from_wxyz, skew, to_wxyz
 
 Progress = Callable[[int, int], None]
 
@@ -174,9 +174,7 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     unit = axis / np.maximum(length, 1e-12)[:, None]
     # Rodrigues: R = I + sin K + (1 - cos) K^2, K = [unit]x (plain arrays: SciPy's Rotation
     # objects cost more than the arithmetic at the live solve's few rows a call).
-    k = np.zeros(unit.shape[:1] + (3, 3))
-    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -unit[:, 2], unit[:, 1], -unit[:, 0]
-    k[:, 1, 0], k[:, 2, 0], k[:, 2, 1] = unit[:, 2], -unit[:, 1], unit[:, 0]
+    k = skew(unit)
     return np.eye(3) + sin[:, None, None] * k + (1.0 - cos)[:, None, None] * (k @ k)
 
 

@@ -43,3 +43,12 @@ def align_vectors(src: np.ndarray, dst: np.ndarray) -> Rotation:
     dst = np.asarray(dst, float) / np.linalg.norm(dst)
     rot, _ = Rotation.align_vectors(dst[None], src[None])
     return rot
+
+
+def skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) cross-product matrices."""
+    out = np.zeros(v.shape[:-1] + (3, 3))
+    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
+    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
+    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
+    return out

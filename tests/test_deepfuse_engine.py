@@ -70,7 +70,9 @@ def test_bf16_on_the_cpu_stays_close_to_fp32_and_auto_follows_the_cpu(studio):
     """Measured with the shipped lite weights on 8 frames of this studio: the
     bf16 forward (channels-last, traced) 1.86 mm from fp32 on average (12.0 at
     most), MPJPE 32.3 against fp32's 32.6 mm; the batched bf16 path 2.1 mm
-    from the traced one."""
+    from the traced one. Both are given the simulator's bone orientations:
+    a comparison of the two precisions on the same input, not an accuracy
+    figure (those are main.py evaluate's, docs/RESULTS.md)."""
     if not shipped_model_path("lite").exists():
         pytest.skip("no shipped lite weights")
     truth = [studio.truth(t) for t in np.arange(0.5, 4.5, 0.5)]
@@ -89,7 +91,7 @@ def test_bf16_on_the_cpu_stays_close_to_fp32_and_auto_follows_the_cpu(studio):
     assert 0.0 < moved.mean() < 2.4 and moved.max() < 15.5
     assert np.linalg.norm(c - b, axis=-1).mean() < 2.8
     mpjpe = [float(np.linalg.norm(x - gt, axis=-1).mean()) for x in (a, b)]
-    assert abs(mpjpe[1] - mpjpe[0]) < 1.0, mpjpe
+    assert abs(mpjpe[1] - mpjpe[0]) < 0.4, mpjpe  # measured 0.30
     auto = InferenceEngine(bf16.model, studio.rig, device="cpu", optimise=False)
     assert auto.precision_name == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
     with pytest.raises(ValueError, match="cpu_precision"):

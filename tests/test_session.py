@@ -332,9 +332,12 @@ def test_the_live_path_runs_its_three_stages_on_three_threads_in_order():
         t0 = time.monotonic()
         session.stop()
         stopped_s = time.monotonic() - t0
-    assert stopped_s < 2.0, stopped_s
+    print(f"stopped in {stopped_s:.3f} s; {len(seen)} frames")
+    # Measured 0.18-0.19 s and 13 frames (three runs). Stopping waits at most for the worker's wait for a
+    # bundle (0.2 s) and the network hand-over's poll (0.1 s).
+    assert stopped_s < 0.6, stopped_s
     assert not {"live-solve", "live-network", "live-pose"} & {t.name for t in threading.enumerate()}
     assert staged_on == {"live-solve"} and solved_on == {"live-network"}
     indices = [i for i, _ in seen]
-    assert len(indices) >= 8 and indices == sorted(indices) and len(set(indices)) == len(indices), indices
+    assert len(indices) >= 10 and indices == sorted(indices) and len(set(indices)) == len(indices), indices
     assert {name for _, name in seen} == {"live-pose"}

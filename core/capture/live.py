@@ -224,9 +224,9 @@ class LiveCapture:
 
 
 class LiveWorker:
-    """The inference worker: on its own thread, always takes the newest
-    complete bundle (stale ones are skipped; `LiveCapture.skipped` counts
-    them) and hands it to `handle`. `prepare` runs first on the same thread
+    """The live worker: on its own thread, always takes the newest complete
+    bundle (stale ones are skipped; `LiveCapture.skipped` counts them) and
+    hands it to `handle` (the session's first stage: the volume). `prepare` runs first on the same thread
     (an engine sets its threads and optimised forward there)."""
 
     def __init__(self, capture: LiveCapture, handle: Callable[[FrameBundle], None],

@@ -39,6 +39,7 @@ import scipy.sparse as sparse
 from scipy.sparse.linalg import spsolve
 
 from core import skeleton as sk
+from core.rotations import skew
 
 J = sk.NUM_JOINTS
 ROTATING: tuple[int, ...] = tuple(j for j in range(J) if sk.CHILDREN[j])
@@ -136,15 +137,6 @@ class State:
 
 
 # ----------------------------------------------------------------------------- rotations
-
-def skew(v: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) cross-product matrices."""
-    out = np.zeros(v.shape[:-1] + (3, 3))
-    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
-    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
-    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
-    return out
-
 
 # exp_map and log_map do what SciPy's Rotation.from_rotvec().as_matrix() and
 # from_matrix().as_rotvec() do, on plain arrays: building Rotation objects was
